@@ -1,0 +1,136 @@
+package rancher
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+)
+
+// File is one certificate file of a tree: its absolute path and content, or why it could not
+// be read.
+type File struct {
+	Path string
+	Data []byte
+	Err  error
+}
+
+// maxLinkHops bounds symlink resolution, as the kernel's MAXSYMLINKS does.
+const maxLinkHops = 40
+
+type tarEntry struct {
+	typ    byte
+	data   []byte
+	link   string
+	tooBig int64
+}
+
+// ReadArchive reads a tar stream of dir, as the Docker archive endpoint returns it (entry
+// names start with the base name of dir), and returns its certificate files. Links are
+// resolved inside the archive only: nothing outside dir is ever read.
+func ReadArchive(r io.Reader, dir string) ([]File, error) {
+	tr := tar.NewReader(r)
+	entries := map[string]*tarEntry{}
+	var order []string
+	var unsafe []File
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, readerr.Newf(readerr.Unreadable, "archive of %s: %v", dir, err)
+		}
+		name, ok := entryPath(dir, hdr.Name)
+		if !ok {
+			unsafe = append(unsafe, File{Path: path.Join(dir, path.Base(hdr.Name)),
+				Err: readerr.Newf(readerr.UnsafePath, "archive of %s has entry %q outside it", dir, hdr.Name)})
+			continue
+		}
+		e := &tarEntry{typ: hdr.Typeflag, link: hdr.Linkname}
+		switch hdr.Typeflag {
+		case tar.TypeReg:
+			if !certs.IsCandidate(name) {
+				continue
+			}
+			if hdr.Size > certs.MaxFileSize {
+				e.tooBig = hdr.Size
+				break
+			}
+			if e.data, err = io.ReadAll(tr); err != nil {
+				return nil, readerr.Newf(readerr.Unreadable, "archive of %s: %s: %v", dir, name, err)
+			}
+		case tar.TypeSymlink, tar.TypeLink:
+		default:
+			continue
+		}
+		entries[name] = e
+		order = append(order, name)
+	}
+
+	files := unsafe
+	for _, name := range order {
+		if !certs.IsCandidate(name) {
+			continue
+		}
+		files = append(files, resolve(dir, name, entries))
+	}
+	return files, nil
+}
+
+// entryPath maps an archive entry name to its absolute path under dir, refusing names that
+// climb out of it.
+func entryPath(dir, name string) (string, bool) {
+	if strings.HasPrefix(name, "/") {
+		return "", false
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", false
+		}
+	}
+	first, rest, _ := strings.Cut(path.Clean(name), "/")
+	if first != path.Base(dir) {
+		return "", false
+	}
+	return path.Join(dir, rest), true
+}
+
+func resolve(dir, name string, entries map[string]*tarEntry) File {
+	cur := name
+	for hop := 0; hop <= maxLinkHops; hop++ {
+		e, ok := entries[cur]
+		if !ok {
+			return File{Path: name, Err: readerr.Newf(readerr.Symlink, "%s: link target %s is not a certificate file in %s", name, cur, dir)}
+		}
+		switch e.typ {
+		case tar.TypeReg:
+			if e.tooBig > 0 {
+				return File{Path: name, Err: readerr.Newf(readerr.TooLarge, "%s is %d bytes, over %d", name, e.tooBig, certs.MaxFileSize)}
+			}
+			return File{Path: name, Data: e.data}
+		case tar.TypeLink:
+			target, ok := entryPath(dir, e.link)
+			if !ok {
+				return File{Path: name, Err: readerr.Newf(readerr.UnsafePath, "%s: hard link to %q outside %s", name, e.link, dir)}
+			}
+			cur = target
+		case tar.TypeSymlink:
+			target := e.link
+			if !path.IsAbs(target) {
+				target = path.Join(path.Dir(cur), target)
+			}
+			target = path.Clean(target)
+			if target != dir && !strings.HasPrefix(target, dir+"/") {
+				return File{Path: name, Err: readerr.Newf(readerr.Symlink, "%s: link to %s leaves %s", name, e.link, dir)}
+			}
+			cur = target
+		}
+	}
+	return File{Path: name, Err: readerr.New(readerr.Symlink, fmt.Errorf("%s: too many levels of symbolic links", name))}
+}

@@ -1,0 +1,115 @@
+package rancher
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+)
+
+// Container is what the exporter and the rotation need to know of a Rancher container.
+type Container struct {
+	ID           string
+	Name         string // without the leading "/"
+	Image        string
+	State        container.ContainerState
+	RestartCount int
+	// UIAddress is host:port of the Rancher UI: the published 443/tcp, else the container IP.
+	UIAddress string
+}
+
+// IsRancherImage tells whether an image reference is in the rancher/rancher repository,
+// under any registry and with any tag or digest.
+func IsRancherImage(image string) bool {
+	named, err := reference.ParseNormalizedNamed(image)
+	if err != nil {
+		return false
+	}
+	p := reference.Path(named)
+	return p == ImageRepository || strings.HasSuffix(p, "/"+ImageRepository)
+}
+
+// Discover lists the Rancher server containers in any state.
+func Discover(ctx context.Context, cli *client.Client) ([]string, error) {
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return nil, dockerError("list containers", err)
+	}
+	var ids []string
+	for _, c := range res.Items {
+		if _, helper := c.Labels[HelperLabel]; helper || !IsRancherImage(c.Image) {
+			continue
+		}
+		ids = append(ids, c.ID)
+	}
+	return ids, nil
+}
+
+// Inspect looks up one container by name or ID.
+func Inspect(ctx context.Context, cli *client.Client, nameOrID string) (Container, error) {
+	res, err := cli.ContainerInspect(ctx, nameOrID, client.ContainerInspectOptions{})
+	if err != nil {
+		return Container{}, dockerError("inspect container "+nameOrID, err)
+	}
+	in := res.Container
+	c := Container{
+		ID:           in.ID,
+		Name:         strings.TrimPrefix(in.Name, "/"),
+		RestartCount: in.RestartCount,
+	}
+	if in.Config != nil {
+		c.Image = in.Config.Image
+	}
+	if in.State != nil {
+		c.State = in.State.Status
+	}
+	if in.NetworkSettings != nil {
+		c.UIAddress = uiAddress(in.NetworkSettings)
+	}
+	return c, nil
+}
+
+func uiAddress(ns *container.NetworkSettings) string {
+	for _, b := range ns.Ports[network.MustParsePort("443/tcp")] {
+		if b.HostPort == "" {
+			continue
+		}
+		host := "127.0.0.1"
+		if b.HostIP.IsValid() && !b.HostIP.IsUnspecified() {
+			host = b.HostIP.String()
+		}
+		return net.JoinHostPort(host, b.HostPort)
+	}
+	for _, ep := range ns.Networks {
+		if ep != nil && ep.IPAddress.IsValid() && ep.IPAddress != (netip.Addr{}) {
+			return net.JoinHostPort(ep.IPAddress.String(), "443")
+		}
+	}
+	return ""
+}
+
+// dockerError classifies an engine error under its read-error reason.
+func dockerError(what string, err error) error {
+	switch {
+	case errdefs.IsNotFound(err):
+		return readerr.Newf(readerr.ContainerNotFound, "%s: %v", what, err)
+	case client.IsErrConnectionFailed(err), isDialError(err):
+		return readerr.Newf(readerr.DockerUnreachable, "%s: %v", what, err)
+	default:
+		return readerr.Newf(readerr.DockerError, "%s: %v", what, err)
+	}
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op)
+}

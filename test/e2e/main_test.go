@@ -1,0 +1,63 @@
+// Package e2e proves the simulator, the exporter and the rotation end to end through a real
+// Docker engine.
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
+)
+
+var engine *harness.Engine
+
+func TestMain(m *testing.M) {
+	os.Exit(harness.Main(m, &engine))
+}
+
+// docker runs the docker CLI against the harness engine.
+func docker(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// opensslDates returns notBefore and notAfter of the first certificate in file, as openssl
+// prints them.
+func opensslDates(t testing.TB, file string) (notBefore, notAfter time.Time) {
+	t.Helper()
+	out, err := exec.Command("openssl", "x509", "-noout", "-startdate", "-enddate", "-in", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl x509 %s: %v\n%s", file, err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		ts, err := time.Parse("Jan _2 15:04:05 2006 MST", v)
+		if err != nil {
+			t.Fatalf("openssl date %q: %v", v, err)
+		}
+		switch k {
+		case "notBefore":
+			notBefore = ts
+		case "notAfter":
+			notAfter = ts
+		}
+	}
+	return notBefore, notAfter
+}
+
+// openssl runs openssl and returns its output, failing the test on error.
+func openssl(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("openssl", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
