@@ -1,0 +1,61 @@
+package collector
+
+import (
+	"sync"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+)
+
+// errorTracker counts read errors by reason and logs each failing file once when its failure
+// starts and once when it ends, not on every scrape.
+type errorTracker struct {
+	logger log.Logger
+	counts *prometheus.CounterVec
+
+	mu     sync.Mutex
+	active map[string]map[string]FileError // scope → path+reason → error
+}
+
+func newErrorTracker(logger log.Logger, sources []string) *errorTracker {
+	counts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace,
+		Name:      "read_errors_total",
+		Help:      "Certificate reads that failed, by source and reason.",
+	}, []string{"source", "reason"})
+	for _, s := range sources {
+		for _, r := range readerr.All {
+			counts.WithLabelValues(s, r)
+		}
+	}
+	return &errorTracker{logger: logger, counts: counts, active: map[string]map[string]FileError{}}
+}
+
+// observe records the errors of one read of a scope (a container's source, or the files).
+func (t *errorTracker) observe(scope string, errs []FileError) {
+	now := map[string]FileError{}
+	for _, e := range errs {
+		reason := readerr.ReasonOf(e.Err)
+		t.counts.WithLabelValues(e.Source, reason).Inc()
+		now[e.Path+"\x00"+reason] = e
+	}
+	t.mu.Lock()
+	before := t.active[scope]
+	t.active[scope] = now
+	t.mu.Unlock()
+	for k, e := range now {
+		if _, ok := before[k]; !ok {
+			level.Warn(t.logger).Log("msg", "certificate read failing", "source", e.Source, "container", e.Container,
+				"path", e.Path, "reason", readerr.ReasonOf(e.Err), "err", e.Err)
+		}
+	}
+	for k, e := range before {
+		if _, ok := now[k]; !ok {
+			level.Info(t.logger).Log("msg", "certificate read recovered", "source", e.Source, "container", e.Container,
+				"path", e.Path, "reason", readerr.ReasonOf(e.Err))
+		}
+	}
+}

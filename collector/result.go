@@ -1,0 +1,64 @@
+// Package collector reads certificates from the sources (k3s trees in Rancher containers,
+// the Rancher UI, host files) and turns them into Prometheus metrics.
+package collector
+
+import (
+	"crypto/x509"
+	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+// Source label values.
+const (
+	SourceK3s  = "k3s"
+	SourceUI   = "ui"
+	SourceFile = "file"
+)
+
+// CertFile is one certificate file and the certificate it stands for.
+type CertFile struct {
+	Container, Source, Path string
+	Cert                    *x509.Certificate
+}
+
+// FileError is something a source could not read, and why.
+type FileError struct {
+	Container, Source, Path string
+	Err                     error
+}
+
+// SourceResult is one read of one source for one container ("" for host files).
+type SourceResult struct {
+	Container, Source string
+	Up                bool
+	Duration          time.Duration
+	Certs             []CertFile
+	Errors            []FileError
+}
+
+// Snapshot is everything one gather found.
+type Snapshot struct {
+	Sources    []SourceResult
+	Containers []rancher.Container
+	// DockerUp is nil when no Docker source is configured.
+	DockerUp *bool
+}
+
+// Certs lists every certificate of the snapshot.
+func (s Snapshot) Certs() []CertFile {
+	var all []CertFile
+	for _, r := range s.Sources {
+		all = append(all, r.Certs...)
+	}
+	return all
+}
+
+// Errors lists every read error of the snapshot.
+func (s Snapshot) Errors() []FileError {
+	var all []FileError
+	for _, r := range s.Sources {
+		all = append(all, r.Errors...)
+	}
+	return all
+}
