@@ -48,7 +48,7 @@ type Collector struct {
 	files1 singleflight.Group
 }
 
-// New builds the collector. Register it and its ErrorCounter.
+// New builds the collector of the configured sources.
 func New(cfg Config, logger log.Logger) *Collector {
 	var sources []string
 	if cfg.Client != nil {
@@ -66,9 +66,6 @@ func New(cfg Config, logger log.Logger) *Collector {
 	}
 	return c
 }
-
-// ErrorCounter is rancher_cert_exporter_read_errors_total.
-func (c *Collector) ErrorCounter() prometheus.Collector { return c.errs.counts }
 
 // Gather reads every source once; a failing source never stops the others.
 func (c *Collector) Gather(ctx context.Context) Snapshot {
@@ -103,6 +100,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{notAfter, notBefore, sourceUp, sourceTime, scrapeTime, dockerUp, restarts, stateDesc} {
 		ch <- d
 	}
+	c.errs.counts.Describe(ch)
 }
 
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
@@ -130,6 +128,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if snap.DockerUp != nil {
 		ch <- prometheus.MustNewConstMetric(dockerUp, prometheus.GaugeValue, boolValue(*snap.DockerUp))
 	}
+	c.errs.counts.Collect(ch) // after the gather, so this scrape's errors are counted
 	ch <- prometheus.MustNewConstMetric(scrapeTime, prometheus.GaugeValue, time.Since(start).Seconds())
 }
 

@@ -48,7 +48,7 @@ func ReadArchive(r io.Reader, dir string) ([]File, error) {
 		}
 		name, ok := entryPath(dir, hdr.Name)
 		if !ok {
-			unsafe = append(unsafe, File{Path: path.Join(dir, path.Base(hdr.Name)),
+			unsafe = append(unsafe, File{Path: dir,
 				Err: readerr.Newf(readerr.UnsafePath, "archive of %s has entry %q outside it", dir, hdr.Name)})
 			continue
 		}

@@ -107,7 +107,7 @@ func runCheck(coll *collector.Collector, output string, warn time.Duration) int 
 
 func serve(coll *collector.Collector, logger log.Logger, metricsPath string, webFlags *web.FlagConfig) error {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(coll, coll.ErrorCounter(), versioncollector.NewCollector("rancher_cert_exporter"))
+	reg.MustRegister(coll, versioncollector.NewCollector("rancher_cert_exporter"))
 
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: stdLogger{logger}}))
