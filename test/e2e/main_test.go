@@ -5,6 +5,7 @@ package e2e
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,3 +62,5 @@ func openssl(t testing.TB, args ...string) string {
 	}
 	return string(out)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
