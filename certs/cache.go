@@ -2,7 +2,6 @@ package certs
 
 import (
 	"crypto/sha256"
-	"crypto/x509"
 	"sync"
 )
 
@@ -14,13 +13,13 @@ type Cache struct {
 }
 
 type cached struct {
-	cert *x509.Certificate
+	cert *Info
 	err  error
 	used bool
 }
 
-// Parse is the cached form of the package-level Parse.
-func (c *Cache) Parse(name string, data []byte) (*x509.Certificate, error) {
+// Parse is the cached form of ParseInfo.
+func (c *Cache) Parse(name string, data []byte) (*Info, error) {
 	h := sha256.New()
 	h.Write([]byte(name))
 	h.Write([]byte{0})
@@ -32,7 +31,7 @@ func (c *Cache) Parse(name string, data []byte) (*x509.Certificate, error) {
 	e, ok := c.entries[key]
 	c.mu.Unlock()
 	if !ok {
-		cert, err := Parse(name, data)
+		cert, err := ParseInfo(name, data)
 		e = &cached{cert: cert, err: err}
 		c.mu.Lock()
 		if c.entries == nil {

@@ -47,7 +47,7 @@ type Row struct {
 func Rows(snap collector.Snapshot, now time.Time, warn time.Duration) []Row {
 	var rows []Row
 	for _, f := range snap.Certs() {
-		r := Row{Container: f.Container, Source: f.Source, Path: f.Path, Subject: f.Cert.Subject.CommonName,
+		r := Row{Container: f.Container, Source: f.Source, Path: f.Path, Subject: f.Cert.SubjectCN,
 			NotAfter: f.Cert.NotAfter.UTC(), Residual: residual(f.Cert.NotAfter.Sub(now))}
 		switch {
 		case now.Before(f.Cert.NotBefore):

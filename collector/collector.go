@@ -2,8 +2,6 @@ package collector
 
 import (
 	"context"
-	"math/big"
-	"strconv"
 	"sync"
 	"time"
 
@@ -46,6 +44,9 @@ type Collector struct {
 	files  *fileSource
 	errs   *errorTracker
 	files1 singleflight.Group
+
+	collectMu sync.Mutex
+	metrics   certMetrics
 }
 
 // New builds the collector of the configured sources.
@@ -109,12 +110,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	snap := c.Gather(ctx)
 
+	c.collectMu.Lock()
 	for _, f := range snap.Certs() {
-		labels := []string{f.Container, f.Source, f.Path, f.Cert.Subject.CommonName, f.Cert.Issuer.CommonName,
-			serial(f.Cert.SerialNumber), strconv.FormatBool(f.Cert.IsCA)}
-		ch <- prometheus.MustNewConstMetric(notAfter, prometheus.GaugeValue, float64(f.Cert.NotAfter.Unix()), labels...)
-		ch <- prometheus.MustNewConstMetric(notBefore, prometheus.GaugeValue, float64(f.Cert.NotBefore.Unix()), labels...)
+		m := c.metrics.get(f)
+		ch <- m.notAfter
+		ch <- m.notBefore
 	}
+	c.metrics.sweep()
+	c.collectMu.Unlock()
 	for _, s := range snap.Sources {
 		ch <- prometheus.MustNewConstMetric(sourceUp, prometheus.GaugeValue, boolValue(s.Up), s.Container, s.Source)
 		ch <- prometheus.MustNewConstMetric(sourceTime, prometheus.GaugeValue, s.Duration.Seconds(), s.Container, s.Source)
@@ -130,13 +133,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.errs.counts.Collect(ch) // after the gather, so this scrape's errors are counted
 	ch <- prometheus.MustNewConstMetric(scrapeTime, prometheus.GaugeValue, time.Since(start).Seconds())
-}
-
-func serial(n *big.Int) string {
-	if n == nil {
-		return ""
-	}
-	return n.String()
 }
 
 func boolValue(b bool) float64 {

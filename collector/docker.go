@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"crypto/x509"
 	"sort"
 	"sync"
 	"time"
@@ -147,7 +146,7 @@ func (d *dockerSource) readK3s(ctx context.Context, c rancher.Container, start t
 // (a file with PEM blocks but no certificate, such as a key).
 func addFile(res *SourceResult, cache *certs.Cache, f rancher.File) {
 	err := f.Err
-	var cert *x509.Certificate
+	var cert *certs.Info
 	if err == nil {
 		cert, err = cache.Parse(f.Path, f.Data)
 	}
@@ -169,7 +168,7 @@ func (d *dockerSource) readUI(ctx context.Context, c rancher.Container) SourceRe
 		cert, perr := probeUI(ctx, target)
 		if perr == nil {
 			res.Up = true
-			res.Certs = []CertFile{{Container: c.Name, Source: SourceUI, Path: target.url, Cert: cert}}
+			res.Certs = []CertFile{{Container: c.Name, Source: SourceUI, Path: target.url, Cert: certs.InfoOf(cert)}}
 		}
 		err = perr
 	}

@@ -1,12 +1,12 @@
 package collector
 
 import (
-	"crypto/x509"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,16 +20,21 @@ import (
 type fileSource struct {
 	patterns []string
 
+	pending []fileRef // found by the current gather; gathers never overlap (singleflight)
+
 	mu    sync.Mutex
 	stats map[string]*statEntry // by resolved path
 }
+
+// fileRef is a file to read: the path reported and the file it resolves to.
+type fileRef struct{ path, file string }
 
 // statEntry is a parsed file, reused while its size, mtime and inode stay the same.
 type statEntry struct {
 	size  int64
 	mtime time.Time
 	inode uint64
-	cert  *x509.Certificate
+	cert  *certs.Info
 	err   error
 	used  bool
 }
@@ -55,12 +60,45 @@ func (s *fileSource) gather() SourceResult {
 		case info.IsDir():
 			s.readDir(&res, p, seen)
 		default:
-			s.addFile(&res, p, p, seen)
+			s.addFile(p, p, seen)
 		}
 	}
+	s.parseAll(&res)
 	s.sweep()
 	res.Duration = time.Since(start)
 	return res
+}
+
+// parseAll stats (and, when changed, parses) the files found, spread over the cores: on a
+// warm scrape the time goes into one stat per file.
+func (s *fileSource) parseAll(res *SourceResult) {
+	type result struct {
+		cert *certs.Info
+		err  error
+	}
+	results := make([]result, len(s.pending))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(s.pending); i += workers {
+				results[i].cert, results[i].err = s.parse(s.pending[i].file)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		path := s.pending[i].path
+		switch {
+		case r.err != nil:
+			res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: path, Err: r.err})
+		case r.cert != nil:
+			res.Certs = append(res.Certs, CertFile{Source: SourceFile, Path: path, Cert: r.cert})
+		}
+	}
+	s.pending = s.pending[:0]
 }
 
 func (s *fileSource) readGlob(res *SourceResult, pattern string, seen map[string]bool) {
@@ -77,7 +115,7 @@ func (s *fileSource) readGlob(res *SourceResult, pattern string, seen map[string
 		if info, err := os.Stat(m); err == nil && info.IsDir() {
 			s.readDir(res, m, seen)
 		} else {
-			s.addFile(res, m, m, seen)
+			s.addFile(m, m, seen)
 		}
 	}
 }
@@ -107,7 +145,7 @@ func (s *fileSource) readDir(res *SourceResult, dir string, seen map[string]bool
 		} else if !d.Type().IsRegular() {
 			return nil
 		}
-		s.addFile(res, p, target, seen)
+		s.addFile(p, target, seen)
 		return nil
 	})
 }
@@ -124,22 +162,16 @@ func insideTarget(root, link string) (string, error) {
 	return target, nil
 }
 
-// addFile reads file (reported under path) unless its size, mtime and inode are unchanged.
-func (s *fileSource) addFile(res *SourceResult, path, file string, seen map[string]bool) {
+// addFile queues file (reported under path) for parseAll, once per path.
+func (s *fileSource) addFile(path, file string, seen map[string]bool) {
 	if seen[path] {
 		return
 	}
 	seen[path] = true
-	cert, err := s.parse(file)
-	switch {
-	case err != nil:
-		res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: path, Err: err})
-	case cert != nil:
-		res.Certs = append(res.Certs, CertFile{Source: SourceFile, Path: path, Cert: cert})
-	}
+	s.pending = append(s.pending, fileRef{path: path, file: file})
 }
 
-func (s *fileSource) parse(file string) (*x509.Certificate, error) {
+func (s *fileSource) parse(file string) (*certs.Info, error) {
 	info, err := os.Stat(file)
 	if err != nil {
 		return nil, statError(file, err)
@@ -170,7 +202,7 @@ func (s *fileSource) parse(file string) (*x509.Certificate, error) {
 	return e.cert, e.err
 }
 
-func readCertFile(file string, size int64) (*x509.Certificate, error) {
+func readCertFile(file string, size int64) (*certs.Info, error) {
 	if size > certs.MaxFileSize {
 		return nil, readerr.Newf(readerr.TooLarge, "%s is %d bytes, over %d", file, size, certs.MaxFileSize)
 	}
@@ -183,7 +215,7 @@ func readCertFile(file string, size int64) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, readerr.Newf(readerr.Unreadable, "%s: %v", file, err)
 	}
-	return certs.Parse(file, data)
+	return certs.ParseInfo(file, data)
 }
 
 // sweep drops the entries of files not seen since the previous gather.

@@ -84,7 +84,7 @@ func TestFileSourceReasons(t *testing.T) {
 
 	got := map[string]string{}
 	for _, c := range res.Certs {
-		got[strings.TrimPrefix(c.Path, tls+"/")] = c.Cert.Subject.CommonName
+		got[strings.TrimPrefix(c.Path, tls+"/")] = c.Cert.SubjectCN
 	}
 	for _, e := range res.Errors {
 		got[strings.TrimPrefix(e.Path, tls+"/")] = "error:" + readerr.ReasonOf(e.Err)
@@ -128,8 +128,8 @@ func TestFileSourceReparsesOnlyChangedFiles(t *testing.T) {
 	write(t, file, certPEM(t, "second", 2, expiry, false))
 	later := time.Now().Add(time.Minute)
 	os.Chtimes(file, later, later)
-	if c := s.gather().Certs[0].Cert; c.Subject.CommonName != "second" {
-		t.Fatalf("changed file still reads %q", c.Subject.CommonName)
+	if c := s.gather().Certs[0].Cert; c.SubjectCN != "second" {
+		t.Fatalf("changed file still reads %q", c.SubjectCN)
 	}
 	os.Remove(file)
 	if res := s.gather(); len(res.Certs) != 0 || len(s.stats) != 0 {

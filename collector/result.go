@@ -3,9 +3,9 @@
 package collector
 
 import (
-	"crypto/x509"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
@@ -19,7 +19,7 @@ const (
 // CertFile is one certificate file and the certificate it stands for.
 type CertFile struct {
 	Container, Source, Path string
-	Cert                    *x509.Certificate
+	Cert                    *certs.Info
 }
 
 // FileError is something a source could not read, and why.

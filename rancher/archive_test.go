@@ -3,6 +3,7 @@ package rancher
 import (
 	"archive/tar"
 	"bytes"
+	"io"
 	"os"
 	"testing"
 
@@ -170,3 +171,5 @@ func FuzzReadArchive(f *testing.F) {
 		}
 	})
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

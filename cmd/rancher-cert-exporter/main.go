@@ -14,6 +14,7 @@ import (
 	"github.com/go-kit/log/level"
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
@@ -107,7 +108,8 @@ func runCheck(coll *collector.Collector, output string, warn time.Duration) int 
 
 func serve(coll *collector.Collector, logger log.Logger, metricsPath string, webFlags *web.FlagConfig) error {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(coll, versioncollector.NewCollector("rancher_cert_exporter"))
+	reg.MustRegister(coll, versioncollector.NewCollector("rancher_cert_exporter"),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()
 	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: stdLogger{logger}}))

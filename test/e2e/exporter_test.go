@@ -60,7 +60,7 @@ type exporter struct {
 }
 
 // startExporter runs the binary with args and waits until /metrics answers.
-func startExporter(t *testing.T, env []string, args ...string) *exporter {
+func startExporter(t testing.TB, env []string, args ...string) *exporter {
 	t.Helper()
 	port := freePort(t)
 	args = append([]string{fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)}, args...)

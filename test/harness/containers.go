@@ -62,6 +62,11 @@ func (e *Engine) StartSim(t testing.TB, opt SimOptions) *Sim {
 // CreateSim creates a simulator container with a unique name and 443/80 published on
 // loopback at ports the engine picks.
 func (e *Engine) CreateSim(ctx context.Context, opt SimOptions) (*Sim, error) {
+	return e.CreateSimNamed(ctx, RandomName("rce-sim"), opt)
+}
+
+// CreateSimNamed is CreateSim with a chosen name.
+func (e *Engine) CreateSimNamed(ctx context.Context, name string, opt SimOptions) (*Sim, error) {
 	if opt.Image == "" {
 		opt.Image = ImageV23
 	}
@@ -79,7 +84,6 @@ func (e *Engine) CreateSim(ctx context.Context, opt SimOptions) (*Sim, error) {
 	if opt.CrashLoop {
 		host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}
 	}
-	name := RandomName("rce-sim")
 	res, err := e.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
 		Config:     &container.Config{Image: opt.Image, Env: env, Labels: map[string]string{ImageLabel: "true"}},

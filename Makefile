@@ -1,0 +1,22 @@
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X github.com/prometheus/common/version.Version=$(VERSION) \
+            -X github.com/prometheus/common/version.Revision=$(REVISION)
+ARGS     ?=
+
+.PHONY: run build test demo bench
+
+run:   ## run the exporter (ARGS="--rancher.container rancher" to pass flags)
+	go run -ldflags "$(LDFLAGS)" ./cmd/rancher-cert-exporter $(ARGS)
+
+build:
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o rancher-cert-exporter ./cmd/rancher-cert-exporter
+
+test:  ## the whole test suite, from a fresh machine
+	./scripts/test.sh
+
+demo:  ## a simulated Rancher server in the gap state, and the exporter reading it
+	./scripts/demo.sh
+
+bench:
+	go test -run XXX -bench . -benchmem ./collector/ ./test/e2e/
