@@ -68,13 +68,15 @@ func (d *dockerSource) gather(ctx context.Context) ([]rancher.Container, []Sourc
 	}
 	d.errs.observe("docker", nil)
 
+	// --rancher.url names one UI; with several containers it cannot say whose it is.
+	urlConflict := d.cfg.UIURL != "" && len(targets) > 1
 	reads := make([]containerRead, len(targets))
 	var wg sync.WaitGroup
 	for i, target := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, _, _ := d.reads.Do(target, func() (any, error) { return d.read(ctx, target), nil })
+			v, _, _ := d.reads.Do(target, func() (any, error) { return d.read(ctx, target, urlConflict), nil })
 			reads[i] = v.(containerRead)
 		}()
 	}
@@ -107,7 +109,7 @@ func (d *dockerSource) targets(ctx context.Context) ([]string, error) {
 }
 
 // read inspects one container and reads its k3s tree and, while it runs, its UI.
-func (d *dockerSource) read(ctx context.Context, target string) containerRead {
+func (d *dockerSource) read(ctx context.Context, target string, urlConflict bool) containerRead {
 	start := time.Now()
 	c, err := rancher.Inspect(ctx, d.cli, target)
 	if err != nil {
@@ -119,7 +121,7 @@ func (d *dockerSource) read(ctx context.Context, target string) containerRead {
 	k3s := d.readK3s(ctx, c, start)
 	out := containerRead{container: c, sources: []SourceResult{k3s}}
 	if c.State == container.StateRunning || d.cfg.UIURL != "" {
-		out.sources = append(out.sources, d.readUI(ctx, c))
+		out.sources = append(out.sources, d.readUI(ctx, c, urlConflict))
 	}
 	return out
 }
@@ -158,10 +160,13 @@ func addFile(res *SourceResult, cache *certs.Cache, f rancher.File) {
 	}
 }
 
-func (d *dockerSource) readUI(ctx context.Context, c rancher.Container) SourceResult {
+func (d *dockerSource) readUI(ctx context.Context, c rancher.Container, urlConflict bool) SourceResult {
 	start := time.Now()
 	res := SourceResult{Container: c.Name, Source: SourceUI}
 	target, err := d.uiTarget(c)
+	if urlConflict {
+		err = readerr.Newf(readerr.NoUIAddress, "--rancher.url names one UI, but several Rancher containers are read: give --rancher.container")
+	}
 	var path string
 	if err == nil {
 		path = target.url

@@ -1,75 +1,73 @@
 package e2e
 
 import (
-	"io"
+	"context"
 	"net"
+	"net/http"
+	"net/http/httputil"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
-// socketProxy forwards a unix socket to the engine's, so a test can take "Docker" away from
-// the exporter and bring it back without stopping the engine the other tests use.
-type socketProxy struct {
-	path, target string
-	mu           sync.Mutex
-	l            net.Listener
-	conns        []net.Conn
+// engineProxy serves the Docker API on its own unix socket and forwards it to the engine, so a
+// test can count the exporter's calls and take "Docker" away and bring it back without
+// stopping the engine the other tests use.
+type engineProxy struct {
+	path     string
+	proxy    *httputil.ReverseProxy
+	srv      *http.Server
+	archives atomic.Int64
 }
 
-func (p *socketProxy) up(t *testing.T) {
+func newEngineProxy(t *testing.T) *engineProxy {
+	t.Helper()
+	if !strings.HasPrefix(engine.Host, "unix://") {
+		t.Skip("engine is not on a unix socket")
+	}
+	target := strings.TrimPrefix(engine.Host, "unix://")
+	p := &engineProxy{path: filepath.Join(t.TempDir(), "docker.sock")}
+	p.proxy = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) { r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker" },
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", target)
+		}},
+	}
+	p.up(t)
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *engineProxy) up(t *testing.T) {
 	t.Helper()
 	l, err := net.Listen("unix", p.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.mu.Lock()
-	p.l = l
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("unix", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
+	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/archive") {
+			p.archives.Add(1)
 		}
-	}()
+		p.proxy.ServeHTTP(w, r)
+	})}
+	go p.srv.Serve(l)
 }
 
 // down closes the socket and every open connection, as a stopped daemon does.
-func (p *socketProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.l.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
+func (p *engineProxy) down() { p.srv.Close() }
+
+func (p *engineProxy) env() []string { return []string{"DOCKER_HOST=unix://" + p.path} }
 
 func TestExporterSurvivesDockerOutage(t *testing.T) {
-	if !strings.HasPrefix(engine.Host, "unix://") {
-		t.Skip("engine is not on a unix socket")
-	}
 	sim := engine.StartSim(t, harness.SimOptions{})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
-	proxy := &socketProxy{path: filepath.Join(t.TempDir(), "docker.sock"), target: strings.TrimPrefix(engine.Host, "unix://")}
-	proxy.up(t)
-	e := startExporter(t, []string{"DOCKER_HOST=unix://" + proxy.path}, "--files.path", "../../testdata/k3s-v0.8.1-tls/server/tls")
+	proxy := newEngineProxy(t)
+	e := startExporter(t, proxy.env(), "--files.path", "../../testdata/k3s-v0.8.1-tls/server/tls")
 
 	mfs := e.scrape(t)
 	before := len(series(mfs, "cert_not_after_seconds", map[string]string{"container": sim.Name, "source": "k3s"}))
@@ -105,4 +103,36 @@ func TestExporterSurvivesDockerOutage(t *testing.T) {
 	if strings.Count(log, "Docker engine failing") != 1 || strings.Count(log, "Docker engine answers again") != 1 {
 		t.Errorf("want one log line when the outage starts and one when it ends:\n%s", log)
 	}
+}
+
+// TestConcurrentScrapesShareOneRead fires scrapes at once and counts the archive calls that
+// reach the engine: one read of a container is two archive calls, whatever the scrape count.
+func TestConcurrentScrapesShareOneRead(t *testing.T) {
+	sim := engine.StartSim(t, harness.SimOptions{})
+	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
+	proxy := newEngineProxy(t)
+	e := startExporter(t, proxy.env(), "--rancher.container", sim.Name)
+	e.scrape(t)
+	const scrapes = 8
+	for round := 0; round < 3; round++ {
+		before := proxy.archives.Load()
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < scrapes; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				e.scrape(t)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		calls := proxy.archives.Load() - before
+		t.Logf("%d concurrent scrapes made %d archive calls", scrapes, calls)
+		if calls < 2*scrapes {
+			return // reads were shared
+		}
+	}
+	t.Fatalf("%d concurrent scrapes never shared a read", scrapes)
 }

@@ -64,7 +64,11 @@ func (u *ui) renewIfDue(now time.Time) error {
 			u.log.rancher("Updating TLS secret for cattle-system/serving-cert")
 		}
 		spec := leafSpec{cn: "cattle", orgs: []string{"the-ranch"}, server: true, dns: []string{"localhost", "rancher.local"}}
-		if cert, err = newLeaf(spec, key.Public(), u.ca.cert, u.ca.key, now.Add(-time.Hour), notAfter); err != nil {
+		notBefore := now.Add(-time.Hour)
+		if issued := notAfter.Add(-leafLife); issued.Before(notBefore) {
+			notBefore = issued // a UI certificate that has already expired
+		}
+		if cert, err = newLeaf(spec, key.Public(), u.ca.cert, u.ca.key, notBefore, notAfter); err != nil {
 			return err
 		}
 		if err := writeFile(crtFile, encodeCerts(cert, u.ca.cert), 0o644); err != nil {

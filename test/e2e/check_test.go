@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
+)
+
+// runCheck runs `rancher-cert-exporter check` and returns its output and exit code.
+func runCheck(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(exporterBinary(t), append([]string{"check"}, args...)...)
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return string(out), exit.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+func TestCheckExitCodes(t *testing.T) {
+	healthy := engine.StartSim(t, harness.SimOptions{LeafDays: 200})
+	soon := engine.StartSim(t, harness.SimOptions{LeafDays: 10})
+	expired := engine.StartSim(t, harness.SimOptions{LeafDays: -1, CrashLoop: true})
+	engine.WaitLog(t, healthy.ID, simReady, 30*time.Second)
+	engine.WaitLog(t, soon.ID, simReady, 30*time.Second)
+	waitRestarts(t, expired, 1)
+
+	for _, tc := range []struct {
+		sim  string
+		code int
+		want string
+	}{
+		{healthy.Name, 0, "OK"},
+		{soon.Name, 1, "WARNING"},
+		{expired.Name, 2, "EXPIRED"},
+		{"rce-no-such-container", 3, "UNREADABLE (container_not_found"},
+	} {
+		out, code := runCheck(t, "--rancher.container", tc.sim)
+		if code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("check %s: exit %d, want %d with %q:\n%s", tc.sim, code, tc.code, tc.want, out)
+		}
+	}
+
+	out, code := runCheck(t, "--rancher.container", soon.Name, "--output", "json", "--check.warn-days", "5")
+	var rows []struct{ Path, Status, Residual string }
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || code != 0 {
+		t.Fatalf("json check: exit %d, %v:\n%s", code, err, out)
+	}
+	if len(rows) < 20 || rows[0].Residual == "" {
+		t.Fatalf("json check: %d rows: %v", len(rows), rows)
+	}
+}
+
+func TestUICertificateReadWhenExpiredAndLandingPage(t *testing.T) {
+	sim := engine.StartSim(t, harness.SimOptions{UIDays: -2})
+	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
+	e := startExporter(t, nil, "--rancher.container", sim.Name)
+	served := servedCert(t, sim.UIPort)
+	v := value(t, e.scrape(t), "cert_not_after_seconds", map[string]string{"container": sim.Name, "source": "ui"})
+	if int64(v) != served.NotAfter.Unix() || served.NotAfter.After(time.Now()) {
+		t.Fatalf("ui series %v, served expired certificate %s", v, served.NotAfter)
+	}
+
+	resp, err := http.Get(e.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `href="/metrics"`) {
+		t.Fatalf("landing page %s lacks a link to /metrics:\n%s", resp.Status, page)
+	}
+}
