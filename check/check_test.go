@@ -66,8 +66,8 @@ func TestStatusesAndExitCodes(t *testing.T) {
 func TestResidual(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		3*24*time.Hour + 5*time.Hour + 59*time.Minute: "3d5h",
-		-(2*24*time.Hour + time.Hour):                  "-2d1h",
-		0:                                              "0d0h",
+		-(2*24*time.Hour + time.Hour):                 "-2d1h",
+		0:                                             "0d0h",
 	} {
 		if got := residual(d); got != want {
 			t.Errorf("residual(%s) = %s, want %s", d, got, want)
