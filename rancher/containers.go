@@ -20,7 +20,8 @@ import (
 type Container struct {
 	ID           string
 	Name         string // without the leading "/"
-	Image        string
+	Image        string // as configured, e.g. rancher/rancher:v2.3.1
+	ImageID      string // the image the container runs, exactly
 	State        container.ContainerState
 	RestartCount int
 	// UIAddress is host:port of the Rancher UI: the published 443/tcp, else the container IP.
@@ -65,6 +66,7 @@ func Inspect(ctx context.Context, cli *client.Client, nameOrID string) (Containe
 		ID:           in.ID,
 		Name:         strings.TrimPrefix(in.Name, "/"),
 		RestartCount: in.RestartCount,
+		ImageID:      in.Image,
 	}
 	if in.Config != nil {
 		c.Image = in.Config.Image

@@ -23,6 +23,7 @@ import (
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 )
 
 const name = "rancher-cert-exporter"
@@ -40,13 +41,26 @@ func main() {
 		logLevel   = app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat  = app.Flag("log.format", "Log format: logfmt or json.").Default("logfmt").Enum("logfmt", "json")
 
+		backupDir   = app.Flag("rotation.backup-dir", "Directory for certificate backups (created 0700).").Default("/var/lib/rancher-cert-exporter/backups").String()
+		settleTime  = app.Flag("rotation.settle-time", "How long a restarted container must run without restarts or x509 errors.").Default("20s").Duration()
+		stopTimeout = app.Flag("rotation.stop-timeout", "Grace period of docker stop.").Default("30s").Duration()
+		jobTimeout  = app.Flag("rotation.timeout", "Time limit of a whole rotation or restore.").Default("10m").Duration()
+
 		serveCmd    = app.Command("serve", "Serve /metrics (default).").Default()
 		metricsPath = serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		webFlags    = kingpinflag.AddFlags(serveCmd, ":9793")
+		tokenFile   = serveCmd.Flag("rotation.token-file", "Enable the rotation API with the bearer token in this file (off when unset).").String()
 
 		checkCmd = app.Command("check", "Print every certificate with its status; exit 0/1/2/3 as Nagios does.")
 		output   = checkCmd.Flag("output", "Output format: table or json.").Default("table").Enum("table", "json")
 		warnDays = checkCmd.Flag("check.warn-days", "WARNING when a certificate expires within this many days.").Default("30").Int()
+
+		rotateCmd = app.Command("rotate", "Rotate the k3s certificates of one container (--rancher.container): backup, stop, remove, start, verify.")
+		strategy  = rotateCmd.Flag("strategy", "leaf (leaves and listener cache), all-certs (every *.crt, CAs too) or restart (restart only).").Default("leaf").Enum("leaf", "all-certs", "restart")
+		dryRun    = rotateCmd.Flag("dry-run", "Only check and print the plan.").Bool()
+
+		restoreCmd = app.Command("restore", "Put a backup's files back into one container (--rancher.container).")
+		backupFile = restoreCmd.Flag("backup", "Backup archive written by a rotation.").Required().ExistingFile()
 	)
 	cmd := kingpin.MustParse(app.Parse(os.Args[1:]))
 	logger := newLogger(*logLevel, *logFormat)
@@ -68,13 +82,35 @@ func main() {
 		defer cli.Close()
 		cfg.Client = cli
 	}
+	rotCfg := rotation.Config{BackupDir: *backupDir, SettleTime: *settleTime, StopTimeout: *stopTimeout, Timeout: *jobTimeout}
+
+	switch cmd {
+	case rotateCmd.FullCommand(), restoreCmd.FullCommand():
+		if len(*containers) != 1 || cfg.Client == nil {
+			level.Error(logger).Log("msg", "give exactly one --rancher.container")
+			os.Exit(2)
+		}
+		rot := rotation.New(cfg.Client, rotCfg, logger, nil)
+		if cmd == rotateCmd.FullCommand() {
+			os.Exit(runRotate(rot, (*containers)[0], rotation.Strategy(*strategy), *dryRun))
+		}
+		os.Exit(runRestore(rot, (*containers)[0], *backupFile))
+	}
 	coll := collector.New(cfg, logger)
 
 	switch cmd {
 	case checkCmd.FullCommand():
 		os.Exit(runCheck(coll, *output, time.Duration(*warnDays)*24*time.Hour))
 	case serveCmd.FullCommand():
-		if err := serve(coll, logger, *metricsPath, webFlags); err != nil {
+		reg := prometheus.NewRegistry()
+		mux := http.NewServeMux()
+		if *tokenFile != "" {
+			if err := enableRotation(reg, mux, cfg.Client, rotCfg, *tokenFile, logger); err != nil {
+				level.Error(logger).Log("msg", "rotation API", "err", err)
+				os.Exit(2)
+			}
+		}
+		if err := serve(reg, mux, coll, logger, *metricsPath, webFlags); err != nil {
 			level.Error(logger).Log("msg", "serve", "err", err)
 			os.Exit(1)
 		}
@@ -106,12 +142,10 @@ func runCheck(coll *collector.Collector, output string, warn time.Duration) int 
 	return check.ExitCode(rows)
 }
 
-func serve(coll *collector.Collector, logger log.Logger, metricsPath string, webFlags *web.FlagConfig) error {
-	reg := prometheus.NewRegistry()
+func serve(reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger log.Logger, metricsPath string, webFlags *web.FlagConfig) error {
 	reg.MustRegister(coll, versioncollector.NewCollector("rancher_cert_exporter"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	mux := http.NewServeMux()
 	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: stdLogger{logger}}))
 	if metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{

@@ -21,6 +21,8 @@ import (
 const (
 	ImageV23 = "rancher/rancher:v2.3.1-sim" // renewal "never": Rancher v2.3 with k3s v0.8
 	ImageNew = "rancher/rancher:v2.9.1-sim" // renewal "on-start": newer k3s
+	// ImageNoRm lacks busybox: a helper container from it cannot run rm, for fault tests.
+	ImageNoRm = "rancher/rancher:v2.3.1-sim-norm"
 )
 
 // ImageLabel marks every image and container the harness makes.
@@ -60,9 +62,13 @@ func BuildSimImages(ctx context.Context, cli *client.Client) error {
 	if err != nil {
 		return err
 	}
-	for image, renewal := range map[string]string{ImageV23: "never", ImageNew: "on-start"} {
+	for image, renewal := range map[string]string{ImageV23: "never", ImageNew: "on-start", ImageNoRm: "never"} {
+		copyBusybox := "COPY bin /bin\n"
+		if image == ImageNoRm {
+			copyBusybox = ""
+		}
 		dockerfile := "FROM scratch\n" +
-			"COPY bin /bin\n" +
+			copyBusybox +
 			"COPY ranchersim /usr/bin/ranchersim\n" +
 			"ENV SIM_RENEWAL=" + renewal + "\n" +
 			"VOLUME /var/lib/rancher\n" +

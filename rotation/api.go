@@ -1,0 +1,183 @@
+package rotation
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+)
+
+// maxJobs bounds the finished jobs kept for GET.
+const maxJobs = 100
+
+// API serves the rotation endpoints behind a bearer token.
+type API struct {
+	rot      *Rotator
+	token    [sha256.Size]byte
+	failures *rate.Limiter // failed authentications allowed: 5 at once, then one a second
+
+	mu      sync.Mutex
+	jobs    map[string]*Job
+	order   []string
+	running map[string]string // container ID → job ID
+}
+
+// ReadToken reads the bearer token from a file and reports whether the file is readable by
+// group or others.
+func ReadToken(file string) (token string, loose bool, err error) {
+	info, err := os.Stat(file)
+	if err != nil {
+		return "", false, err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", false, err
+	}
+	token = strings.TrimSpace(string(data))
+	if token == "" {
+		return "", false, fmt.Errorf("%s is empty", file)
+	}
+	return token, info.Mode().Perm()&0o077 != 0, nil
+}
+
+// NewAPI serves rot behind token.
+func NewAPI(rot *Rotator, token string) *API {
+	return &API{
+		rot:      rot,
+		token:    sha256.Sum256([]byte(token)),
+		failures: rate.NewLimiter(rate.Every(time.Second), 5),
+		jobs:     map[string]*Job{},
+		running:  map[string]string{},
+	}
+}
+
+// Register adds the endpoints; the mux answers 405 for other methods.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.Handle("POST /api/v1/containers/{name}/rotate", a.authorized(a.rotate))
+	mux.Handle("GET /api/v1/rotations/{id}", a.authorized(a.status))
+}
+
+type rotateRequest struct {
+	Strategy string `json:"strategy"`
+	DryRun   bool   `json:"dry_run"`
+}
+
+func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
+	var req rotateRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	if err == nil && len(strings.TrimSpace(string(body))) > 0 {
+		err = json.Unmarshal(body, &req)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "request body: "+err.Error())
+		return
+	}
+	strategy, err := ParseStrategy(req.Strategy)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	c, err := a.rot.Lookup(ctx, r.PathValue("name"))
+	if err != nil {
+		status := http.StatusServiceUnavailable
+		if readerr.ReasonOf(err) == readerr.ContainerNotFound {
+			status = http.StatusNotFound
+		}
+		writeError(w, status, err.Error())
+		return
+	}
+
+	a.mu.Lock()
+	if id, busy := a.running[c.ID]; busy {
+		a.mu.Unlock()
+		w.Header().Set("Location", "/api/v1/rotations/"+id)
+		writeError(w, http.StatusConflict, fmt.Sprintf("rotation %s of container %s is running", id, c.Name))
+		return
+	}
+	job := a.rot.NewRotation(c, strategy, req.DryRun)
+	id := job.Report().ID
+	a.running[c.ID] = id
+	a.keep(id, job)
+	a.mu.Unlock()
+
+	go func() {
+		job.Run(context.Background(), nil)
+		a.mu.Lock()
+		delete(a.running, c.ID)
+		a.mu.Unlock()
+	}()
+	w.Header().Set("Location", "/api/v1/rotations/"+id)
+	writeJSON(w, http.StatusAccepted, job.Report())
+}
+
+// keep stores a job, dropping the oldest finished ones beyond maxJobs. Called with a.mu held.
+func (a *API) keep(id string, job *Job) {
+	a.jobs[id] = job
+	a.order = append(a.order, id)
+	for len(a.order) > maxJobs {
+		old := a.order[0]
+		if a.jobs[old].Report().State == Running {
+			break
+		}
+		delete(a.jobs, old)
+		a.order = a.order[1:]
+	}
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	job, ok := a.jobs[r.PathValue("id")]
+	a.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "no rotation "+r.PathValue("id"))
+		return
+	}
+	writeJSON(w, http.StatusOK, job.Report())
+}
+
+// authorized checks the bearer token in constant time. After repeated failures every request
+// waits its turn: 429 until the limiter refills, whatever the token.
+func (a *API) authorized(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.failures.Tokens() < 1 {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, "too many failed authentications")
+			return
+		}
+		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(given))
+		if !ok || subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
+			a.failures.Allow()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rancher-cert-exporter"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		next(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+

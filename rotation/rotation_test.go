@@ -1,0 +1,228 @@
+package rotation
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+// fixtureTree is the k3s v0.8.1 tree as the container paths it would have.
+func fixtureTree(t *testing.T) tree {
+	t.Helper()
+	tr := tree{}
+	for _, sub := range []struct{ dir, into string }{
+		{"../testdata/k3s-v0.8.1-tls/server/tls", rancher.ServerTLSDir},
+		{"../testdata/k3s-v0.8.1-tls/agent", rancher.AgentDir},
+	} {
+		files, _ := filepath.Glob(filepath.Join(sub.dir, "*.crt"))
+		for _, f := range files {
+			data, _ := os.ReadFile(f)
+			cert, err := certs.Parse(f, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr[sub.into+"/"+filepath.Base(f)] = cert
+		}
+	}
+	return tr
+}
+
+func TestPlans(t *testing.T) {
+	tr := fixtureTree(t)
+	tr[rancher.ServerTLSDir+"/dynamic-cert.json"] = tr[rancher.ServerTLSDir+"/serving-kube-apiserver.crt"]
+
+	leaf := plan(Leaf, tr)
+	all := plan(AllCerts, tr)
+	if len(plan(Restart, tr)) != 0 {
+		t.Fatal("restart plans removals")
+	}
+	for _, p := range append(append([]string{}, leaf...), all...) {
+		if strings.HasSuffix(p, ".key") {
+			t.Fatalf("plan removes a key: %s", p)
+		}
+	}
+	has := func(files []string, p string) bool {
+		for _, f := range files {
+			if f == p {
+				return true
+			}
+		}
+		return false
+	}
+	tls := rancher.ServerTLSDir + "/"
+	for _, p := range []string{"client-admin.crt", "serving-kube-apiserver.crt", "dynamic-cert.json"} {
+		if !has(leaf, tls+p) {
+			t.Errorf("leaf plan lacks %s", p)
+		}
+	}
+	for _, p := range []string{tls + "server-ca.crt", tls + "client-ca.crt", rancher.AgentDir + "/server-ca.crt"} {
+		if has(leaf, p) {
+			t.Errorf("leaf plan removes CA %s", p)
+		}
+		if !has(all, p) {
+			t.Errorf("all-certs plan keeps CA %s", p)
+		}
+	}
+	if has(all, tls+"dynamic-cert.json") {
+		t.Error("all-certs removes the listener cache: the field workaround removes *.crt only")
+	}
+	if len(leaf) != 11 { // 7 server leaves, 3 agent leaves, the listener cache
+		t.Errorf("leaf plan has %d files: %v", len(leaf), leaf)
+	}
+}
+
+func TestCheckRemovableRefusesKeysAndOutsidePaths(t *testing.T) {
+	for _, p := range []string{
+		rancher.ServerTLSDir + "/client-admin.key",
+		rancher.ServerTLSDir + "/service.key",
+		"/etc/passwd",
+		rancher.ServerTLSDir + "/../../../../etc/x.crt",
+		rancher.ServerTLSDir + "/*.crt/../a.crt",
+		rancher.ServerTLSDir,
+		"/var/lib/rancher/k3s/server/db/state.db",
+	} {
+		if err := checkRemovable([]string{p}); err == nil {
+			t.Errorf("%s accepted", p)
+		}
+	}
+	if err := checkRemovable([]string{rancher.ServerTLSDir + "/etcd/client.crt", rancher.ServerTLSDir + "/dynamic-cert.json"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newCert(t *testing.T, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, isCA bool, notAfter time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+		NotBefore: notAfter.Add(-time.Hour), NotAfter: notAfter, IsCA: isCA, BasicConstraintsValid: true}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
+}
+
+func TestCheckTree(t *testing.T) {
+	now := time.Now()
+	ca, caKey := newCA(t, "k3s-server-ca@1", now)
+	other, otherKey := newCA(t, "k3s-server-ca@2", now)
+	oldLeaf, _ := newCert(t, "kube-apiserver", ca, caKey, false, now.Add(24*time.Hour))
+	newLeaf, _ := newCert(t, "kube-apiserver", ca, caKey, false, now.Add(365*24*time.Hour))
+	foreign, _ := newCert(t, "kube-apiserver", other, otherKey, false, now.Add(365*24*time.Hour))
+	caPath, leafPath, dyn := rancher.ServerTLSDir+"/server-ca.crt", rancher.ServerTLSDir+"/serving-kube-apiserver.crt", rancher.ServerTLSDir+"/dynamic-cert.json"
+	before := tree{caPath: ca, leafPath: oldLeaf, dyn: oldLeaf}
+
+	tests := []struct {
+		name  string
+		after tree
+		s     Strategy
+		want  string
+	}{
+		{"renewed", tree{caPath: ca, leafPath: newLeaf, dyn: newLeaf}, Leaf, ""},
+		{"not renewed", tree{caPath: ca, leafPath: oldLeaf, dyn: newLeaf}, Leaf, "still expires"},
+		{"restart did not renew", tree{caPath: ca, leafPath: oldLeaf, dyn: newLeaf}, Restart, "stronger strategy"},
+		{"leaf from another CA", tree{caPath: ca, leafPath: foreign, dyn: newLeaf}, Leaf, "not signed by any current CA"},
+		{"listener cache from the old CA", tree{caPath: other, leafPath: foreign, dyn: newLeaf}, AllCerts, "not signed by the current server-ca"},
+		{"leaf missing", tree{caPath: ca, dyn: newLeaf}, Leaf, "is missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkTree(before, tt.after, tt.s, now)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func newCA(t *testing.T, cn string, now time.Time) (*x509.Certificate, *ecdsa.PrivateKey) {
+	return newCert(t, cn, nil, nil, true, now.Add(3650*24*time.Hour))
+}
+
+func TestReadBackupDetectsTampering(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		file := filepath.Join(dir, name)
+		f, _ := os.Create(file)
+		gz := gzip.NewWriter(f)
+		tw := tar.NewWriter(gz)
+		tw.WriteHeader(&tar.Header{Name: "var/lib/rancher/k3s/server/tls/a.crt", Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(content))
+		tw.Close()
+		gz.Close()
+		f.Close()
+		return file
+	}
+	good, _ := readBackup(write("good.tar.gz", "original"))
+	tampered, _ := readBackup(write("bad.tar.gz", "changed!"))
+	if err := sameManifest(good, good); err != nil {
+		t.Fatal(err)
+	}
+	if err := sameManifest(good, tampered); err == nil {
+		t.Fatal("a changed entry went unnoticed")
+	}
+	if err := sameManifest(good, manifest{}); err == nil {
+		t.Fatal("a missing entry went unnoticed")
+	}
+	os.WriteFile(filepath.Join(dir, "trunc.tar.gz"), []byte{0x1f, 0x8b, 8, 0}, 0o600)
+	if _, err := readBackup(filepath.Join(dir, "trunc.tar.gz")); err == nil {
+		t.Fatal("a truncated archive read fine")
+	}
+}
+
+func TestAuthorization(t *testing.T) {
+	api := NewAPI(New(nil, Config{}, nil, nil), "s3cret")
+	mux := http.NewServeMux()
+	api.Register(mux)
+	do := func(method, path, auth string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
+	if rec := do("GET", "/api/v1/containers/x/rotate", "Bearer s3cret"); rec.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET rotate: %d", rec.Code)
+	}
+	if rec := do("GET", "/api/v1/rotations/nope", "Bearer s3cret"); rec.Code != http.StatusNotFound {
+		t.Fatalf("unknown rotation with the right token: %d", rec.Code)
+	}
+	for _, auth := range []string{"", "Bearer wrong", "Basic czNjcmV0", "Bearer s3cret "} {
+		rec := do("GET", "/api/v1/rotations/nope", auth)
+		if rec.Code != http.StatusUnauthorized || !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("auth %q: %d %v", auth, rec.Code, rec.Header())
+		}
+	}
+	// Four failures above plus more: the limiter (burst 5) now refuses even the right token.
+	for i := 0; i < 3; i++ {
+		do("GET", "/api/v1/rotations/nope", "Bearer wrong")
+	}
+	if rec := do("GET", "/api/v1/rotations/nope", "Bearer s3cret"); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("after repeated failures: %d, want 429", rec.Code)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if rec := do("GET", "/api/v1/rotations/nope", "Bearer s3cret"); rec.Code != http.StatusNotFound {
+		t.Fatalf("a second later: %d, want the request through", rec.Code)
+	}
+}

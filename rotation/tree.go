@@ -1,0 +1,68 @@
+package rotation
+
+import (
+	"context"
+	"crypto/x509"
+	"path"
+	"strings"
+
+	"github.com/moby/moby/client"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+// tree is the parsed certificate files of a container, by absolute path.
+type tree map[string]*x509.Certificate
+
+// readTree reads and parses the container's k3s certificates. Files that do not parse are
+// left out: the rotation acts on certificates it understands.
+func readTree(ctx context.Context, cli *client.Client, id string) (tree, error) {
+	files, err := rancher.ReadTree(ctx, cli, id)
+	if err != nil {
+		return nil, err
+	}
+	t := tree{}
+	for _, f := range files {
+		if f.Err != nil {
+			continue
+		}
+		if cert, err := certs.Parse(f.Path, f.Data); err == nil && cert != nil {
+			t[f.Path] = cert
+		}
+	}
+	return t, nil
+}
+
+func isDynamicCert(p string) bool { return path.Base(p) == certs.DynamicCertFile }
+
+// leaves are the .crt files holding a leaf certificate (not a CA).
+func (t tree) leaves() []string {
+	var out []string
+	for p, c := range t {
+		if strings.HasSuffix(p, ".crt") && !c.IsCA {
+			out = append(out, p)
+		}
+	}
+	return sortStrings(out)
+}
+
+// cas are the CA certificates of the tree.
+func (t tree) cas() []*x509.Certificate {
+	var out []*x509.Certificate
+	for p, c := range t {
+		if strings.HasSuffix(p, ".crt") && c.IsCA {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// notAfter lists NotAfter by path, for the report.
+func (t tree) notAfter() map[string]string {
+	out := map[string]string{}
+	for p, c := range t {
+		out[p] = c.NotAfter.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	return out
+}
