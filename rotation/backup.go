@@ -179,7 +179,6 @@ func sameManifest(want, got manifest) error {
 	return nil
 }
 
-
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
