@@ -62,10 +62,20 @@ func NewAPI(rot *Rotator, token string) *API {
 	}
 }
 
-// Register adds the endpoints; the mux answers 405 for other methods.
+// Register adds the endpoints, and 405 for their other methods (without the method-less
+// patterns, a catch-all "/" such as the landing page would answer them).
 func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/v1/containers/{name}/rotate", a.authorized(a.rotate))
+	mux.Handle("/api/v1/containers/{name}/rotate", methodNotAllowed("POST"))
 	mux.Handle("GET /api/v1/rotations/{id}", a.authorized(a.status))
+	mux.Handle("/api/v1/rotations/{id}", methodNotAllowed("GET, HEAD"))
+}
+
+func methodNotAllowed(allow string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed; use "+allow)
+	})
 }
 
 type rotateRequest struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
 // engine is the rotation's view of the Docker engine.
@@ -54,6 +55,9 @@ func (e engine) ensureStarted(id string) error {
 		cancel()
 		if err == nil {
 			return nil
+		}
+		if readerr.ReasonOf(err) == readerr.ContainerNotFound {
+			return err // gone: nothing to start
 		}
 		time.Sleep(time.Second)
 	}

@@ -60,6 +60,17 @@ func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (w *webhook) resolved(alertname, container string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.alerts {
+		if a.Labels["alertname"] == alertname && a.Labels["container"] == container && a.Status == "resolved" {
+			return true
+		}
+	}
+	return false
+}
+
 func (w *webhook) find(alertname, container string) *deliveredAlert {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -91,7 +102,7 @@ func testRules(t *testing.T, dir string) string {
 func TestAlertDeliveredAndDashboardQueriesAnswer(t *testing.T) {
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 4, UIDays: 365}) // the gap state
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
-	exp := startExporter(t, nil, "--rancher.container", sim.Name)
+	exp := startRotationExporter(t, nil, "--rancher.container", sim.Name)
 	instance := strings.TrimPrefix(exp.url, "http://")
 
 	hook := &webhook{}
@@ -160,6 +171,18 @@ scrape_configs:
 	}
 	if a := hook.find("RancherUICertificateExpiringSoon", sim.Name); a != nil {
 		t.Errorf("UI alert fired for a renewed UI certificate: %+v", a)
+	}
+
+	// Rotating by one POST closes the gap: the alert resolves.
+	if rep := exp.rotate(t, sim.Name, ""); rep.State != "succeeded" {
+		t.Fatalf("rotation: %+v", rep)
+	}
+	deadline = time.Now().Add(90 * time.Second)
+	for !hook.resolved("RancherK3sCertificatesNotRenewed", sim.Name) {
+		if time.Now().After(deadline) {
+			t.Fatal("RancherK3sCertificatesNotRenewed did not resolve after the rotation")
+		}
+		time.Sleep(time.Second)
 	}
 
 	// Grafana puts a chosen value into =~ as a regex, escaped for a PromQL string.
@@ -253,7 +276,12 @@ func checkDashboard(t *testing.T, promURL string, vars map[string]string) {
 			}
 			expr := substitute(target.Expr, vars)
 			var res struct{ Result []json.RawMessage }
-			promGet(t, promURL+"/api/v1/query?query="+url.QueryEscape(expr), &res)
+			for try := 0; try < 10 && len(res.Result) == 0; try++ { // the last scrape may be a second away
+				if try > 0 {
+					time.Sleep(time.Second)
+				}
+				promGet(t, promURL+"/api/v1/query?query="+url.QueryEscape(expr), &res)
+			}
 			if len(res.Result) == 0 {
 				t.Errorf("panel %q: %s returns no data", p.Title, expr)
 			}

@@ -1,0 +1,340 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
+)
+
+const token = "e2e-rotation-token"
+
+// rotationExporter is the exporter with the rotation API on, a 0600 token file and its own
+// backup directory.
+type rotationExporter struct {
+	*exporter
+	backups string
+}
+
+func startRotationExporter(t *testing.T, env []string, args ...string) *rotationExporter {
+	t.Helper()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	os.WriteFile(tokenFile, []byte(token+"\n"), 0o600)
+	backups := filepath.Join(dir, "backups")
+	args = append([]string{"--rotation.token-file", tokenFile, "--rotation.backup-dir", backups}, args...)
+	if !strings.Contains(strings.Join(args, " "), "--rotation.settle-time") {
+		args = append(args, "--rotation.settle-time", "3s")
+	}
+	return &rotationExporter{startExporter(t, env, args...), backups}
+}
+
+// api calls the rotation API and decodes the JSON answer into out (when not nil).
+func (e *rotationExporter) api(t testing.TB, method, path, auth, body string, out any) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		json.Unmarshal(data, out)
+	}
+	return resp
+}
+
+// rotate POSTs a rotation and waits for its end.
+func (e *rotationExporter) rotate(t *testing.T, container, body string) rotation.Report {
+	t.Helper()
+	var rep rotation.Report
+	resp := e.api(t, "POST", "/api/v1/containers/"+container+"/rotate", token, body, &rep)
+	if resp.StatusCode != http.StatusAccepted || rep.State != rotation.Running || resp.Header.Get("Location") != "/api/v1/rotations/"+rep.ID {
+		t.Fatalf("POST rotate: %s, %+v, Location %q", resp.Status, rep, resp.Header.Get("Location"))
+	}
+	return e.wait(t, rep.ID)
+}
+
+func (e *rotationExporter) wait(t *testing.T, id string) rotation.Report {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		var rep rotation.Report
+		if resp := e.api(t, "GET", "/api/v1/rotations/"+id, token, "", &rep); resp.StatusCode != 200 {
+			t.Fatalf("GET rotation: %s", resp.Status)
+		}
+		if rep.State != rotation.Running {
+			return rep
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("rotation %s still running after 2 minutes", id)
+	return rotation.Report{}
+}
+
+func inspect(t *testing.T, id string) (state string, restarts int) {
+	t.Helper()
+	in, err := engine.Client.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(in.Container.State.Status), in.Container.RestartCount
+}
+
+// backupFile extracts one file of a backup archive by its path in the container.
+func backupFile(t *testing.T, archive, path string) []byte {
+	t.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s not in %s: %v", path, archive, err)
+		}
+		if hdr.Name == strings.TrimPrefix(path, "/") {
+			data, _ := io.ReadAll(tr)
+			return data
+		}
+	}
+}
+
+func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
+	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -2, CrashLoop: true})
+	waitRestarts(t, sim, 2)
+	before := copyTree(t, sim.Name)
+	keys := fileHashes(t, before, ".key")
+	_, oldNotAfter := opensslDates(t, filepath.Join(before, "server/tls/client-admin.crt"))
+
+	e := startRotationExporter(t, nil, "--rancher.container", sim.Name)
+	// The exporter keeps serving metrics while the rotation runs.
+	stopScraping := make(chan struct{})
+	var scrapes sync.WaitGroup
+	scrapes.Add(1)
+	scrapeErrors := 0
+	go func() {
+		defer scrapes.Done()
+		for {
+			select {
+			case <-stopScraping:
+				return
+			case <-time.After(100 * time.Millisecond):
+				if resp, err := http.Get(e.url + "/metrics"); err != nil || resp.StatusCode != 200 {
+					scrapeErrors++
+				} else {
+					resp.Body.Close()
+				}
+			}
+		}
+	}()
+	started := time.Now()
+	rep := e.rotate(t, sim.Name, "")
+	rotationTime := time.Since(started)
+	close(stopScraping)
+	scrapes.Wait()
+
+	if rep.State != rotation.Succeeded || rep.Strategy != rotation.Leaf || rep.Error != "" {
+		t.Fatalf("rotation %+v", rep)
+	}
+	if scrapeErrors > 0 {
+		t.Errorf("%d scrapes failed during the rotation", scrapeErrors)
+	}
+	var names []string
+	for _, s := range rep.Steps {
+		names = append(names, s.Name+":"+s.Outcome)
+		if s.Start.IsZero() || s.End.Before(s.Start) {
+			t.Errorf("step %s times %s..%s", s.Name, s.Start, s.End)
+		}
+	}
+	if got := strings.Join(names, " "); got != "preflight:ok backup:ok stop:ok remove:ok start:ok verify:ok" {
+		t.Errorf("steps %s", got)
+	}
+	adminPath := "/var/lib/rancher/k3s/server/tls/client-admin.crt"
+	if rep.NotAfterBefore[adminPath] != oldNotAfter.UTC().Format(time.RFC3339) || rep.NotAfterAfter[adminPath] <= rep.NotAfterBefore[adminPath] {
+		t.Errorf("report NotAfter of %s: before %s after %s (openssl before %s)", adminPath, rep.NotAfterBefore[adminPath], rep.NotAfterAfter[adminPath], oldNotAfter)
+	}
+
+	time.Sleep(2 * time.Second)
+	if state, restarts := inspect(t, sim.ID); state != "running" {
+		t.Fatalf("after rotation the container is %s (restarts %d)", state, restarts)
+	}
+	after := copyTree(t, sim.Name)
+	for leaf, ca := range simLeaves {
+		_, na := opensslDates(t, filepath.Join(after, leaf+".crt"))
+		if d := na.Sub(time.Now().Add(365 * day)); d < -5*time.Minute || d > 5*time.Minute {
+			t.Errorf("%s expires %s after rotation, want a year from now", leaf, na)
+		}
+		openssl(t, "verify", "-CAfile", filepath.Join(after, ca+".crt"), filepath.Join(after, leaf+".crt"))
+	}
+	if got := fileHashes(t, after, ".key"); !equalMaps(got, keys) || len(keys) < 19 {
+		t.Fatalf("keys changed:\nbefore %v\nafter  %v", keys, got)
+	}
+
+	// The backup holds the old certificate: same expiry as before the rotation.
+	if info, err := os.Stat(rep.Backup); err != nil || info.Mode().Perm() != 0o600 || !strings.HasPrefix(rep.Backup, e.backups) {
+		t.Fatalf("backup %s: %v %v", rep.Backup, info, err)
+	}
+	if info, _ := os.Stat(e.backups); info.Mode().Perm() != 0o700 {
+		t.Errorf("backup directory mode %v", info.Mode().Perm())
+	}
+	old := filepath.Join(t.TempDir(), "old.crt")
+	os.WriteFile(old, backupFile(t, rep.Backup, adminPath), 0o644)
+	if _, na := opensslDates(t, old); !na.Equal(oldNotAfter) {
+		t.Fatalf("backup's client-admin.crt expires %s, before the rotation it was %s", na, oldNotAfter)
+	}
+
+	mfs := e.scrape(t)
+	if v := value(t, mfs, "rancher_cert_exporter_rotations_total", map[string]string{"container": sim.Name, "kind": "rotate", "result": "succeeded"}); v != 1 {
+		t.Errorf("rotations_total = %v", v)
+	}
+	if v := value(t, mfs, "rancher_cert_exporter_rotation_in_progress", map[string]string{"container": sim.Name}); v != 0 {
+		t.Errorf("in progress = %v", v)
+	}
+	if v := value(t, mfs, "rancher_cert_exporter_rotation_last_timestamp_seconds", map[string]string{"container": sim.Name, "kind": "rotate", "result": "succeeded"}); v < float64(started.Unix()) {
+		t.Errorf("last rotation time %v", v)
+	}
+
+	restartStart := time.Now()
+	docker(t, "restart", "-t", "10", sim.Name)
+	waitCount(t, sim, simReady, 2)
+	t.Logf("rotation took %s (settle time 3s); a plain restart to ready takes %s", rotationTime.Round(time.Millisecond), time.Since(restartStart).Round(time.Millisecond))
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestRotateAllCertsHandlesTheSecondRestart(t *testing.T) {
+	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 20, CrashLoop: true})
+	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
+	before := copyTree(t, sim.Name)
+	keys := fileHashes(t, before, ".key")
+	oldCA := openssl(t, "x509", "-noout", "-subject", "-in", filepath.Join(before, "server/tls/server-ca.crt"))
+
+	e := startRotationExporter(t, nil, "--rancher.container", sim.Name)
+	rep := e.rotate(t, sim.Name, `{"strategy": "all-certs"}`)
+	if rep.State != rotation.Succeeded {
+		t.Fatalf("all-certs: %+v", rep)
+	}
+	verify := rep.Steps[len(rep.Steps)-1]
+	if verify.Name != "verify" || !strings.Contains(verify.Detail, "unknown authority; restarted once more") {
+		t.Fatalf("verify step %+v: want the second restart", verify)
+	}
+	if logs := engine.Logs(t, sim.ID); !strings.Contains(logs, "x509: certificate signed by unknown authority") {
+		t.Fatal("the simulator never showed the unknown-authority start")
+	}
+	after := copyTree(t, sim.Name)
+	if newCA := openssl(t, "x509", "-noout", "-subject", "-in", filepath.Join(after, "server/tls/server-ca.crt")); newCA == oldCA {
+		t.Fatal("all-certs kept the old server CA")
+	}
+	openssl(t, "verify", "-CAfile", filepath.Join(after, "server/tls/server-ca.crt"), dynamicCert(t, filepath.Join(after, "server/tls/dynamic-cert.json")))
+	if got := fileHashes(t, after, ".key"); !equalMaps(got, keys) {
+		t.Fatal("keys changed")
+	}
+}
+
+func TestRotateRestartStrategy(t *testing.T) {
+	renewing := engine.StartSim(t, harness.SimOptions{Image: harness.ImageNew, LeafDays: 30})
+	never := engine.StartSim(t, harness.SimOptions{Image: harness.ImageV23, LeafDays: 30})
+	engine.WaitLog(t, renewing.ID, simReady, 30*time.Second)
+	engine.WaitLog(t, never.ID, simReady, 30*time.Second)
+	e := startRotationExporter(t, nil, "--rancher.container", renewing.Name, "--rancher.container", never.Name)
+
+	rep := e.rotate(t, renewing.Name, `{"strategy": "restart"}`)
+	if rep.State != rotation.Succeeded || rep.Steps[3].Name != "remove" || rep.Steps[3].Outcome != rotation.StepSkipped {
+		t.Fatalf("restart on on-start k3s: %+v", rep)
+	}
+	_, na := opensslDates(t, filepath.Join(copyTree(t, renewing.Name), "server/tls/client-admin.crt"))
+	if na.Before(time.Now().Add(364 * day)) {
+		t.Fatalf("leaves not renewed by the restart: %s", na)
+	}
+
+	rep = e.rotate(t, never.Name, `{"strategy": "restart"}`)
+	if rep.State != rotation.Failed || !strings.Contains(rep.Error, "a stronger strategy (leaf) is needed") {
+		t.Fatalf("restart on k3s v0.8: %+v", rep)
+	}
+	if state, _ := inspect(t, never.ID); state != "running" {
+		t.Fatalf("container %s after the failed restart strategy", state)
+	}
+}
+
+func TestRestoreBringsBackTheOldBytes(t *testing.T) {
+	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 10, CrashLoop: true})
+	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
+	before := fileHashes(t, copyTree(t, sim.Name), ".crt")
+	backups := t.TempDir()
+	cli := func(args ...string) (string, int) {
+		t.Helper()
+		return runCLI(t, append(args, "--rancher.container", sim.Name, "--rotation.backup-dir", backups, "--rotation.settle-time", "2s")...)
+	}
+	out, code := cli("rotate")
+	var rep rotation.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || rep.State != rotation.Succeeded {
+		t.Fatalf("rotate CLI: exit %d, %v\n%s", code, err, out)
+	}
+	if fileHashes(t, copyTree(t, sim.Name), ".crt")["server/tls/client-admin.crt"] == before["server/tls/client-admin.crt"] {
+		t.Fatal("rotation did not change client-admin.crt")
+	}
+	out, code = cli("restore", "--backup", rep.Backup)
+	if code != 0 || !strings.Contains(out, `"state": "succeeded"`) {
+		t.Fatalf("restore CLI: exit %d\n%s", code, out)
+	}
+	if after := fileHashes(t, copyTree(t, sim.Name), ".crt"); !equalMaps(after, before) {
+		t.Fatalf("restore did not bring back the old bytes:\nbefore %v\nafter  %v", before, after)
+	}
+	if state, _ := inspect(t, sim.ID); state != "running" {
+		t.Fatalf("restored container is %s", state)
+	}
+}
+
+// runCLI runs the exporter binary and returns its standard output and exit code; the steps
+// it prints on standard error must show each step starting and ending.
+func runCLI(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := osexec.Command(exporterBinary(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	t.Logf("%s:\n%s", strings.Join(args, " "), stderr.String())
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr.String(), "preflight  ...") || !strings.Contains(stderr.String(), "verify     ok") {
+		t.Errorf("the CLI did not show its steps:\n%s", stderr.String())
+	}
+	return stdout.String(), cmd.ProcessState.ExitCode()
+}
