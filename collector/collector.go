@@ -40,10 +40,10 @@ var (
 
 // Collector is the Prometheus collector of all configured sources.
 type Collector struct {
-	docker *dockerSource
-	files  *fileSource
-	errs   *errorTracker
-	files1 singleflight.Group
+	docker    *dockerSource
+	files     *fileSource
+	errs      *errorTracker
+	fileReads singleflight.Group
 
 	collectMu sync.Mutex
 	metrics   certMetrics
@@ -77,7 +77,7 @@ func (c *Collector) Gather(ctx context.Context) Snapshot {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, _, _ := c.files1.Do("files", func() (any, error) {
+			v, _, _ := c.fileReads.Do("files", func() (any, error) {
 				r := c.files.gather()
 				c.errs.observe("files", r.Errors)
 				return r, nil

@@ -38,9 +38,8 @@ func newErrorTracker(logger log.Logger, sources []string) *errorTracker {
 func (t *errorTracker) observe(scope string, errs []FileError) {
 	now := map[string]FileError{}
 	for _, e := range errs {
-		reason := readerr.ReasonOf(e.Err)
-		t.counts.WithLabelValues(e.Source, reason).Inc()
-		now[e.Path+"\x00"+reason] = e
+		t.count(e.Source, e.Err)
+		now[e.Path+"\x00"+readerr.ReasonOf(e.Err)] = e
 	}
 	t.mu.Lock()
 	before := t.active[scope]
@@ -58,4 +57,9 @@ func (t *errorTracker) observe(scope string, errs []FileError) {
 				"path", e.Path, "reason", readerr.ReasonOf(e.Err))
 		}
 	}
+}
+
+// count counts one failed read without logging it.
+func (t *errorTracker) count(source string, err error) {
+	t.counts.WithLabelValues(source, readerr.ReasonOf(err)).Inc()
 }

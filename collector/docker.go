@@ -35,7 +35,7 @@ type dockerSource struct {
 	mu      sync.Mutex
 	caches  map[string]*certs.Cache // by container ID
 	known   []string                // container names of the last successful listing
-	downErr string                  // the engine error being reported, for start/end logs
+	downErr string                  // the reason the engine is failing with, for start/end logs
 }
 
 // containerRead is the outcome of one shared read of one container.
@@ -54,7 +54,7 @@ func (d *dockerSource) gather(ctx context.Context) ([]rancher.Container, []Sourc
 	targets, err := d.targets(ctx)
 	d.trackEngine(err)
 	if err != nil {
-		d.errs.observe("docker", []FileError{{Source: SourceK3s, Path: d.cli.DaemonHost(), Err: err}})
+		d.errs.count(SourceK3s, err) // logged by trackEngine
 		names := d.knownNames()
 		if len(names) == 0 {
 			names = []string{""}
@@ -66,7 +66,6 @@ func (d *dockerSource) gather(ctx context.Context) ([]rancher.Container, []Sourc
 		}
 		return nil, results, false
 	}
-	d.errs.observe("docker", nil)
 
 	// --rancher.url names one UI; with several containers it cannot say whose it is.
 	urlConflict := d.cfg.UIURL != "" && len(targets) > 1
