@@ -26,8 +26,8 @@ var privateHost = "unix://" + filepath.Join(privateRoot, "docker.sock")
 // Engine is a reachable Docker engine; Stop ends it only if the harness started it.
 type Engine struct {
 	Client  *client.Client
-	Host    string // the DOCKER_HOST the engine answers on
-	started *os.Process
+	Host    string    // the DOCKER_HOST the engine answers on
+	started *exec.Cmd // the dockerd the harness started, if it did
 }
 
 // StartEngine connects to the engine named by DOCKER_HOST or the default socket, or installs
@@ -71,7 +71,7 @@ func StartEngine(ctx context.Context) (*Engine, error) {
 	for time.Now().Before(deadline) {
 		if cli, err := ping(ctx, privateHost); err == nil {
 			os.Setenv("DOCKER_HOST", privateHost)
-			return &Engine{Client: cli, Host: privateHost, started: cmd.Process}, nil
+			return &Engine{Client: cli, Host: privateHost, started: cmd}, nil
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -96,21 +96,21 @@ func ping(ctx context.Context, host string) (*client.Client, error) {
 // Started tells whether the harness started this engine itself.
 func (e *Engine) Started() bool { return e.started != nil }
 
-// PID is the dockerd process the harness started, or 0.
-func (e *Engine) PID() int {
-	if e.started == nil {
-		return 0
-	}
-	return e.started.Pid
-}
-
 // Stop ends dockerd if the harness started it; an engine found running is left alone.
 func (e *Engine) Stop() error {
 	e.Client.Close()
 	if e.started == nil {
 		return nil
 	}
-	return stopProcess(e.started.Pid)
+	done := make(chan error, 1)
+	go func() { done <- e.started.Wait() }()
+	e.started.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		return nil
+	case <-time.After(30 * time.Second):
+		return e.started.Process.Kill()
+	}
 }
 
 func stopProcess(pid int) error {
