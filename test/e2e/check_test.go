@@ -5,8 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,5 +83,34 @@ func TestUICertificateReadWhenExpiredAndLandingPage(t *testing.T) {
 	page, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(page), `href="/metrics"`) {
 		t.Fatalf("landing page %s lacks a link to /metrics:\n%s", resp.Status, page)
+	}
+}
+
+// TestUnreadableFileAsNonRoot runs check as nobody over a directory with a file it may not
+// read (root reads everything, so this needs another user).
+func TestUnreadableFileAsNonRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch to nobody")
+	}
+	dir, err := os.MkdirTemp("", "rce-unreadable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	pem := openssl(t, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", "/dev/null", "-subj", "/CN=readable", "-days", "90")
+	os.WriteFile(filepath.Join(dir, "readable.crt"), []byte(pem), 0o644)
+	os.WriteFile(filepath.Join(dir, "secret.crt"), []byte(pem), 0o600)
+
+	bin := filepath.Join(dir, "rce")
+	data, _ := os.ReadFile(exporterBinary(t))
+	os.WriteFile(bin, data, 0o755)
+	cmd := exec.Command(bin, "check", "--no-rancher.discover", "--files.path", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, _ := cmd.Output()
+	if cmd.ProcessState.ExitCode() != 3 || !strings.Contains(string(out), "UNREADABLE (unreadable:") ||
+		!strings.Contains(string(out), "readable.crt") || !strings.Contains(string(out), " OK") {
+		t.Fatalf("check as nobody: exit %d\n%s", cmd.ProcessState.ExitCode(), out)
 	}
 }
