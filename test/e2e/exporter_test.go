@@ -68,6 +68,7 @@ func startExporter(t testing.TB, env []string, args ...string) *exporter {
 	cmd.Env = append(os.Environ(), env...)
 	e := &exporter{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &bytes.Buffer{}, cmd: cmd}
 	cmd.Stdout, cmd.Stderr = e.log, e.log
+	cmd.SysProcAttr = dieWithTest
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,3 +65,7 @@ func openssl(t testing.TB, args ...string) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// dieWithTest ends a process the tests start when the test binary ends, also when an
+// interrupt skips the cleanups.
+var dieWithTest = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

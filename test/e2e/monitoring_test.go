@@ -26,6 +26,7 @@ func startDaemon(t *testing.T, ready string, name string, args ...string) {
 	var log bytes.Buffer
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = dieWithTest
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v (apt-get install prometheus prometheus-alertmanager)", name, err)
 	}
