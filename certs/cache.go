@@ -2,20 +2,19 @@ package certs
 
 import (
 	"crypto/sha256"
-	"sync"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/sweepmap"
 )
 
 // Cache remembers parse results by file name and content, so an unchanged file is hashed but
 // not parsed again. Entries not used between two calls of Sweep are dropped.
 type Cache struct {
-	mu      sync.Mutex
-	entries map[[sha256.Size]byte]*cached
+	results sweepmap.Map[[sha256.Size]byte, result]
 }
 
-type cached struct {
-	cert *Info
+type result struct {
+	info *Info
 	err  error
-	used bool
 }
 
 // Parse is the cached form of ParseInfo.
@@ -27,40 +26,16 @@ func (c *Cache) Parse(name string, data []byte) (*Info, error) {
 	var key [sha256.Size]byte
 	h.Sum(key[:0])
 
-	c.mu.Lock()
-	e, ok := c.entries[key]
-	c.mu.Unlock()
+	r, ok := c.results.Get(key)
 	if !ok {
-		cert, err := ParseInfo(name, data)
-		e = &cached{cert: cert, err: err}
-		c.mu.Lock()
-		if c.entries == nil {
-			c.entries = make(map[[sha256.Size]byte]*cached)
-		}
-		c.entries[key] = e
-		c.mu.Unlock()
+		r.info, r.err = ParseInfo(name, data)
+		c.results.Put(key, r)
 	}
-	c.mu.Lock()
-	e.used = true
-	c.mu.Unlock()
-	return e.cert, e.err
+	return r.info, r.err
 }
 
 // Sweep drops the entries not used since the previous Sweep.
-func (c *Cache) Sweep() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, e := range c.entries {
-		if !e.used {
-			delete(c.entries, k)
-		}
-		e.used = false
-	}
-}
+func (c *Cache) Sweep() { c.results.Sweep() }
 
 // Len reports the number of cached entries.
-func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}
+func (c *Cache) Len() int { return c.results.Len() }

@@ -110,13 +110,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	snap := c.Gather(ctx)
 
-	c.collectMu.Lock()
+	c.collectMu.Lock() // concurrent collects would sweep each other's entries
 	for _, f := range snap.Certs() {
 		m := c.metrics.get(f)
 		ch <- m.notAfter
 		ch <- m.notBefore
 	}
-	c.metrics.sweep()
+	c.metrics.entries.Sweep()
 	c.collectMu.Unlock()
 	for _, s := range snap.Sources {
 		ch <- prometheus.MustNewConstMetric(sourceUp, prometheus.GaugeValue, boolValue(s.Up), s.Container, s.Source)

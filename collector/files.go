@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/sweepmap"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -20,10 +21,8 @@ import (
 type fileSource struct {
 	patterns []string
 
-	pending []fileRef // found by the current gather; gathers never overlap (singleflight)
-
-	mu    sync.Mutex
-	stats map[string]*statEntry // by resolved path
+	pending []fileRef                        // found by the current gather; gathers never overlap (singleflight)
+	stats   sweepmap.Map[string, *statEntry] // by resolved path
 }
 
 // fileRef is a file to read: the path reported and the file it resolves to.
@@ -36,11 +35,10 @@ type statEntry struct {
 	inode uint64
 	cert  *certs.Info
 	err   error
-	used  bool
 }
 
 func newFileSource(patterns []string) *fileSource {
-	return &fileSource{patterns: patterns, stats: map[string]*statEntry{}}
+	return &fileSource{patterns: patterns}
 }
 
 func (s *fileSource) gather() SourceResult {
@@ -64,7 +62,7 @@ func (s *fileSource) gather() SourceResult {
 		}
 	}
 	s.parseAll(&res)
-	s.sweep()
+	s.stats.Sweep()
 	res.Duration = time.Since(start)
 	return res
 }
@@ -183,22 +181,15 @@ func (s *fileSource) parse(file string) (*certs.Info, error) {
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {
 		inode = st.Ino
 	}
-	s.mu.Lock()
-	e, ok := s.stats[file]
-	s.mu.Unlock()
+	e, ok := s.stats.Get(file)
 	if !ok || e.size != info.Size() || !e.mtime.Equal(info.ModTime()) || e.inode != inode {
 		e = &statEntry{size: info.Size(), mtime: info.ModTime(), inode: inode}
 		e.cert, e.err = readCertFile(file, info.Size())
 		if e.err != nil && readerr.ReasonOf(e.err) == readerr.Unreadable {
 			return nil, e.err // a chmod does not change mtime: try again next time
 		}
-		s.mu.Lock()
-		s.stats[file] = e
-		s.mu.Unlock()
+		s.stats.Put(file, e)
 	}
-	s.mu.Lock()
-	e.used = true
-	s.mu.Unlock()
 	return e.cert, e.err
 }
 
@@ -216,18 +207,6 @@ func readCertFile(file string, size int64) (*certs.Info, error) {
 		return nil, readerr.Newf(readerr.Unreadable, "%s: %v", file, err)
 	}
 	return certs.ParseInfo(file, data)
-}
-
-// sweep drops the entries of files not seen since the previous gather.
-func (s *fileSource) sweep() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, e := range s.stats {
-		if !e.used {
-			delete(s.stats, k)
-		}
-		e.used = false
-	}
 }
 
 func statError(path string, err error) error {

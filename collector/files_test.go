@@ -132,8 +132,8 @@ func TestFileSourceReparsesOnlyChangedFiles(t *testing.T) {
 		t.Fatalf("changed file still reads %q", c.SubjectCN)
 	}
 	os.Remove(file)
-	if res := s.gather(); len(res.Certs) != 0 || len(s.stats) != 0 {
-		t.Fatalf("removed file still reported: %v, cache %d", res.Certs, len(s.stats))
+	if res := s.gather(); len(res.Certs) != 0 || s.stats.Len() != 0 {
+		t.Fatalf("removed file still reported: %v, cache %d", res.Certs, s.stats.Len())
 	}
 }
 

@@ -7,13 +7,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/sweepmap"
 )
 
 // certMetrics keeps the two gauges of each certificate file between scrapes. The sources
 // return the same *certs.Info while a file is unchanged, so a warm scrape builds no label
-// pairs. Entries not used by a collect are dropped at its end; collects are serialised.
+// pairs. Entries not used by a collect are dropped at its end.
 type certMetrics struct {
-	entries map[certKey]*certEntry
+	entries sweepmap.Map[certKey, *certEntry]
 }
 
 type certKey struct {
@@ -23,7 +24,6 @@ type certKey struct {
 
 type certEntry struct {
 	notAfter, notBefore gauge
-	used                bool
 }
 
 // gauge is a constant gauge whose label pairs are shared with its sibling: with 10,000
@@ -43,11 +43,8 @@ func (g gauge) Write(out *dto.Metric) error {
 }
 
 func (m *certMetrics) get(f CertFile) *certEntry {
-	if m.entries == nil {
-		m.entries = map[certKey]*certEntry{}
-	}
 	k := certKey{f.Cert, f.Container, f.Source, f.Path}
-	e, ok := m.entries[k]
+	e, ok := m.entries.Get(k)
 	if !ok {
 		// notAfter and notBefore have the same variable labels, so their pairs are the same.
 		labels := prometheus.MakeLabelPairs(notAfter, []string{f.Container, f.Source, f.Path,
@@ -56,17 +53,7 @@ func (m *certMetrics) get(f CertFile) *certEntry {
 			notAfter:  gauge{notAfter, labels, float64(f.Cert.NotAfter.Unix())},
 			notBefore: gauge{notBefore, labels, float64(f.Cert.NotBefore.Unix())},
 		}
-		m.entries[k] = e
+		m.entries.Put(k, e)
 	}
-	e.used = true
 	return e
-}
-
-func (m *certMetrics) sweep() {
-	for k, e := range m.entries {
-		if !e.used {
-			delete(m.entries, k)
-		}
-		e.used = false
-	}
 }
