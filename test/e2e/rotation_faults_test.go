@@ -53,9 +53,7 @@ func TestRotationAPIStatusCodes(t *testing.T) {
 	if rep.State != rotation.Succeeded || len(rep.Plan) != 14 || rep.Backup != "" || len(rep.Steps) != 1 {
 		t.Fatalf("dry run: %+v", rep)
 	}
-	if after := fileHashes(t, copyTree(t, sim.Name), ""); !equalMaps(before, after) {
-		t.Fatal("a dry run changed files")
-	}
+	sameFiles(t, "files after a dry run", before, fileHashes(t, copyTree(t, sim.Name), ""), 40)
 	if entries, _ := os.ReadDir(e.backups); len(entries) != 0 {
 		t.Fatalf("a dry run wrote backups: %v", entries)
 	}
@@ -67,7 +65,12 @@ func TestRotationAPIStatusCodes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i] = e.api(t, "POST", rotate, token, "", nil).StatusCode
+			req, _ := http.NewRequest("POST", e.url+rotate, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			if resp, err := http.DefaultClient.Do(req); err == nil { // 0 stays on error
+				codes[i] = resp.StatusCode
+				resp.Body.Close()
+			}
 		}()
 	}
 	wg.Wait()
@@ -119,9 +122,7 @@ func TestRotationHelperFailureLeavesContainerRunning(t *testing.T) {
 	if last := rep.Steps[len(rep.Steps)-1]; last.Name != "recover" || last.Outcome != rotation.StepOK {
 		t.Fatalf("last step %+v, want the container recovered", last)
 	}
-	if after := fileHashes(t, copyTree(t, sim.Name), ".crt"); !equalMaps(before, after) {
-		t.Fatal("files changed although the helper failed")
-	}
+	sameFiles(t, "certificates after the helper failed", before, fileHashes(t, copyTree(t, sim.Name), ".crt"), 20)
 }
 
 func TestRotationTimeout(t *testing.T) {

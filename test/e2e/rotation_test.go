@@ -9,7 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	osexec "os/exec"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -192,9 +192,7 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 		}
 		openssl(t, "verify", "-CAfile", filepath.Join(after, ca+".crt"), filepath.Join(after, leaf+".crt"))
 	}
-	if got := fileHashes(t, after, ".key"); !equalMaps(got, keys) || len(keys) < 19 {
-		t.Fatalf("keys changed:\nbefore %v\nafter  %v", keys, got)
-	}
+	sameFiles(t, "keys", keys, fileHashes(t, after, ".key"), 19)
 
 	// The backup holds the old certificate: same expiry as before the rotation.
 	if info, err := os.Stat(rep.Backup); err != nil || info.Mode().Perm() != 0o600 || !strings.HasPrefix(rep.Backup, e.backups) {
@@ -226,18 +224,6 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 	t.Logf("rotation took %s (settle time 3s); a plain restart to ready takes %s", rotationTime.Round(time.Millisecond), time.Since(restartStart).Round(time.Millisecond))
 }
 
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestRotateAllCertsHandlesTheSecondRestart(t *testing.T) {
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 20, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
@@ -262,9 +248,7 @@ func TestRotateAllCertsHandlesTheSecondRestart(t *testing.T) {
 		t.Fatal("all-certs kept the old server CA")
 	}
 	openssl(t, "verify", "-CAfile", filepath.Join(after, "server/tls/server-ca.crt"), dynamicCert(t, filepath.Join(after, "server/tls/dynamic-cert.json")))
-	if got := fileHashes(t, after, ".key"); !equalMaps(got, keys) {
-		t.Fatal("keys changed")
-	}
+	sameFiles(t, "keys", keys, fileHashes(t, after, ".key"), 19)
 }
 
 func TestRotateRestartStrategy(t *testing.T) {
@@ -313,9 +297,7 @@ func TestRestoreBringsBackTheOldBytes(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"state": "succeeded"`) {
 		t.Fatalf("restore CLI: exit %d\n%s", code, out)
 	}
-	if after := fileHashes(t, copyTree(t, sim.Name), ".crt"); !equalMaps(after, before) {
-		t.Fatalf("restore did not bring back the old bytes:\nbefore %v\nafter  %v", before, after)
-	}
+	sameFiles(t, "certificates restored from the backup", before, fileHashes(t, copyTree(t, sim.Name), ".crt"), 20)
 	if state, _ := inspect(t, sim.ID); state != "running" {
 		t.Fatalf("restored container is %s", state)
 	}
@@ -325,7 +307,7 @@ func TestRestoreBringsBackTheOldBytes(t *testing.T) {
 // it prints on standard error must show each step starting and ending.
 func runCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := osexec.Command(exporterBinary(t), args...)
+	cmd := exec.Command(exporterBinary(t), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
