@@ -14,6 +14,14 @@ import (
 // MaxFileSize bounds what is read of one file; certificate files are a few KiB.
 const MaxFileSize = 1 << 20
 
+// CheckSize refuses a file over MaxFileSize; readers call it before reading the bytes.
+func CheckSize(name string, size int64) error {
+	if size > MaxFileSize {
+		return readerr.Newf(readerr.TooLarge, "%s is %d bytes, over %d", name, size, MaxFileSize)
+	}
+	return nil
+}
+
 // DynamicCertFile is rancher/dynamiclistener's listener cache: a JSON Kubernetes Secret.
 const DynamicCertFile = "dynamic-cert.json"
 
@@ -33,8 +41,8 @@ func Parse(name string, data []byte) (*x509.Certificate, error) {
 	if len(data) == 0 {
 		return nil, readerr.Newf(readerr.Empty, "%s is empty", name)
 	}
-	if len(data) > MaxFileSize {
-		return nil, readerr.Newf(readerr.TooLarge, "%s is %d bytes, over %d", name, len(data), MaxFileSize)
+	if err := CheckSize(name, int64(len(data))); err != nil {
+		return nil, err
 	}
 	if path.Base(name) == DynamicCertFile {
 		return parseSecret(name, data)

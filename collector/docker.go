@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/sweepmap"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
@@ -32,10 +33,11 @@ type dockerSource struct {
 	errs   *errorTracker
 	reads  singleflight.Group
 
+	caches sweepmap.Map[string, *certs.Cache] // by container ID
+
 	mu      sync.Mutex
-	caches  map[string]*certs.Cache // by container ID
-	known   []string                // container names of the last successful listing
-	downErr string                  // the reason the engine is failing with, for start/end logs
+	known   []string // container names of the last successful listing
+	downErr string   // the reason the engine is failing with, for start/end logs
 }
 
 // containerRead is the outcome of one shared read of one container.
@@ -45,7 +47,7 @@ type containerRead struct {
 }
 
 func newDockerSource(cfg DockerConfig, cli *client.Client, logger log.Logger, errs *errorTracker) *dockerSource {
-	return &dockerSource{cfg: cfg, cli: cli, logger: logger, errs: errs, caches: map[string]*certs.Cache{}}
+	return &dockerSource{cfg: cfg, cli: cli, logger: logger, errs: errs}
 }
 
 // gather reads every selected container concurrently. When the engine cannot be reached,
@@ -84,19 +86,23 @@ func (d *dockerSource) gather(ctx context.Context) ([]rancher.Container, []Sourc
 	var containers []rancher.Container
 	var results []SourceResult
 	var names []string
-	live := map[string]bool{}
+	seen := map[string]bool{}
 	for _, r := range reads {
-		if live[r.container.ID] {
+		if seen[r.container.ID] {
 			continue // the same container named twice (name and ID)
 		}
 		if r.container.ID != "" {
 			containers = append(containers, r.container)
-			live[r.container.ID] = true
+			seen[r.container.ID] = true
 		}
 		names = append(names, r.sources[0].Container)
 		results = append(results, r.sources...)
 	}
-	d.forget(live, names)
+	d.caches.Sweep() // containers that are gone lose their cache
+	sort.Strings(names)
+	d.mu.Lock()
+	d.known = names
+	d.mu.Unlock()
 	return containers, results, !engineUnreachable(results)
 }
 
@@ -195,27 +201,12 @@ func (d *dockerSource) uiTarget(c rancher.Container) (uiTarget, error) {
 }
 
 func (d *dockerSource) cache(id string) *certs.Cache {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c, ok := d.caches[id]
+	c, ok := d.caches.Get(id)
 	if !ok {
 		c = &certs.Cache{}
-		d.caches[id] = c
+		d.caches.Put(id, c)
 	}
 	return c
-}
-
-// forget drops the caches of containers that are gone and remembers the names read.
-func (d *dockerSource) forget(live map[string]bool, names []string) {
-	sort.Strings(names)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for id := range d.caches {
-		if !live[id] {
-			delete(d.caches, id)
-		}
-	}
-	d.known = names
 }
 
 func (d *dockerSource) knownNames() []string {

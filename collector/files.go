@@ -20,13 +20,8 @@ import (
 // fileSource reads certificate files on the host: files, directories (recursively) and globs.
 type fileSource struct {
 	patterns []string
-
-	pending []fileRef                        // found by the current gather; gathers never overlap (singleflight)
-	stats   sweepmap.Map[string, *statEntry] // by resolved path
+	stats    sweepmap.Map[string, *statEntry] // by resolved path
 }
-
-// fileRef is a file to read: the path reported and the file it resolves to.
-type fileRef struct{ path, file string }
 
 // statEntry is a parsed file, reused while its size, mtime and inode stay the same.
 type statEntry struct {
@@ -43,52 +38,38 @@ func newFileSource(patterns []string) *fileSource {
 
 func (s *fileSource) gather() SourceResult {
 	start := time.Now()
-	res := SourceResult{Source: SourceFile, Up: true}
-	seen := map[string]bool{} // patterns may overlap; one series per file
+	sc := scan{res: SourceResult{Source: SourceFile, Up: true}, seen: map[string]bool{}}
 	for _, p := range s.patterns {
-		if strings.ContainsAny(p, "*?[") {
-			s.readGlob(&res, p, seen)
-			continue
-		}
-		info, err := os.Stat(p)
-		switch {
-		case err != nil:
-			res.Up = false
-			res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: p, Err: statError(p, err)})
-		case info.IsDir():
-			s.readDir(&res, p, seen)
-		default:
-			s.addFile(p, p, seen)
-		}
+		sc.pattern(p)
 	}
-	s.parseAll(&res)
+	s.parseAll(&sc.res, sc.found)
 	s.stats.Sweep()
-	res.Duration = time.Since(start)
-	return res
+	sc.res.Duration = time.Since(start)
+	return sc.res
 }
 
 // parseAll stats (and, when changed, parses) the files found, spread over the cores: on a
 // warm scrape the time goes into one stat per file.
-func (s *fileSource) parseAll(res *SourceResult) {
+func (s *fileSource) parseAll(res *SourceResult, found []fileRef) {
 	type result struct {
 		cert *certs.Info
 		err  error
 	}
-	results := make([]result, len(s.pending))
+	results := make([]result, len(found))
 	var wg sync.WaitGroup
 	workers := runtime.GOMAXPROCS(0)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(s.pending); i += workers {
-				results[i].cert, results[i].err = s.parse(s.pending[i].file)
+			for i := w; i < len(found); i += workers {
+				results[i].cert, results[i].err = s.parse(found[i].file)
 			}
 		}()
 	}
 	wg.Wait()
 	for i, r := range results {
-		path := s.pending[i].path
+		path := found[i].path
 		switch {
 		case r.err != nil:
 			res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: path, Err: r.err})
@@ -96,39 +77,70 @@ func (s *fileSource) parseAll(res *SourceResult) {
 			res.Certs = append(res.Certs, CertFile{Source: SourceFile, Path: path, Cert: r.cert})
 		}
 	}
-	s.pending = s.pending[:0]
 }
 
-func (s *fileSource) readGlob(res *SourceResult, pattern string, seen map[string]bool) {
+// scan finds the files the patterns name, once each, and the errors on the way.
+type scan struct {
+	res   SourceResult
+	seen  map[string]bool // patterns may overlap; one series per file
+	found []fileRef
+}
+
+// fileRef is a file to read: the path reported and the file it resolves to.
+type fileRef struct{ path, file string }
+
+func (sc *scan) fail(path string, err error) {
+	sc.res.Errors = append(sc.res.Errors, FileError{Source: SourceFile, Path: path, Err: err})
+}
+
+// pattern reads a glob, a directory or a file; one that names nothing downs the source.
+func (sc *scan) pattern(p string) {
+	if strings.ContainsAny(p, "*?[") {
+		sc.glob(p)
+		return
+	}
+	info, err := os.Stat(p)
+	switch {
+	case err != nil:
+		sc.res.Up = false
+		sc.fail(p, statError(p, err))
+	case info.IsDir():
+		sc.dir(p)
+	default:
+		sc.add(p, p)
+	}
+}
+
+func (sc *scan) glob(pattern string) {
 	matches, err := filepath.Glob(pattern)
 	if err == nil && len(matches) == 0 {
 		err = errors.New("no file matches")
 	}
 	if err != nil {
-		res.Up = false
-		res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: pattern, Err: readerr.Newf(readerr.NotFound, "%s: %v", pattern, err)})
+		sc.res.Up = false
+		sc.fail(pattern, readerr.Newf(readerr.NotFound, "%s: %v", pattern, err))
 		return
 	}
 	for _, m := range matches {
 		if info, err := os.Stat(m); err == nil && info.IsDir() {
-			s.readDir(res, m, seen)
+			sc.dir(m)
 		} else {
-			s.addFile(m, m, seen)
+			sc.add(m, m)
 		}
 	}
 }
 
-// readDir walks a directory for certificate files. Symlinks are followed only to files
-// inside the directory; WalkDir itself never follows them, so there are no loops.
-func (s *fileSource) readDir(res *SourceResult, dir string, seen map[string]bool) {
+// dir walks a directory for certificate files. Symlinks are followed only to files inside
+// the directory; WalkDir itself never follows them, so there are no loops.
+func (sc *scan) dir(dir string) {
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
-		res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: dir, Err: statError(dir, err)})
+		sc.fail(dir, statError(dir, err))
 		return
 	}
 	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: p, Err: statError(p, err)})
+			sc.fail(p, statError(p, err))
 			return nil
 		}
 		if d.IsDir() || !certs.IsCandidate(p) {
@@ -137,13 +149,13 @@ func (s *fileSource) readDir(res *SourceResult, dir string, seen map[string]bool
 		target := p
 		if d.Type()&fs.ModeSymlink != 0 {
 			if target, err = insideTarget(root, p); err != nil {
-				res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: p, Err: err})
+				sc.fail(p, err)
 				return nil
 			}
 		} else if !d.Type().IsRegular() {
 			return nil
 		}
-		s.addFile(p, target, seen)
+		sc.add(p, target)
 		return nil
 	})
 }
@@ -160,13 +172,12 @@ func insideTarget(root, link string) (string, error) {
 	return target, nil
 }
 
-// addFile queues file (reported under path) for parseAll, once per path.
-func (s *fileSource) addFile(path, file string, seen map[string]bool) {
-	if seen[path] {
-		return
+// add records file (reported under path), once per path.
+func (sc *scan) add(path, file string) {
+	if !sc.seen[path] {
+		sc.seen[path] = true
+		sc.found = append(sc.found, fileRef{path: path, file: file})
 	}
-	seen[path] = true
-	s.pending = append(s.pending, fileRef{path: path, file: file})
 }
 
 func (s *fileSource) parse(file string) (*certs.Info, error) {
@@ -194,8 +205,8 @@ func (s *fileSource) parse(file string) (*certs.Info, error) {
 }
 
 func readCertFile(file string, size int64) (*certs.Info, error) {
-	if size > certs.MaxFileSize {
-		return nil, readerr.Newf(readerr.TooLarge, "%s is %d bytes, over %d", file, size, certs.MaxFileSize)
+	if err := certs.CheckSize(file, size); err != nil {
+		return nil, err
 	}
 	f, err := os.Open(file)
 	if err != nil {

@@ -58,7 +58,7 @@ func ReadArchive(r io.Reader, dir string) ([]File, error) {
 			if !certs.IsCandidate(name) {
 				continue
 			}
-			if hdr.Size > certs.MaxFileSize {
+			if certs.CheckSize(name, hdr.Size) != nil {
 				e.tooBig = hdr.Size
 				break
 			}
@@ -111,7 +111,7 @@ func resolve(dir, name string, entries map[string]*tarEntry) File {
 		switch e.typ {
 		case tar.TypeReg:
 			if e.tooBig > 0 {
-				return File{Path: name, Err: readerr.Newf(readerr.TooLarge, "%s is %d bytes, over %d", name, e.tooBig, certs.MaxFileSize)}
+				return File{Path: name, Err: certs.CheckSize(name, e.tooBig)}
 			}
 			return File{Path: name, Data: e.data}
 		case tar.TypeLink:
