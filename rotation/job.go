@@ -88,8 +88,8 @@ func (r *Rotator) Lookup(ctx context.Context, name string) (rancher.Container, e
 	return rancher.Inspect(ctx, r.eng.cli, name)
 }
 
-// job is one run; its report is read concurrently through Report.
-type job struct {
+// Job is one rotation or restore; its report is read concurrently through Report.
+type Job struct {
 	*Rotator
 	c        rancher.Container
 	mu       sync.Mutex
@@ -107,20 +107,16 @@ func (r *Rotator) NewRestore(c rancher.Container, backup string) *Job {
 	return r.newJob(c, Report{Kind: "restore", Backup: backup})
 }
 
-// Job is a prepared or running job.
-type Job struct{ j *job }
-
 func (r *Rotator) newJob(c rancher.Container, rep Report) *Job {
 	id := make([]byte, 8)
 	rand.Read(id)
 	rep.ID, rep.Container, rep.State, rep.Created = hex.EncodeToString(id), c.Name, Running, time.Now().UTC()
 	rep.Steps = []Step{}
-	return &Job{&job{Rotator: r, c: c, report: rep}}
+	return &Job{Rotator: r, c: c, report: rep}
 }
 
 // Report returns a copy of the job's report.
-func (jb *Job) Report() Report {
-	j := jb.j
+func (j *Job) Report() Report {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	rep := j.report
@@ -130,8 +126,7 @@ func (jb *Job) Report() Report {
 }
 
 // Run runs the job to its end; progress, if set, sees each step as it starts and ends.
-func (jb *Job) Run(ctx context.Context, progress func(Step)) Report {
-	j := jb.j
+func (j *Job) Run(ctx context.Context, progress func(Step)) Report {
 	j.progress = progress
 	ctx, cancel := context.WithTimeout(ctx, j.cfg.Timeout)
 	defer cancel()
@@ -156,11 +151,11 @@ func (jb *Job) Run(ctx context.Context, progress func(Step)) Report {
 	} else {
 		level.Info(logger).Log("msg", "job succeeded", "backup", j.report.Backup)
 	}
-	return jb.Report()
+	return j.Report()
 }
 
 // step runs fn as a named step of the report.
-func (j *job) step(name string, fn func() (string, error)) error {
+func (j *Job) step(name string, fn func() (string, error)) error {
 	j.mu.Lock()
 	j.report.Steps = append(j.report.Steps, Step{Name: name, Start: time.Now().UTC(), Outcome: StepRunning})
 	i := len(j.report.Steps) - 1
@@ -184,7 +179,7 @@ func (j *job) step(name string, fn func() (string, error)) error {
 	return nil
 }
 
-func (j *job) skip(name, why string) {
+func (j *Job) skip(name, why string) {
 	now := time.Now().UTC()
 	s := Step{Name: name, Start: now, End: now, Outcome: StepSkipped, Detail: why}
 	j.mu.Lock()
@@ -193,13 +188,13 @@ func (j *job) skip(name, why string) {
 	j.notify(s)
 }
 
-func (j *job) notify(s Step) {
+func (j *Job) notify(s Step) {
 	if j.progress != nil {
 		j.progress(s)
 	}
 }
 
-func (j *job) set(fn func(r *Report)) {
+func (j *Job) set(fn func(r *Report)) {
 	j.mu.Lock()
 	fn(&j.report)
 	j.mu.Unlock()
@@ -207,12 +202,12 @@ func (j *job) set(fn func(r *Report)) {
 
 // wasUp tells whether the container ran (or crash-looped) before the job: it must not be
 // left stopped.
-func (j *job) wasUp() bool {
+func (j *Job) wasUp() bool {
 	return j.c.State == container.StateRunning || j.c.State == container.StateRestarting
 }
 
 // recoverOnFailure starts the container again after a failed step, if it was up before.
-func (j *job) recoverOnFailure(err *error) {
+func (j *Job) recoverOnFailure(err *error) {
 	if *err == nil || !j.wasUp() {
 		return
 	}

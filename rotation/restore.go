@@ -13,7 +13,7 @@ import (
 )
 
 // restore puts a backup's files back: stop, copy the archive in, start, compare the bytes.
-func (j *job) restore(ctx context.Context) (err error) {
+func (j *Job) restore(ctx context.Context) (err error) {
 	var want manifest
 	if err := j.step("preflight", func() (string, error) {
 		var err error
@@ -61,7 +61,7 @@ func (j *job) restore(ctx context.Context) (err error) {
 
 // copyIn extracts the backup onto "/" of the (stopped) container; entry names are the paths
 // inside it.
-func (j *job) copyIn(ctx context.Context) error {
+func (j *Job) copyIn(ctx context.Context) error {
 	f, err := os.Open(j.report.Backup)
 	if err != nil {
 		return err

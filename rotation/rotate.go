@@ -11,7 +11,7 @@ import (
 )
 
 // rotate is the rotation state machine: preflight, backup, stop, remove, start, verify.
-func (j *job) rotate(ctx context.Context) (err error) {
+func (j *Job) rotate(ctx context.Context) (err error) {
 	var before tree
 	var files []string
 	s := j.report.Strategy
@@ -72,7 +72,7 @@ func (j *job) rotate(ctx context.Context) (err error) {
 
 // verify waits for a clean start, restarting once more when k3s fails on its listener cache,
 // then checks the certificates.
-func (j *job) verify(ctx context.Context, before tree, started time.Time) (string, error) {
+func (j *Job) verify(ctx context.Context, before tree, started time.Time) (string, error) {
 	detail := ""
 	err := j.settle(ctx, j.c.ID, started)
 	if errors.Is(err, errUnknownAuthority) {

@@ -23,7 +23,7 @@ const renewWindow = 90 * 24 * time.Hour
 
 // settle watches the container for the settle time after a start: it must keep running
 // without restarting, and its log since the start must be free of x509 errors.
-func (j *job) settle(ctx context.Context, id string, started time.Time) error {
+func (j *Job) settle(ctx context.Context, id string, started time.Time) error {
 	first, err := rancher.Inspect(ctx, j.eng.cli, id)
 	if err != nil {
 		return err
@@ -117,7 +117,7 @@ func firstLineWith(logs, substr string) string {
 }
 
 // logTail is the end of the container's log since a time, for error messages.
-func (j *job) logTail(ctx context.Context, id string, since time.Time) string {
+func (j *Job) logTail(ctx context.Context, id string, since time.Time) string {
 	logs, err := j.eng.logs(ctx, id, since)
 	if err != nil || logs == "" {
 		return ""
