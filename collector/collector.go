@@ -34,6 +34,9 @@ var (
 	dockerUp    = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "docker_up"), "Whether the Docker engine answered the last listing.", nil, nil)
 	restarts    = prometheus.NewDesc(prometheus.BuildFQName(namespace, "container", "restart_count"), "Restarts of the Rancher container by its restart policy, as docker inspect reports.", []string{"container"}, nil)
 	stateDesc   = prometheus.NewDesc(prometheus.BuildFQName(namespace, "container", "state"), "1 for the current state of the Rancher container, 0 for the others.", []string{"container", "state"}, nil)
+	rancherInfo = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "rancher_info"), "The Rancher and k3s versions the container reports (\"\" when unknown) and what a start does to its k3s certificates: renewal never, on-start or unknown.", []string{"container", "rancher_version", "k3s_version", "renewal"}, nil)
+	window      = prometheus.NewDesc(prometheus.BuildFQName(namespace, "k3s", "renewal_window_seconds"), "How long before expiry a start of the container renews its k3s leaf certificates; 0 when it never does or the version is unknown.", []string{"container"}, nil)
+	servingWin  = prometheus.NewDesc(prometheus.BuildFQName(namespace, "k3s", "serving_renewal_window_seconds"), "The same for the 6443 serving certificate (dynamic-cert.json); 0 where k3s reloads it from its secret instead (before v1.19).", []string{"container"}, nil)
 	stateValues = []container.ContainerState{container.StateCreated, container.StateRunning, container.StatePaused,
 		container.StateRestarting, container.StateRemoving, container.StateExited, container.StateDead}
 )
@@ -98,7 +101,7 @@ func (c *Collector) Gather(ctx context.Context) Snapshot {
 }
 
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{notAfter, notBefore, sourceUp, sourceTime, scrapeTime, dockerUp, restarts, stateDesc} {
+	for _, d := range []*prometheus.Desc{notAfter, notBefore, sourceUp, sourceTime, scrapeTime, dockerUp, restarts, stateDesc, rancherInfo, window, servingWin} {
 		ch <- d
 	}
 	c.errs.counts.Describe(ch)
@@ -127,6 +130,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for _, st := range stateValues {
 			ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, boolValue(ct.State == st), ct.Name, string(st))
 		}
+		p := ct.Profile
+		ch <- prometheus.MustNewConstMetric(rancherInfo, prometheus.GaugeValue, 1, ct.Name, p.Rancher, p.K3s, string(p.Renewal))
+		ch <- prometheus.MustNewConstMetric(window, prometheus.GaugeValue, p.Window.Seconds(), ct.Name)
+		ch <- prometheus.MustNewConstMetric(servingWin, prometheus.GaugeValue, p.ServingWindow.Seconds(), ct.Name)
 	}
 	if snap.DockerUp != nil {
 		ch <- prometheus.MustNewConstMetric(dockerUp, prometheus.GaugeValue, boolValue(*snap.DockerUp))

@@ -133,7 +133,7 @@ func (d *dockerSource) read(ctx context.Context, target string, urlConflict bool
 
 func (d *dockerSource) readK3s(ctx context.Context, c rancher.Container, start time.Time) SourceResult {
 	res := SourceResult{Container: c.Name, Source: SourceK3s}
-	files, err := rancher.ReadTree(ctx, d.cli, c.ID)
+	files, err := rancher.ReadTree(ctx, d.cli, c.ID, c.Profile.Locations)
 	if err != nil {
 		res.Errors = []FileError{{Container: c.Name, Source: SourceK3s, Path: rancher.ServerTLSDir, Err: err}}
 	} else {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -24,8 +25,16 @@ type Container struct {
 	ImageID      string // the image the container runs, exactly
 	State        container.ContainerState
 	RestartCount int
+	StartedAt    time.Time // the last start; zero when never started
 	// UIAddress is host:port of the Rancher UI: the published 443/tcp, else the container IP.
 	UIAddress string
+	// Profile is what the container's release does with its certificates.
+	Profile Profile
+}
+
+// Up tells whether the container runs or crash-loops, as opposed to stopped or created.
+func (c Container) Up() bool {
+	return c.State == container.StateRunning || c.State == container.StateRestarting
 }
 
 // IsRancherImage tells whether an image reference is in the rancher/rancher repository,
@@ -40,7 +49,7 @@ func IsRancherImage(image string) bool {
 }
 
 // Discover lists the Rancher server containers in any state.
-func Discover(ctx context.Context, cli *client.Client) ([]string, error) {
+func Discover(ctx context.Context, cli Engine) ([]string, error) {
 	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
 		return nil, dockerError("list containers", err)
@@ -56,7 +65,7 @@ func Discover(ctx context.Context, cli *client.Client) ([]string, error) {
 }
 
 // Inspect looks up one container by name or ID.
-func Inspect(ctx context.Context, cli *client.Client, nameOrID string) (Container, error) {
+func Inspect(ctx context.Context, cli Engine, nameOrID string) (Container, error) {
 	res, err := cli.ContainerInspect(ctx, nameOrID, client.ContainerInspectOptions{})
 	if err != nil {
 		return Container{}, dockerError("inspect container "+nameOrID, err)
@@ -68,11 +77,15 @@ func Inspect(ctx context.Context, cli *client.Client, nameOrID string) (Containe
 		RestartCount: in.RestartCount,
 		ImageID:      in.Image,
 	}
+	var env []string
+	var labels map[string]string
 	if in.Config != nil {
-		c.Image = in.Config.Image
+		c.Image, env, labels = in.Config.Image, in.Config.Env, in.Config.Labels
 	}
+	c.Profile = ProfileOf(DetectVersions(env, labels, c.Image))
 	if in.State != nil {
 		c.State = in.State.Status
+		c.StartedAt, _ = time.Parse(time.RFC3339Nano, in.State.StartedAt)
 	}
 	if in.NetworkSettings != nil {
 		c.UIAddress = uiAddress(in.NetworkSettings)

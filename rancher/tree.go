@@ -3,6 +3,7 @@ package rancher
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -10,28 +11,68 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
-// ReadTree reads the k3s certificate files of a container through the archive endpoint: no
-// exec and no shell, so it works on running, restarting and stopped containers alike. A
-// missing agent directory is normal (older releases have none) and yields no files.
-func ReadTree(ctx context.Context, cli *client.Client, id string) ([]File, error) {
-	var files []File
-	for _, dir := range TreeDirs {
-		res, err := cli.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: dir})
+// Source is one archive the engine streams for a location: a whole directory or one file.
+type Source struct {
+	Path     string // what was asked for
+	Location Location
+}
+
+// Sources lists what is fetched for the locations, with a key file beside each file named
+// in a location when withKeys is set (a backup keeps the keys; a scrape never reads them).
+func Sources(locs []Location, withKeys bool) []Source {
+	var out []Source
+	for _, l := range locs {
+		if l.Files == nil {
+			out = append(out, Source{Path: l.Dir, Location: l})
+			continue
+		}
+		for _, name := range l.Files {
+			out = append(out, Source{Path: l.Path(name), Location: l})
+			if withKeys {
+				out = append(out, Source{Path: l.Path(keyFor(name)), Location: l})
+			}
+		}
+	}
+	return out
+}
+
+// keyFor is the key file beside a certificate file (client-kubelet.crt → client-kubelet.key).
+func keyFor(crt string) string { return crt[:len(crt)-len(".crt")] + ".key" }
+
+// Walk streams each source through the archive endpoint, which needs no exec and no shell and
+// works on running, restarting and stopped containers alike. A missing optional source is
+// skipped; fn reads the tar stream of one source.
+func Walk(ctx context.Context, eng Engine, id string, sources []Source, fn func(Source, io.Reader) error) error {
+	for _, src := range sources {
+		res, err := eng.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: src.Path})
 		if err != nil {
 			if errdefs.IsNotFound(err) {
-				if dir == AgentDir {
+				if src.Location.Optional || src.Path != src.Location.Dir {
 					continue
 				}
-				return nil, readerr.Newf(readerr.NotFound, "container %s has no %s: %v", id, dir, err)
+				return readerr.Newf(readerr.NotFound, "container %s has no %s: %v", id, src.Path, err)
 			}
-			return nil, dockerError(fmt.Sprintf("read %s from container %s", dir, id), err)
+			return dockerError(fmt.Sprintf("read %s from container %s", src.Path, id), err)
 		}
-		got, err := ReadArchive(res.Content, dir)
+		err = fn(src, res.Content)
 		res.Content.Close()
 		if err != nil {
-			return nil, fmt.Errorf("container %s: %w", id, err)
+			return fmt.Errorf("container %s: %w", id, err)
 		}
+	}
+	return nil
+}
+
+// ReadTree reads the certificate files of the locations.
+func ReadTree(ctx context.Context, eng Engine, id string, locs []Location) ([]File, error) {
+	var files []File
+	err := Walk(ctx, eng, id, Sources(locs, false), func(src Source, r io.Reader) error {
+		got, err := ReadArchive(r, src.Path)
 		files = append(files, got...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return files, nil
 }

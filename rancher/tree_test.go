@@ -1,0 +1,104 @@
+package rancher
+
+import (
+	"archive/tar"
+	"context"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+)
+
+// fakeEngine serves the archive endpoint from a map of absolute paths to contents, the way
+// the engine does: a directory as a tar of its whole subtree, a file as a tar of itself.
+type fakeEngine struct {
+	Engine
+	t         testing.TB
+	files     map[string]string
+	requested []string
+}
+
+func (f *fakeEngine) CopyFromContainer(_ context.Context, _ string, opts client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+	src := opts.SourcePath
+	f.requested = append(f.requested, src)
+	var es []entry
+	for p, data := range f.files {
+		switch {
+		case p == src:
+			es = append(es, entry{name: path.Base(src), typ: tar.TypeReg, data: data})
+		case strings.HasPrefix(p, src+"/"):
+			es = append(es, entry{name: path.Base(src) + "/" + strings.TrimPrefix(p, src+"/"), typ: tar.TypeReg, data: data})
+		}
+	}
+	if len(es) == 0 {
+		return client.CopyFromContainerResult{}, errdefs.ErrNotFound
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].name < es[j].name })
+	return client.CopyFromContainerResult{Content: io.NopCloser(archive(f.t, es...))}, nil
+}
+
+func TestReadTreeFetchesOnlyCertificates(t *testing.T) {
+	eng := &fakeEngine{t: t, files: map[string]string{
+		ServerTLSDir + "/server-ca.crt":                         "CA",
+		ServerTLSDir + "/server-ca.key":                         "KEY",
+		ServerTLSDir + "/etcd/peer-ca.crt":                      "PEER",
+		AgentDir + "/client-kubelet.crt":                        "KUBELET",
+		AgentDir + "/client-kubelet.key":                        "KEY",
+		AgentDir + "/server-ca.crt":                             "CA",
+		AgentDir + "/containerd/io.containerd.content/blob.crt": strings.Repeat("x", 1<<16),
+		AgentDir + "/images/k3s-airgap-images.tar":              strings.Repeat("x", 1<<16),
+	}}
+	files, err := ReadTree(context.Background(), eng, "c1", ProfileOf(Versions{Rancher: "v2.7.5"}).Locations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Path+"="+string(f.Data))
+	}
+	sort.Strings(got)
+	want := []string{
+		AgentDir + "/client-kubelet.crt=KUBELET",
+		AgentDir + "/server-ca.crt=CA",
+		ServerTLSDir + "/etcd/peer-ca.crt=PEER",
+		ServerTLSDir + "/server-ca.crt=CA",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("files %v, want %v", got, want)
+	}
+	for _, p := range eng.requested {
+		if p == AgentDir || strings.HasSuffix(p, ".key") {
+			t.Errorf("requested %s: a scrape reads certificates only, never the agent directory or a key", p)
+		}
+	}
+
+	// A release without server/tls is an error; a missing optional location is not.
+	delete(eng.files, ServerTLSDir+"/server-ca.crt")
+	delete(eng.files, ServerTLSDir+"/server-ca.key")
+	delete(eng.files, ServerTLSDir+"/etcd/peer-ca.crt")
+	if _, err := ReadTree(context.Background(), eng, "c1", ProfileOf(Versions{}).Locations); readerr.ReasonOf(err) != readerr.NotFound {
+		t.Fatalf("missing server/tls: %v", err)
+	}
+}
+
+func TestSourcesWithKeys(t *testing.T) {
+	var got []string
+	for _, s := range Sources([]Location{serverTLS, agentCerts}, true) {
+		got = append(got, s.Path)
+	}
+	joined := strings.Join(got, " ")
+	for _, want := range []string{ServerTLSDir, AgentDir + "/client-kubelet.crt", AgentDir + "/client-kubelet.key"} {
+		if !strings.Contains(joined+" ", want+" ") {
+			t.Errorf("sources %v lack %s", got, want)
+		}
+	}
+	if strings.Contains(joined+" ", AgentDir+" ") {
+		t.Error("the whole agent directory is a source")
+	}
+}
