@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
@@ -39,7 +38,7 @@ func writeBackup(ctx context.Context, cli *client.Client, c rancher.Container, d
 	if err != nil {
 		return "", nil, fmt.Errorf("create backup: %w", err)
 	}
-	written, err := archiveTree(ctx, cli, c.ID, f)
+	written, err := archiveTree(ctx, cli, c, f)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -63,28 +62,22 @@ func writeBackup(ctx context.Context, cli *client.Client, c rancher.Container, d
 	return file, written, nil
 }
 
-// archiveTree streams the k3s directories into a gzipped tar and returns what it wrote.
-func archiveTree(ctx context.Context, cli *client.Client, id string, w io.Writer) (manifest, error) {
+// archiveTree streams the k3s certificate locations of the container's release, with the keys
+// beside the certificates, into a gzipped tar and returns what it wrote.
+func archiveTree(ctx context.Context, cli *client.Client, c rancher.Container, w io.Writer) (manifest, error) {
 	gz := gzip.NewWriter(w)
 	tw := tar.NewWriter(gz)
 	m := manifest{}
-	found := false
-	for _, dir := range rancher.TreeDirs {
-		res, err := cli.CopyFromContainer(ctx, id, client.CopyFromContainerOptions{SourcePath: dir})
-		if errdefs.IsNotFound(err) && dir == rancher.AgentDir {
-			continue
+	err := rancher.Walk(ctx, cli, c.ID, rancher.Sources(c.Profile.K3sLocations(), true), func(src rancher.Source, r io.Reader) error {
+		if err := copyEntries(tar.NewReader(r), tw, strings.TrimPrefix(path.Dir(src.Path), "/"), m); err != nil {
+			return fmt.Errorf("archive %s: %w", src.Path, err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", dir, err)
-		}
-		found = true
-		err = copyEntries(tar.NewReader(res.Content), tw, strings.TrimPrefix(path.Dir(dir), "/"), m)
-		res.Content.Close()
-		if err != nil {
-			return nil, fmt.Errorf("archive %s: %w", dir, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if !found {
+	if len(m) == 0 {
 		return nil, errors.New("nothing to back up")
 	}
 	if err := tw.Close(); err != nil {

@@ -54,20 +54,23 @@ type Step struct {
 
 // Report is a job as the API and the CLI show it.
 type Report struct {
-	ID             string            `json:"id"`
-	Kind           string            `json:"kind"` // rotate or restore
-	Container      string            `json:"container"`
-	Strategy       Strategy          `json:"strategy,omitempty"`
-	DryRun         bool              `json:"dry_run,omitempty"`
-	State          string            `json:"state"`
-	Backup         string            `json:"backup,omitempty"`
-	Plan           []string          `json:"plan,omitempty"`
-	Steps          []Step            `json:"steps"`
-	NotAfterBefore map[string]string `json:"not_after_before,omitempty"`
-	NotAfterAfter  map[string]string `json:"not_after_after,omitempty"`
-	Error          string            `json:"error,omitempty"`
-	Created        time.Time         `json:"created"`
-	Finished       time.Time         `json:"finished,omitzero"`
+	ID        string   `json:"id"`
+	Kind      string   `json:"kind"` // rotate or restore
+	Container string   `json:"container"`
+	Strategy  Strategy `json:"strategy,omitempty"` // the strategy that ran
+	// RequestedStrategy is what was asked for; Reason says why Strategy was chosen.
+	RequestedStrategy Strategy          `json:"requested_strategy,omitempty"`
+	Reason            string            `json:"reason,omitempty"`
+	DryRun            bool              `json:"dry_run,omitempty"`
+	State             string            `json:"state"`
+	Backup            string            `json:"backup,omitempty"`
+	Plan              []string          `json:"plan,omitempty"`
+	Steps             []Step            `json:"steps"`
+	NotAfterBefore    map[string]string `json:"not_after_before,omitempty"`
+	NotAfterAfter     map[string]string `json:"not_after_after,omitempty"`
+	Error             string            `json:"error,omitempty"`
+	Created           time.Time         `json:"created"`
+	Finished          time.Time         `json:"finished,omitzero"`
 }
 
 // Rotator runs rotation and restore jobs against one Docker engine.
@@ -99,7 +102,7 @@ type Job struct {
 
 // NewRotation prepares a rotation of c.
 func (r *Rotator) NewRotation(c rancher.Container, s Strategy, dryRun bool) *Job {
-	return r.newJob(c, Report{Kind: "rotate", Strategy: s, DryRun: dryRun})
+	return r.newJob(c, Report{Kind: "rotate", RequestedStrategy: s, DryRun: dryRun})
 }
 
 // NewRestore prepares the restore of a backup into c.

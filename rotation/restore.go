@@ -37,7 +37,7 @@ func (j *Job) restore(ctx context.Context) (err error) {
 		return err
 	}
 	return j.step("verify", func() (string, error) {
-		got, err := archiveTree(ctx, j.eng.cli, j.c.ID, io.Discard) // checksums what the container holds now
+		got, err := archiveTree(ctx, j.eng.cli, j.c, io.Discard) // checksums what the container holds now
 		if err != nil {
 			return "", err
 		}

@@ -14,24 +14,29 @@ import (
 func (j *Job) rotate(ctx context.Context) (err error) {
 	var before tree
 	var files []string
-	s := j.report.Strategy
+	var s Strategy
 	if err := j.step("preflight", func() (string, error) {
 		if !rancher.IsRancherImage(j.c.Image) {
 			return "", fmt.Errorf("container %s runs %s, not a rancher/rancher image", j.c.Name, j.c.Image)
 		}
 		var err error
-		if before, err = readTree(ctx, j.eng.cli, j.c.ID); err != nil {
+		if before, err = readTree(ctx, j.eng.cli, j.c); err != nil {
 			return "", err
 		}
 		if len(before.leaves()) == 0 {
 			return "", fmt.Errorf("no k3s leaf certificate found under %s", rancher.ServerTLSDir)
 		}
+		var reason string
+		s, reason = choose(j.report.RequestedStrategy, j.c.Profile, before, time.Now())
 		files = plan(s, before)
+		j.set(func(r *Report) { r.Strategy, r.Reason, r.Plan, r.NotAfterBefore = s, reason, files, before.notAfter() })
 		if err := checkRemovable(files); err != nil {
 			return "", err
 		}
-		j.set(func(r *Report) { r.Plan, r.NotAfterBefore = files, before.notAfter() })
-		return fmt.Sprintf("container %s, strategy %s: %d files to remove", j.c.State, s, len(files)), nil
+		if err := checkServingRenewable(j.c, s, before, time.Now()); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("container %s, strategy %s: %s; %d files to remove", j.c.State, s, reason, len(files)), nil
 	}); err != nil {
 		return err
 	}
@@ -70,6 +75,23 @@ func (j *Job) rotate(ctx context.Context) (err error) {
 	return j.step("verify", func() (string, error) { return j.verify(ctx, before, started) })
 }
 
+// checkServingRenewable refuses a rotation that cannot renew the 6443 serving certificate
+// where it is the one expiring: before k3s v1.19 the listener reloads it from the
+// kube-system/k3s-serving secret, so removing dynamic-cert.json alone changes nothing.
+func checkServingRenewable(c rancher.Container, s Strategy, t tree, now time.Time) error {
+	if !c.Profile.ServingFromSecret() || s == AllCerts {
+		return nil
+	}
+	for p, cert := range t {
+		if rancher.IsListenerCache(p) && cert.NotAfter.Sub(now) < dueWithin {
+			return fmt.Errorf("the 6443 serving certificate (%s) expires %s, and %s reloads it from the kube-system/k3s-serving secret: "+
+				"removing the file does not renew it. Delete that secret first (docker exec %s kubectl -n kube-system delete secret k3s-serving), then rotate",
+				p, cert.NotAfter.UTC().Format(time.RFC3339), describe(c.Profile), c.Name)
+		}
+	}
+	return nil
+}
+
 // verify waits for a clean start, restarting once more when k3s fails on its listener cache,
 // then checks the certificates.
 func (j *Job) verify(ctx context.Context, before tree, started time.Time) (string, error) {
@@ -87,12 +109,12 @@ func (j *Job) verify(ctx context.Context, before tree, started time.Time) (strin
 	if err != nil {
 		return detail, err
 	}
-	after, err := readTree(ctx, j.eng.cli, j.c.ID)
+	after, err := readTree(ctx, j.eng.cli, j.c)
 	if err != nil {
 		return detail, err
 	}
 	j.set(func(r *Report) { r.NotAfterAfter = after.notAfter() })
-	if err := checkTree(before, after, j.report.Strategy, time.Now()); err != nil {
+	if err := checkTree(before, after, j.report.Strategy, j.c.Profile, time.Now()); err != nil {
 		return detail, err
 	}
 	return detail + fmt.Sprintf("running, no x509 errors, %d leaves renewed and signed by the current CAs", len(after.leaves())), nil

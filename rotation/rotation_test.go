@@ -143,14 +143,73 @@ func TestCheckTree(t *testing.T) {
 		{"leaf from another CA", tree{caPath: ca, leafPath: foreign, dyn: newLeaf}, Leaf, "not signed by any current CA"},
 		{"listener cache from the old CA", tree{caPath: other, leafPath: foreign, dyn: newLeaf}, AllCerts, "not signed by the current server-ca"},
 		{"leaf missing", tree{caPath: ca, dyn: newLeaf}, Leaf, "is missing"},
+		{"listener cache reloaded unchanged while due", tree{caPath: ca, leafPath: newLeaf, dyn: oldLeaf}, Leaf, "dynamic-cert.json still expires"},
 	}
+	v23 := rancher.ProfileOf(rancher.Versions{Rancher: "v2.3.1", K3s: "v0.8.0"})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := checkTree(before, tt.after, tt.s, now)
+			err := checkTree(before, tt.after, tt.s, v23, now)
 			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 				t.Fatalf("err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestCheckTreeRestartWindow: a restart must renew what is due and what the release renews on
+// start, nothing else.
+func TestCheckTreeRestartWindow(t *testing.T) {
+	now := time.Now()
+	ca, caKey := newCA(t, "k3s-client-ca@1", now)
+	leafPath := rancher.ServerTLSDir + "/client-admin.crt"
+	at100, _ := newCert(t, "system:admin", ca, caKey, false, now.Add(100*24*time.Hour))
+	before := tree{rancher.ServerTLSDir + "/client-ca.crt": ca, leafPath: at100}
+	v27 := rancher.ProfileOf(rancher.Versions{Rancher: "v2.7.5", K3s: "v1.26.4+k3s1"})
+	v212 := rancher.ProfileOf(rancher.Versions{Rancher: "v2.12.3", K3s: "v1.33.1+k3s1"})
+	if err := checkTree(before, before, Restart, v27, now); err != nil {
+		t.Fatalf("100 days left is outside 2.7's 90-day window, nothing to renew: %v", err)
+	}
+	if err := checkTree(before, before, Restart, v212, now); err == nil || !strings.Contains(err.Error(), "stronger strategy") {
+		t.Fatalf("100 days left is inside 2.12's 120-day window and was not renewed: %v", err)
+	}
+}
+
+func TestChooseAuto(t *testing.T) {
+	now := time.Now()
+	ca, caKey := newCA(t, "k3s-server-ca@1", now)
+	tls := rancher.ServerTLSDir + "/"
+	treeWith := func(leafDays, cacheDays int) tree {
+		leaf, _ := newCert(t, "kube-apiserver", ca, caKey, false, now.Add(time.Duration(leafDays)*24*time.Hour))
+		cache, _ := newCert(t, "k3s", ca, caKey, false, now.Add(time.Duration(cacheDays)*24*time.Hour))
+		return tree{tls + "server-ca.crt": ca, tls + "serving-kube-apiserver.crt": leaf, tls + "dynamic-cert.json": cache}
+	}
+	profile := func(rancherV, k3s string) rancher.Profile {
+		return rancher.ProfileOf(rancher.Versions{Rancher: rancherV, K3s: k3s})
+	}
+	for _, tt := range []struct {
+		name         string
+		p            rancher.Profile
+		t            tree
+		want         Strategy
+		reasonSaying string
+	}{
+		{"2.3 never renews", profile("v2.3.1", "v0.8.0"), treeWith(3, 3), Leaf, "never renews"},
+		{"unknown version", profile("", ""), treeWith(3, 3), Leaf, "unknown"},
+		{"2.7 inside the window", profile("v2.7.5", "v1.26.4+k3s1"), treeWith(20, 20), Restart, "within 90-day"},
+		{"2.7 expired: a start renews that too", profile("v2.7.5", "v1.26.4+k3s1"), treeWith(-2, -2), Restart, "all 2 due"},
+		{"2.7 far from the window", profile("v2.7.5", "v1.26.4+k3s1"), treeWith(200, 200), Leaf, "restart would renew nothing"},
+		{"2.12 at 100 days: 120-day window", profile("v2.12.3", "v1.33.1+k3s1"), treeWith(100, 100), Restart, "120-day"},
+		{"2.4 serving certificate due", profile("v2.4.8", "v1.17.2+k3s1"), treeWith(20, 20), Leaf, "dynamic-cert.json expires within 30 days"},
+		{"2.4 leaves due, serving not", profile("v2.4.8", "v1.17.2+k3s1"), treeWith(20, 200), Restart, "all 1 due"},
+		{"2.4 serving certificate expired", profile("v2.4.8", "v1.17.2+k3s1"), treeWith(300, -2), Leaf, "dynamic-cert.json expires within 30 days"},
+	} {
+		got, reason := choose(Auto, tt.p, tt.t, now)
+		if got != tt.want || !strings.Contains(reason, tt.reasonSaying) {
+			t.Errorf("%s: %s (%s), want %s saying %q", tt.name, got, reason, tt.want, tt.reasonSaying)
+		}
+	}
+	if got, _ := choose(AllCerts, profile("v2.7.5", ""), treeWith(20, 20), now); got != AllCerts {
+		t.Error("an explicit strategy was replaced")
 	}
 }
 

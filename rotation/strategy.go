@@ -5,6 +5,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
@@ -13,25 +14,81 @@ import (
 type Strategy string
 
 const (
+	// Auto restarts where the release renews on start and a start renews everything due,
+	// else Leaf.
+	Auto Strategy = "auto"
 	// Leaf removes the leaf certificates and the listener cache; every CA and every key stays.
 	Leaf Strategy = "leaf"
 	// AllCerts removes every *.crt, CAs included, as the field workaround does; k3s then mints
 	// new CAs from the kept keys and the first start fails on the listener cache, so a second
 	// restart follows.
 	AllCerts Strategy = "all-certs"
-	// Restart only restarts, for k3s that renews its leaves on start within 90 days of expiry.
+	// Restart only restarts, for k3s that renews its leaves on start within its window.
 	Restart Strategy = "restart"
 )
 
-// ParseStrategy accepts a strategy name; "" means Leaf.
+// Strategies lists the strategies a caller may ask for.
+var Strategies = []Strategy{Auto, Leaf, AllCerts, Restart}
+
+// dueWithin is how soon a certificate must expire for auto to count it as due: the warning
+// threshold of the alerts.
+const dueWithin = 30 * 24 * time.Hour
+
+// ParseStrategy accepts a strategy name; "" means Auto.
 func ParseStrategy(s string) (Strategy, error) {
-	switch Strategy(s) {
-	case "":
-		return Leaf, nil
-	case Leaf, AllCerts, Restart:
-		return Strategy(s), nil
+	if s == "" {
+		return Auto, nil
 	}
-	return "", fmt.Errorf("unknown strategy %q: want %s, %s or %s", s, Leaf, AllCerts, Restart)
+	for _, known := range Strategies {
+		if Strategy(s) == known {
+			return known, nil
+		}
+	}
+	return "", fmt.Errorf("unknown strategy %q: want %s, %s, %s or %s", s, Auto, Leaf, AllCerts, Restart)
+}
+
+// choose resolves Auto for a container of profile p whose certificates are t, and says why.
+func choose(s Strategy, p rancher.Profile, t tree, now time.Time) (Strategy, string) {
+	if s != Auto {
+		return s, fmt.Sprintf("strategy %s was asked for", s)
+	}
+	release := describe(p)
+	switch p.Renewal {
+	case rancher.RenewalNever:
+		return Leaf, release + " never renews its k3s certificates: they must be removed and re-issued"
+	case rancher.RenewalUnknown:
+		return Leaf, "the Rancher and k3s versions are unknown, so no renewal on start is assumed"
+	}
+	var renewed, notRenewed []string
+	for _, f := range t.renewable() {
+		left := t[f].NotAfter.Sub(now)
+		switch {
+		case p.RenewsOnStart(f, left):
+			renewed = append(renewed, f)
+		case left < dueWithin:
+			notRenewed = append(notRenewed, f)
+		}
+	}
+	window := fmt.Sprintf("%d-day", int(p.Window.Hours()/24))
+	switch {
+	case len(notRenewed) > 0:
+		return Leaf, fmt.Sprintf("%s expires within 30 days and a start of %s does not renew it", notRenewed[0], release)
+	case len(renewed) == 0:
+		return Leaf, fmt.Sprintf("no k3s certificate is inside the %s renewal window of %s, so a restart would renew nothing", window, release)
+	}
+	return Restart, fmt.Sprintf("%s renews certificates within %s of expiry on start; all %d due are inside that window", release, window, len(renewed))
+}
+
+func describe(p rancher.Profile) string {
+	switch {
+	case p.Rancher != "" && p.K3s != "":
+		return fmt.Sprintf("Rancher %s (k3s %s)", p.Rancher, p.K3s)
+	case p.Rancher != "":
+		return "Rancher " + p.Rancher
+	case p.K3s != "":
+		return "k3s " + p.K3s
+	}
+	return "this Rancher"
 }
 
 // plan lists the files the strategy removes from the tree.
@@ -39,12 +96,7 @@ func plan(s Strategy, t tree) []string {
 	var files []string
 	switch s {
 	case Leaf:
-		files = t.leaves()
-		for p := range t {
-			if isDynamicCert(p) {
-				files = append(files, p)
-			}
-		}
+		files = t.renewable()
 	case AllCerts:
 		for p := range t {
 			if strings.HasSuffix(p, ".crt") {
@@ -55,18 +107,13 @@ func plan(s Strategy, t tree) []string {
 	return sortStrings(files)
 }
 
-// checkRemovable refuses anything but certificate files inside the k3s directories: keys are
-// never removed, whatever the plan says.
+// checkRemovable refuses anything but certificate files in the locations of k3s's own
+// certificates: keys are never removed, whatever the plan says.
 func checkRemovable(files []string) error {
 	for _, f := range files {
-		clean := path.Clean(f)
-		inside := false
-		for _, dir := range rancher.TreeDirs {
-			inside = inside || strings.HasPrefix(clean, dir+"/")
-		}
-		if clean != f || !inside || strings.HasSuffix(f, ".key") ||
-			!(strings.HasSuffix(f, ".crt") || isDynamicCert(f)) {
-			return fmt.Errorf("refusing to remove %q: only .crt files and dynamic-cert.json under the k3s directories", f)
+		if path.Clean(f) != f || !rancher.InK3sLocation(f) || strings.HasSuffix(f, ".key") ||
+			!(strings.HasSuffix(f, ".crt") || rancher.IsListenerCache(f)) {
+			return fmt.Errorf("refusing to remove %q: only .crt files and dynamic-cert.json of k3s", f)
 		}
 	}
 	return nil

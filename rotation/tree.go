@@ -3,7 +3,6 @@ package rotation
 import (
 	"context"
 	"crypto/x509"
-	"path"
 	"strings"
 
 	"github.com/moby/moby/client"
@@ -15,10 +14,10 @@ import (
 // tree is the parsed certificate files of a container, by absolute path.
 type tree map[string]*x509.Certificate
 
-// readTree reads and parses the container's k3s certificates. Files that do not parse are
-// left out: the rotation acts on certificates it understands.
-func readTree(ctx context.Context, cli *client.Client, id string) (tree, error) {
-	files, err := rancher.ReadTree(ctx, cli, id)
+// readTree reads and parses the k3s certificates of the container's release. Files that do
+// not parse are left out: the rotation acts on certificates it understands.
+func readTree(ctx context.Context, cli *client.Client, c rancher.Container) (tree, error) {
+	files, err := rancher.ReadTree(ctx, cli, c.ID, c.Profile.K3sLocations())
 	if err != nil {
 		return nil, err
 	}
@@ -34,13 +33,22 @@ func readTree(ctx context.Context, cli *client.Client, id string) (tree, error) 
 	return t, nil
 }
 
-func isDynamicCert(p string) bool { return path.Base(p) == certs.DynamicCertFile }
-
 // leaves are the .crt files holding a leaf certificate (not a CA).
 func (t tree) leaves() []string {
 	var out []string
 	for p, c := range t {
 		if strings.HasSuffix(p, ".crt") && !c.IsCA {
+			out = append(out, p)
+		}
+	}
+	return sortStrings(out)
+}
+
+// renewable are the leaves and the listener cache: what a start of k3s re-issues.
+func (t tree) renewable() []string {
+	out := t.leaves()
+	for p := range t {
+		if rancher.IsListenerCache(p) {
 			out = append(out, p)
 		}
 	}

@@ -18,9 +18,6 @@ import (
 // restart fixes it.
 var errUnknownAuthority = errors.New("the log shows x509: certificate signed by unknown authority")
 
-// renewWindow is how close to expiry newer k3s renews a leaf when it starts.
-const renewWindow = 90 * 24 * time.Hour
-
 // settle watches the container for the settle time after a start: it must keep running
 // without restarting, and its log since the start must be free of x509 errors.
 func (j *Job) settle(ctx context.Context, id string, started time.Time) error {
@@ -59,21 +56,21 @@ func (j *Job) settle(ctx context.Context, id string, started time.Time) error {
 	return nil
 }
 
-// checkTree verifies the certificates after a start: leaves renewed, every leaf signed by a
-// current CA, the listener cache signed by the current server CA.
-func checkTree(before, after tree, s Strategy, now time.Time) error {
+// checkTree verifies the certificates after a start: what the strategy set out to renew is
+// renewed, every leaf is signed by a current CA, the listener cache by the current server CA.
+func checkTree(before, after tree, s Strategy, p rancher.Profile, now time.Time) error {
 	var problems []string
-	for _, p := range before.leaves() {
-		old := before[p]
-		if s == Restart && old.NotAfter.Sub(now) > renewWindow {
-			continue // k3s renews on start only within its window
+	for _, f := range before.renewable() {
+		old := before[f]
+		if !mustRenew(f, old.NotAfter.Sub(now), s, p) {
+			continue
 		}
-		cur, ok := after[p]
+		cur, ok := after[f]
 		switch {
 		case !ok:
-			problems = append(problems, p+" is missing")
+			problems = append(problems, f+" is missing")
 		case !cur.NotAfter.After(old.NotAfter):
-			msg := fmt.Sprintf("%s still expires %s", p, cur.NotAfter.UTC().Format(time.RFC3339))
+			msg := fmt.Sprintf("%s still expires %s", f, cur.NotAfter.UTC().Format(time.RFC3339))
 			if s == Restart {
 				msg += ": k3s did not renew it on start; a stronger strategy (leaf) is needed"
 			}
@@ -81,21 +78,35 @@ func checkTree(before, after tree, s Strategy, now time.Time) error {
 		}
 	}
 	cas := after.cas()
-	for _, p := range after.leaves() {
-		if !signedByAny(after[p], cas) {
-			problems = append(problems, p+" is not signed by any current CA")
+	for _, f := range after.leaves() {
+		if !signedByAny(after[f], cas) {
+			problems = append(problems, f+" is not signed by any current CA")
 		}
 	}
-	serverCA, ok := after[rancher.ServerTLSDir+"/server-ca.crt"]
-	for p, c := range after {
-		if isDynamicCert(p) && (!ok || !signedByAny(c, []*x509.Certificate{serverCA})) {
-			problems = append(problems, p+" is not signed by the current server-ca")
+	serverCA, ok := after[rancher.ServerCAFile]
+	for f, c := range after {
+		if rancher.IsListenerCache(f) && (!ok || !signedByAny(c, []*x509.Certificate{serverCA})) {
+			problems = append(problems, f+" is not signed by the current server-ca")
 		}
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// mustRenew tells whether a strategy must have renewed a certificate that had left to live:
+// leaf and all-certs re-issue every leaf, and the listener cache when it was due; a restart
+// must renew what is due and what the release renews on start.
+func mustRenew(f string, left time.Duration, s Strategy, p rancher.Profile) bool {
+	due := left < dueWithin
+	switch {
+	case s == Restart:
+		return due || p.RenewsOnStart(f, left)
+	case rancher.IsListenerCache(f):
+		return due && s == Leaf
+	}
+	return true
 }
 
 func signedByAny(cert *x509.Certificate, cas []*x509.Certificate) bool {

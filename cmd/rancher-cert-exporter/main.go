@@ -56,7 +56,7 @@ func main() {
 		warnDays = checkCmd.Flag("check.warn-days", "WARNING when a certificate expires within this many days.").Default("30").Int()
 
 		rotateCmd = app.Command("rotate", "Rotate the k3s certificates of one container (--rancher.container): backup, stop, remove, start, verify.")
-		strategy  = rotateCmd.Flag("strategy", "leaf (leaves and listener cache), all-certs (every *.crt, CAs too) or restart (restart only).").Default("leaf").Enum("leaf", "all-certs", "restart")
+		strategy  = rotateCmd.Flag("strategy", "auto (restart where the release renews on start and that suffices, else leaf), leaf (leaves and listener cache), all-certs (every *.crt, CAs too) or restart (restart only).").Default("auto").Enum("auto", "leaf", "all-certs", "restart")
 		dryRun    = rotateCmd.Flag("dry-run", "Only check and print the plan.").Bool()
 
 		restoreCmd = app.Command("restore", "Put a backup's files back into one container (--rancher.container).")
