@@ -18,9 +18,9 @@ import (
 
 // SimOptions configure one simulator container.
 type SimOptions struct {
-	Image    string // ImageV23 when empty
-	LeafDays int    // validity left on k3s leaves at first start; negative: expired; 0 means 365
-	UIDays   int    // validity left on the UI certificate at first start; 0 means 365
+	Profile  Profile // V23 when empty
+	LeafDays int     // validity left on k3s leaves at first start; negative: expired; 0 means 365
+	UIDays   int     // validity left on the UI certificate at first start; 0 means 365
 	Env      []string
 	// CrashLoop gives the container --restart=unless-stopped, as a real Rancher server has.
 	CrashLoop bool
@@ -31,6 +31,7 @@ type SimOptions struct {
 // Sim is a running (or created) simulator container.
 type Sim struct {
 	ID, Name string
+	Profile  Profile
 	UIPort   int // host port published for 443/tcp
 }
 
@@ -67,8 +68,8 @@ func (e *Engine) CreateSim(ctx context.Context, opt SimOptions) (*Sim, error) {
 
 // CreateSimNamed is CreateSim with a chosen name.
 func (e *Engine) CreateSimNamed(ctx context.Context, name string, opt SimOptions) (*Sim, error) {
-	if opt.Image == "" {
-		opt.Image = ImageV23
+	if opt.Profile.Image == "" {
+		opt.Profile = V23
 	}
 	env := append([]string{}, opt.Env...)
 	if opt.LeafDays != 0 {
@@ -86,13 +87,13 @@ func (e *Engine) CreateSimNamed(ctx context.Context, name string, opt SimOptions
 	}
 	res, err := e.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
-		Config:     &container.Config{Image: opt.Image, Env: env, Labels: map[string]string{ImageLabel: "true"}},
+		Config:     &container.Config{Image: opt.Profile.Image, Env: env, Labels: map[string]string{ImageLabel: "true"}},
 		HostConfig: host,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create simulator: %w", err)
 	}
-	return &Sim{ID: res.ID, Name: name}, nil
+	return &Sim{ID: res.ID, Name: name, Profile: opt.Profile}, nil
 }
 
 // StartContainer starts a simulator and reads back its published UI port.

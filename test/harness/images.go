@@ -10,20 +10,97 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 )
 
-// The simulator images. They sit in the rancher/rancher repository so that discovery by
-// image name is exercised as on a real host, under tags no real release uses: on an
-// operator's host they never replace a real Rancher image.
-const (
-	ImageV23 = "rancher/rancher:v2.3.1-sim" // renewal "never": Rancher v2.3 with k3s v0.8
-	ImageNew = "rancher/rancher:v2.9.1-sim" // renewal "on-start": newer k3s
-	// ImageNoRm lacks busybox: a helper container from it cannot run rm, for fault tests.
-	ImageNoRm = "rancher/rancher:v2.3.1-sim-norm"
+// Profile is one simulated Rancher release: an image in the rancher/rancher repository, so
+// that discovery by image name is exercised as on a real host, under a tag no release uses
+// (on an operator's host it never replaces a real image); the environment and label the real
+// image carries; and the simulator settings for what that release does (test/ranchersim).
+type Profile struct {
+	Image   string
+	Rancher string // CATTLE_SERVER_VERSION
+	K3s     string // CATTLE_K3S_VERSION
+	// EnvEquals writes ENV X=v as the Dockerfiles do from 2.10.8 (ENV X v before); the engine
+	// reports both alike.
+	EnvEquals bool
+	Label     bool // org.opencontainers.image.version, from 2.10
+	Sim       []string
+	NoRm      bool // no busybox: a helper container from it cannot run rm
+}
+
+// The simulated releases, from each release's package/Dockerfile and k3s's renewal rules.
+var (
+	V23 = Profile{Image: "rancher/rancher:v2.3.1-sim", Rancher: "v2.3.1", K3s: "v0.8.0",
+		Sim: []string{"SIM_RENEWAL=never", "SIM_LEGACY_TLS=true"}}
+	V24 = Profile{Image: "rancher/rancher:v2.4.8-sim", Rancher: "v2.4.8", K3s: "v1.17.2+k3s1",
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_SERVING_SECRET=true", "SIM_SERVING_FROM_SECRET=true"}}
+	V257 = Profile{Image: "rancher/rancher:v2.5.7-sim", Rancher: "v2.5.7", K3s: "v1.18.8+k3s1",
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_SERVING_SECRET=true", "SIM_SERVING_FROM_SECRET=true", "SIM_CONTAINERD_MB=256"}}
+	V275 = Profile{Image: "rancher/rancher:v2.7.5-sim", Rancher: "v2.7.5", K3s: "v1.26.4+k3s1",
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_ETCD=true", "SIM_SERVING_SECRET=true", "SIM_CONTAINERD_MB=256"}}
+	V2123 = Profile{Image: "rancher/rancher:v2.12.3-sim", Rancher: "v2.12.3", K3s: "v1.33.1+k3s1", EnvEquals: true, Label: true,
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_RENEW_WINDOW_DAYS=120", "SIM_AGENT=true", "SIM_ETCD=true", "SIM_SERVING_SECRET=true", "SIM_CONTAINERD_MB=256"}}
+	// V23NoRm is V23 without busybox, for fault tests.
+	V23NoRm = Profile{Image: "rancher/rancher:v2.3.1-sim-norm", Rancher: V23.Rancher, K3s: V23.K3s, Sim: V23.Sim, NoRm: true}
+
+	// Profiles are the releases every per-release test runs on.
+	Profiles = []Profile{V23, V24, V257, V275, V2123}
 )
+
+// Image names, for tests that only need one.
+var (
+	ImageV23  = V23.Image
+	ImageNew  = V275.Image // renewal on-start
+	ImageNoRm = V23NoRm.Image
+)
+
+// ProfileNamed finds a profile by release, with or without "v" and patch: "2.5" or "v2.5.7".
+func ProfileNamed(version string) (Profile, bool) {
+	version = "v" + strings.TrimPrefix(version, "v")
+	for _, p := range Profiles {
+		if p.Rancher == version || strings.HasPrefix(p.Rancher, version+".") {
+			return p, true
+		}
+	}
+	return Profile{}, false
+}
+
+// ProfileNames lists the simulated releases.
+func ProfileNames() string {
+	var names []string
+	for _, p := range Profiles {
+		names = append(names, p.Rancher)
+	}
+	return strings.Join(names, ", ")
+}
+
+// dockerfile is the profile's image: the simulator and busybox FROM scratch.
+func (p Profile) dockerfile() string {
+	var b strings.Builder
+	b.WriteString("FROM scratch\n")
+	if !p.NoRm {
+		b.WriteString("COPY bin /bin\n")
+	}
+	b.WriteString("COPY ranchersim /usr/bin/ranchersim\n")
+	sep := " "
+	if p.EnvEquals {
+		sep = "="
+	}
+	b.WriteString("ENV CATTLE_SERVER_VERSION" + sep + p.Rancher + "\n")
+	b.WriteString("ENV CATTLE_K3S_VERSION" + sep + p.K3s + "\n")
+	for _, kv := range p.Sim {
+		b.WriteString("ENV " + kv + "\n")
+	}
+	if p.Label {
+		b.WriteString(`LABEL "org.opencontainers.image.version"=` + p.Rancher + "\n")
+	}
+	b.WriteString("VOLUME /var/lib/rancher\nEXPOSE 80 443 6443\nENTRYPOINT [\"/usr/bin/ranchersim\"]\n")
+	return b.String()
+}
 
 // ImageLabel marks every image and container the harness makes.
 const ImageLabel = "io.rancher-cert-exporter.test"
@@ -46,7 +123,7 @@ func BuildStatic(pkg, dir string) (string, error) {
 	return out, nil
 }
 
-// BuildSimImages builds the simulator and tags both simulator images. Docker's layer cache
+// BuildSimImages builds the simulator and tags every profile's image. Docker's layer cache
 // makes a rebuild of unchanged input cheap.
 func BuildSimImages(ctx context.Context, cli *client.Client) error {
 	busybox, err := busyboxPath()
@@ -62,24 +139,13 @@ func BuildSimImages(ctx context.Context, cli *client.Client) error {
 	if err != nil {
 		return err
 	}
-	for image, renewal := range map[string]string{ImageV23: "never", ImageNew: "on-start", ImageNoRm: "never"} {
-		copyBusybox := "COPY bin /bin\n"
-		if image == ImageNoRm {
-			copyBusybox = ""
-		}
-		dockerfile := "FROM scratch\n" +
-			copyBusybox +
-			"COPY ranchersim /usr/bin/ranchersim\n" +
-			"ENV SIM_RENEWAL=" + renewal + "\n" +
-			"VOLUME /var/lib/rancher\n" +
-			"EXPOSE 80 443\n" +
-			"ENTRYPOINT [\"/usr/bin/ranchersim\"]\n"
-		buildCtx, err := ContextTar(map[string]string{"ranchersim": sim, "bin/busybox": busybox}, dockerfile,
+	for _, p := range append(Profiles, V23NoRm) {
+		buildCtx, err := ContextTar(map[string]string{"ranchersim": sim, "bin/busybox": busybox}, p.dockerfile(),
 			map[string]string{"bin/sh": "busybox", "bin/rm": "busybox"})
 		if err != nil {
 			return err
 		}
-		if err := BuildImage(ctx, cli, buildCtx, image); err != nil {
+		if err := BuildImage(ctx, cli, buildCtx, p.Image); err != nil {
 			return err
 		}
 	}

@@ -11,25 +11,27 @@ import (
 	"time"
 )
 
-const k3sDir = "/var/lib/rancher/k3s"
+// dataDir is Rancher's data directory, the volume of the image.
+const dataDir = "/var/lib/rancher"
 
-// renewWindow is how close to expiry newer k3s re-issues a leaf at start.
-const renewWindow = 90 * day
+type caFile struct {
+	file, cn string
+	etcd     bool // only with embedded etcd
+}
 
-type caFile struct{ file, cn string }
-
-// The CAs of embedded k3s, by file (relative to k3sDir) and CN prefix.
+// The CAs of embedded k3s, by file (relative to the k3s directory) and CN prefix.
 var cas = []caFile{
-	{"server/tls/server-ca", "k3s-server-ca"},
-	{"server/tls/client-ca", "k3s-client-ca"},
-	{"server/tls/request-header-ca", "k3s-request-header-ca"},
-	{"server/tls/etcd/server-ca", "etcd-server-ca"},
-	{"server/tls/etcd/peer-ca", "etcd-peer-ca"},
+	{file: "server/tls/server-ca", cn: "k3s-server-ca"},
+	{file: "server/tls/client-ca", cn: "k3s-client-ca"},
+	{file: "server/tls/request-header-ca", cn: "k3s-request-header-ca"},
+	{file: "server/tls/etcd/server-ca", cn: "etcd-server-ca", etcd: true},
+	{file: "server/tls/etcd/peer-ca", cn: "etcd-peer-ca", etcd: true},
 }
 
 type leafFile struct {
-	file, ca string
-	spec     leafSpec
+	file, ca    string
+	spec        leafSpec
+	etcd, agent bool // only with embedded etcd, only with the agent
 }
 
 var apiServerSANs = leafSpec{
@@ -39,19 +41,19 @@ var apiServerSANs = leafSpec{
 }
 
 var leaves = []leafFile{
-	{"server/tls/client-admin", "server/tls/client-ca", leafSpec{cn: "system:admin", orgs: []string{"system:masters"}}},
-	{"server/tls/client-auth-proxy", "server/tls/request-header-ca", leafSpec{cn: "system:auth-proxy"}},
-	{"server/tls/client-controller", "server/tls/client-ca", leafSpec{cn: "system:kube-controller-manager"}},
-	{"server/tls/client-kube-apiserver", "server/tls/client-ca", leafSpec{cn: "kube-apiserver"}},
-	{"server/tls/client-kube-proxy", "server/tls/client-ca", leafSpec{cn: "system:kube-proxy", orgs: []string{"system:nodes"}}},
-	{"server/tls/client-scheduler", "server/tls/client-ca", leafSpec{cn: "system:kube-scheduler"}},
-	{"server/tls/serving-kube-apiserver", "server/tls/server-ca", apiServerSANs},
-	{"server/tls/etcd/server-client", "server/tls/etcd/server-ca", leafSpec{cn: "etcd-server", server: true, dns: []string{"localhost"}, ips: []net.IP{net.ParseIP("127.0.0.1")}}},
-	{"server/tls/etcd/peer-server-client", "server/tls/etcd/peer-ca", leafSpec{cn: "etcd-peer", server: true, dns: []string{"localhost"}, ips: []net.IP{net.ParseIP("127.0.0.1")}}},
-	{"server/tls/etcd/client", "server/tls/etcd/server-ca", leafSpec{cn: "etcd-client"}},
-	{"agent/client-kubelet", "server/tls/client-ca", leafSpec{cn: "system:node:rancher-sim", orgs: []string{"system:nodes"}}},
-	{"agent/serving-kubelet", "server/tls/server-ca", leafSpec{cn: "rancher-sim", server: true, dns: []string{"rancher-sim", "localhost"}}},
-	{"agent/client-kube-proxy", "server/tls/client-ca", leafSpec{cn: "system:kube-proxy", orgs: []string{"system:nodes"}}},
+	{file: "server/tls/client-admin", ca: "server/tls/client-ca", spec: leafSpec{cn: "system:admin", orgs: []string{"system:masters"}}},
+	{file: "server/tls/client-auth-proxy", ca: "server/tls/request-header-ca", spec: leafSpec{cn: "system:auth-proxy"}},
+	{file: "server/tls/client-controller", ca: "server/tls/client-ca", spec: leafSpec{cn: "system:kube-controller-manager"}},
+	{file: "server/tls/client-kube-apiserver", ca: "server/tls/client-ca", spec: leafSpec{cn: "kube-apiserver"}},
+	{file: "server/tls/client-kube-proxy", ca: "server/tls/client-ca", spec: leafSpec{cn: "system:kube-proxy", orgs: []string{"system:nodes"}}},
+	{file: "server/tls/client-scheduler", ca: "server/tls/client-ca", spec: leafSpec{cn: "system:kube-scheduler"}},
+	{file: "server/tls/serving-kube-apiserver", ca: "server/tls/server-ca", spec: apiServerSANs},
+	{file: "server/tls/etcd/server-client", ca: "server/tls/etcd/server-ca", etcd: true, spec: leafSpec{cn: "etcd-server", server: true, dns: []string{"localhost"}, ips: []net.IP{net.ParseIP("127.0.0.1")}}},
+	{file: "server/tls/etcd/peer-server-client", ca: "server/tls/etcd/peer-ca", etcd: true, spec: leafSpec{cn: "etcd-peer", server: true, dns: []string{"localhost"}, ips: []net.IP{net.ParseIP("127.0.0.1")}}},
+	{file: "server/tls/etcd/client", ca: "server/tls/etcd/server-ca", etcd: true, spec: leafSpec{cn: "etcd-client"}},
+	{file: "agent/client-kubelet", ca: "server/tls/client-ca", agent: true, spec: leafSpec{cn: "system:node:local-node", orgs: []string{"system:nodes"}}},
+	{file: "agent/serving-kubelet", ca: "server/tls/server-ca", agent: true, spec: leafSpec{cn: "local-node", server: true, dns: []string{"local-node", "localhost"}}},
+	{file: "agent/client-kube-proxy", ca: "server/tls/client-ca", agent: true, spec: leafSpec{cn: "system:kube-proxy", orgs: []string{"system:nodes"}}},
 }
 
 // The agent keeps copies of the two CAs it trusts.
@@ -70,12 +72,15 @@ type k3s struct {
 	cfg      config
 	now      time.Time
 	log      *logger
+	store    *secretStore
 	fresh    bool // first start: nothing on disk yet
 	cas      map[string]authority
 	notAfter time.Time // NotAfter of leaves issued on the first start
 }
 
 func (k *k3s) path(rel string) string { return filepath.Join(k.dir, rel) }
+
+func (k *k3s) has(etcd, agent bool) bool { return (!etcd || k.cfg.etcd) && (!agent || k.cfg.agent) }
 
 // ensureCAs loads every CA, creating the missing certificates from their keys (new or kept),
 // with a new CN k3s-<name>-ca@<unix time> as k3s does.
@@ -84,14 +89,16 @@ func (k *k3s) ensureCAs() error {
 	k.fresh = os.IsNotExist(err)
 	notBefore := k.now
 	if k.fresh {
-		leafNotAfter := k.now.Add(time.Duration(k.cfg.leafDays) * day)
-		k.notAfter = leafNotAfter
-		if installed := leafNotAfter.Add(-leafLife); installed.Before(notBefore) {
+		k.notAfter = k.now.Add(time.Duration(k.cfg.leafDays) * day)
+		if installed := k.notAfter.Add(-leafLife); installed.Before(notBefore) {
 			notBefore = installed
 		}
 	}
 	k.cas = map[string]authority{}
 	for _, ca := range cas {
+		if !k.has(ca.etcd, false) {
+			continue
+		}
 		key, err := loadOrCreateKey(k.path(ca.file + ".key"))
 		if err != nil {
 			return err
@@ -112,11 +119,13 @@ func (k *k3s) ensureCAs() error {
 		}
 		k.cas[ca.file] = authority{cert, key}
 	}
-	for _, name := range agentCACopies {
-		data := encodeCerts(k.cas["server/tls/"+name].cert)
-		if old, _ := os.ReadFile(k.path("agent/" + name + ".crt")); string(old) != string(data) {
-			if err := writeFile(k.path("agent/"+name+".crt"), data, 0o644); err != nil {
-				return err
+	if k.cfg.agent {
+		for _, name := range agentCACopies {
+			data := encodeCerts(k.cas["server/tls/"+name].cert)
+			if old, _ := os.ReadFile(k.path("agent/" + name + ".crt")); string(old) != string(data) {
+				if err := writeFile(k.path("agent/"+name+".crt"), data, 0o644); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -124,9 +133,12 @@ func (k *k3s) ensureCAs() error {
 }
 
 // ensureLeaves re-issues, from its existing key, every leaf that is missing, not signed by its
-// current CA, or (in on-start mode) expiring within the renewal window.
+// current CA, or (in on-start mode) expired or expiring within the renewal window.
 func (k *k3s) ensureLeaves() error {
 	for _, l := range leaves {
+		if !k.has(l.etcd, l.agent) {
+			continue
+		}
 		ca := k.cas[l.ca]
 		key, err := loadOrCreateKey(k.path(l.file + ".key"))
 		if err != nil {
@@ -142,8 +154,8 @@ func (k *k3s) ensureLeaves() error {
 			why = "missing"
 		case !signedBy(cert, ca.cert):
 			why = "not signed by the current CA"
-		case k.cfg.renewal == renewOnStart && cert.NotAfter.Sub(k.now) < renewWindow:
-			why = "expires within 90 days"
+		case k.cfg.renewal == renewOnStart && cert.NotAfter.Sub(k.now) < k.cfg.window:
+			why = fmt.Sprintf("expires within %d days", int(k.cfg.window/day))
 		}
 		if why == "" {
 			continue
@@ -169,6 +181,9 @@ func (k *k3s) ensureLeaves() error {
 // start with it.
 func (k *k3s) expiredLeaf() (string, *x509.Certificate) {
 	for _, l := range leaves {
+		if !k.has(l.etcd, l.agent) {
+			continue
+		}
 		cert, err := readCert(k.path(l.file + ".crt"))
 		if err == nil && cert != nil && (k.now.After(cert.NotAfter) || k.now.Before(cert.NotBefore)) {
 			return k.path(l.file + ".crt"), cert
@@ -177,57 +192,108 @@ func (k *k3s) expiredLeaf() (string, *x509.Certificate) {
 	return "", nil
 }
 
-// secret is the listener cache as rancher/dynamiclistener writes it.
-type secret struct {
-	Kind       string            `json:"kind"`
-	APIVersion string            `json:"apiVersion"`
-	Metadata   map[string]string `json:"metadata"`
-	Type       string            `json:"type"`
-	Data       map[string][]byte `json:"data"`
-}
-
-// checkDynamicCert makes sure the listener cache holds a valid serving certificate signed
-// by the current server CA, re-issuing it from its key when needed. It reports false when the
-// cache was signed by another CA: that start then fails with "unknown authority".
-func (k *k3s) checkDynamicCert() (trusted bool, err error) {
+// checkDynamicCert makes sure the listener cache holds the 6443 serving certificate, and
+// reports why a start cannot reach its API server ("" when it can):
+//   - a cache signed by another CA is rewritten, but this start fails on "unknown authority";
+//   - where the listener reloads the certificate from kube-system/k3s-serving (k3s before
+//     v1.19), a missing cache is restored from that secret and an expired certificate is
+//     never renewed: every start fails on "certificate has expired";
+//   - otherwise an expired certificate, or in on-start mode one inside the window, is renewed.
+func (k *k3s) checkDynamicCert() (stuck string, err error) {
 	ca := k.cas["server/tls/server-ca"]
 	file := k.path(dynamicCertFile)
-	var s secret
-	var cert *x509.Certificate
-	data, err := os.ReadFile(file)
-	if err == nil {
-		err = json.Unmarshal(data, &s)
+	s, cert, err := readSecretFile(file)
+	if err != nil && k.cfg.servingFromSecret {
+		if stored, ok := k.store.get("kube-system", "k3s-serving"); ok {
+			s = stored
+			if cert, err = firstCert(s.Data["tls.crt"]); err == nil {
+				k.log.info("Loaded serving certificate from kube-system/k3s-serving into %s", dynamicCertFile)
+				if err := k.writeDynamicCert(s); err != nil {
+					return "", err
+				}
+			}
+		}
 	}
-	if err == nil {
-		cert, err = firstCert(s.Data["tls.crt"])
+	switch {
+	case err != nil: // missing or unreadable: a new one
+	case !signedBy(cert, ca.cert):
+		if err := k.issueServing(s, ca); err != nil {
+			return "", err
+		}
+		return "certificate signed by unknown authority", nil
+	case k.cfg.servingFromSecret:
+		if !k.now.Before(cert.NotAfter) {
+			return fmt.Sprintf("certificate has expired or is not yet valid: current time %s is after %s",
+				k.now.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339)), nil
+		}
+		return "", nil
+	case !k.now.Before(cert.NotAfter), k.cfg.renewal == renewOnStart && cert.NotAfter.Sub(k.now) < k.cfg.window:
+	default:
+		return "", k.mirror(s)
 	}
-	if err != nil { // missing or unreadable: write a new one
-		s = secret{}
-	} else if signedBy(cert, ca.cert) && k.now.Before(cert.NotAfter) {
-		return true, nil
-	}
-	trusted = cert == nil || signedBy(cert, ca.cert)
+	return "", k.issueServing(s, ca)
+}
 
-	key, err := parseECKey(s.Data["tls.key"])
+// installServing issues the serving certificate on the first start, with the leaves: the
+// install a year ago wrote it before anything could expire.
+func (k *k3s) installServing() error {
+	if !k.fresh {
+		return nil
+	}
+	return k.issueServing(secret{}, k.cas["server/tls/server-ca"])
+}
+
+// issueServing writes a new serving certificate, from the key of the old cache when there is
+// one, signed by the current server CA.
+func (k *k3s) issueServing(old secret, ca authority) error {
+	key, err := parseECKey(old.Data["tls.key"])
 	if err != nil {
 		if key, err = newECKey(); err != nil {
-			return false, err
+			return err
 		}
 	}
 	spec := apiServerSANs
 	spec.cn = "k3s"
-	cert, err = newLeaf(spec, key.Public(), ca.cert, ca.key, k.now, k.now.Add(leafLife))
+	notBefore, notAfter := k.now, k.now.Add(leafLife)
+	if k.fresh { // issued at install, with the leaves
+		notBefore, notAfter = k.notAfter.Add(-leafLife), k.notAfter
+	}
+	cert, err := newLeaf(spec, key.Public(), ca.cert, ca.key, notBefore, notAfter)
 	if err != nil {
-		return false, err
+		return err
 	}
-	s = secret{
-		Kind: "Secret", APIVersion: "v1", Type: "kubernetes.io/tls",
-		Metadata: map[string]string{"name": "k3s-serving", "namespace": "kube-system"},
-		Data:     map[string][]byte{"tls.crt": encodeCerts(cert), "tls.key": encodeKey(key)},
+	s := newSecret("kube-system", "k3s-serving", map[string][]byte{"tls.crt": encodeCerts(cert), "tls.key": encodeKey(key)})
+	if err := k.writeDynamicCert(s); err != nil {
+		return err
 	}
+	return k.mirror(s)
+}
+
+func (k *k3s) writeDynamicCert(s secret) error {
 	out, err := json.Marshal(s)
 	if err != nil {
-		return false, err
+		return err
 	}
-	return trusted, writeFile(file, out, 0o600)
+	return writeFile(k.path(dynamicCertFile), out, 0o600)
+}
+
+// mirror keeps kube-system/k3s-serving equal to the cache, as the listener does.
+func (k *k3s) mirror(s secret) error {
+	if !k.cfg.servingSecret {
+		return nil
+	}
+	return k.store.put(s)
+}
+
+func readSecretFile(file string) (secret, *x509.Certificate, error) {
+	var s secret
+	data, err := os.ReadFile(file)
+	if err == nil {
+		err = json.Unmarshal(data, &s)
+	}
+	if err != nil {
+		return secret{}, nil, err
+	}
+	cert, err := firstCert(s.Data["tls.crt"])
+	return s, cert, err
 }

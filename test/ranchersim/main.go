@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -23,22 +24,63 @@ const (
 type config struct {
 	leafDays     int           // validity left on k3s leaves issued at first start; negative: expired
 	uiDays       int           // validity left on the UI certificate issued at first start
-	renewal      string        // never (Rancher v2.3 / k3s v0.8) or on-start (newer k3s)
 	uiCheck      time.Duration // how often the UI certificate is checked for renewal
-	waitInterval time.Duration // how often a start stuck on an untrusted cache logs it
+	waitInterval time.Duration // how often a start stuck on its 6443 certificate logs it
 	httpsAddr    string
 	httpAddr     string
-	k3sDir       string
+	dataDir      string
+	profile
+}
+
+// profile is what one Rancher release does with its certificates, set by the image.
+type profile struct {
+	renewal string        // never (k3s before v0.10) or on-start
+	window  time.Duration // on-start: leaves expiring within it are re-issued
+	agent   bool          // k3s runs its agent (Rancher 2.5 and later)
+	etcd    bool          // embedded etcd and its certificates (Rancher 2.6.3 and later)
+	// legacyTLS: management-state/tls left by Rancher 2.0–2.2 on a server upgraded into 2.3.
+	legacyTLS bool
+	// servingSecret: the 6443 serving certificate is mirrored in kube-system/k3s-serving
+	// (k3s v1.17 and later).
+	servingSecret bool
+	// servingFromSecret: the listener reloads the serving certificate from that secret at
+	// start and never renews it (k3s before v1.19: Rancher 2.4 to 2.5.7).
+	servingFromSecret bool
+	containerdMB      int // layer-like files under agent/containerd, as a real server holds
 }
 
 func loadConfig() (config, error) {
-	cfg := config{renewal: env("SIM_RENEWAL", renewNever), httpsAddr: ":443", httpAddr: ":80", k3sDir: k3sDir}
+	cfg := config{httpsAddr: ":443", httpAddr: ":80", dataDir: dataDir}
 	var err error
-	if cfg.leafDays, err = strconv.Atoi(env("SIM_LEAF_DAYS", "365")); err != nil {
-		return cfg, fmt.Errorf("SIM_LEAF_DAYS: %w", err)
+	ints := []struct {
+		name, def string
+		into      *int
+	}{
+		{"SIM_LEAF_DAYS", "365", &cfg.leafDays},
+		{"SIM_UI_DAYS", "365", &cfg.uiDays},
+		{"SIM_CONTAINERD_MB", "0", &cfg.containerdMB},
 	}
-	if cfg.uiDays, err = strconv.Atoi(env("SIM_UI_DAYS", "365")); err != nil {
-		return cfg, fmt.Errorf("SIM_UI_DAYS: %w", err)
+	for _, i := range ints {
+		if *i.into, err = strconv.Atoi(env(i.name, i.def)); err != nil {
+			return cfg, fmt.Errorf("%s: %w", i.name, err)
+		}
+	}
+	windowDays, err := strconv.Atoi(env("SIM_RENEW_WINDOW_DAYS", "90"))
+	if err != nil {
+		return cfg, fmt.Errorf("SIM_RENEW_WINDOW_DAYS: %w", err)
+	}
+	cfg.window = time.Duration(windowDays) * day
+	bools := []struct {
+		name string
+		into *bool
+	}{
+		{"SIM_AGENT", &cfg.agent}, {"SIM_ETCD", &cfg.etcd}, {"SIM_LEGACY_TLS", &cfg.legacyTLS},
+		{"SIM_SERVING_SECRET", &cfg.servingSecret}, {"SIM_SERVING_FROM_SECRET", &cfg.servingFromSecret},
+	}
+	for _, b := range bools {
+		if *b.into, err = strconv.ParseBool(env(b.name, "false")); err != nil {
+			return cfg, fmt.Errorf("%s: %w", b.name, err)
+		}
 	}
 	if cfg.uiCheck, err = time.ParseDuration(env("SIM_UI_CHECK_INTERVAL", "5m")); err != nil {
 		return cfg, fmt.Errorf("SIM_UI_CHECK_INTERVAL: %w", err)
@@ -46,7 +88,7 @@ func loadConfig() (config, error) {
 	if cfg.waitInterval, err = time.ParseDuration(env("SIM_WAIT_INTERVAL", "2s")); err != nil {
 		return cfg, fmt.Errorf("SIM_WAIT_INTERVAL: %w", err)
 	}
-	if cfg.renewal != renewNever && cfg.renewal != renewOnStart {
+	if cfg.renewal = env("SIM_RENEWAL", renewNever); cfg.renewal != renewNever && cfg.renewal != renewOnStart {
 		return cfg, fmt.Errorf("SIM_RENEWAL=%q: want %s or %s", cfg.renewal, renewNever, renewOnStart)
 	}
 	return cfg, nil
@@ -86,41 +128,50 @@ func main() {
 
 func run(ctx context.Context, cfg config, log *logger) error {
 	now := time.Now()
-	log.info("Starting k3s (simulated, renewal %s)", cfg.renewal)
-	k := &k3s{dir: cfg.k3sDir, cfg: cfg, now: now, log: log}
+	log.info("Starting k3s %s (simulated, renewal %s)", os.Getenv("CATTLE_K3S_VERSION"), cfg.renewal)
+	k := &k3s{dir: filepath.Join(cfg.dataDir, "k3s"), cfg: cfg, now: now, log: log,
+		store: &secretStore{file: filepath.Join(cfg.dataDir, secretStoreFile)}}
 	if err := k.ensureCAs(); err != nil {
 		return err
 	}
 	if err := k.ensureLeaves(); err != nil {
 		return err
 	}
+	if err := k.ensureLegacyTLS(); err != nil {
+		return err
+	}
+	if err := k.ensureContainerdState(); err != nil {
+		return err
+	}
+	if err := k.installServing(); err != nil {
+		return err
+	}
 	if file, cert := k.expiredLeaf(); cert != nil {
 		return fmt.Errorf("starting tls server: %s: x509: certificate has expired or is not yet valid: current time %s is after %s",
 			file, now.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	trusted, err := k.checkDynamicCert()
-	if err != nil {
+	if stuck, err := k.checkDynamicCert(); err != nil {
 		return err
-	}
-	if !trusted {
-		return waitForever(ctx, cfg, log)
+	} else if stuck != "" {
+		return waitForever(ctx, cfg, log, stuck)
 	}
 	log.info("Running kube-apiserver (simulated); k3s is up")
 
-	u, err := newUI(cfg, log, now)
+	u, err := newUI(cfg, log, k.store, now)
 	if err != nil {
 		return err
 	}
 	return serve(ctx, cfg, log, u)
 }
 
-// waitForever is the start that a listener cache from another CA causes: Rancher retries
-// forever and never becomes ready. The cache has been rewritten, so the next start is fine.
-func waitForever(ctx context.Context, cfg config, log *logger) error {
+// waitForever is a start that cannot reach its own API server on 6443 because of the serving
+// certificate (signed by another CA, or expired): Rancher retries forever and never becomes
+// ready.
+func waitForever(ctx context.Context, cfg config, log *logger, why string) error {
 	t := time.NewTicker(cfg.waitInterval)
 	defer t.Stop()
 	for {
-		log.line("ERRO", "Waiting for server to become available: Get https://localhost:6443/version?timeout=30s: x509: certificate signed by unknown authority")
+		log.line("ERRO", "Waiting for server to become available: Get https://localhost:6443/version?timeout=30s: x509: %s", why)
 		select {
 		case <-ctx.Done():
 			return nil

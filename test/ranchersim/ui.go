@@ -3,13 +3,13 @@ package main
 import (
 	"crypto/tls"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 )
 
-// uiDir stands in for the cattle-system secrets where Rancher keeps its own certificates.
-const uiDir = "/var/lib/rancher/management-state/tls"
+// Rancher keeps its own certificates as secrets of the embedded cluster: the CA cattle-ca in
+// cattle-system/tls-rancher, the UI certificate in cattle-system/serving-cert.
+const uiNamespace = "cattle-system"
 
 // uiRenewWindow is Rancher's default rotate-certs-if-expiring-in-days.
 const uiRenewWindow = 7 * day
@@ -18,60 +18,61 @@ const uiRenewWindow = 7 * day
 type ui struct {
 	cfg     config
 	log     *logger
+	store   *secretStore
 	ca      authority
 	current atomic.Pointer[tls.Certificate]
 }
 
-func newUI(cfg config, log *logger, now time.Time) (*ui, error) {
-	u := &ui{cfg: cfg, log: log}
-	key, err := loadOrCreateKey(filepath.Join(uiDir, "cattle-ca.key"))
-	if err != nil {
-		return nil, err
-	}
-	caCert, err := readCert(filepath.Join(uiDir, "cattle-ca.crt"))
-	if err != nil {
-		return nil, err
-	}
-	if caCert == nil {
-		if caCert, err = newCA("cattle-ca", key, now); err != nil {
+func newUI(cfg config, log *logger, store *secretStore, now time.Time) (*ui, error) {
+	u := &ui{cfg: cfg, log: log, store: store}
+	stored, ok := store.get(uiNamespace, "tls-rancher")
+	caCert, cerr := firstCert(stored.Data["tls.crt"])
+	caKey, kerr := parseECKey(stored.Data["tls.key"])
+	if !ok || cerr != nil || kerr != nil {
+		var err error
+		if caKey, err = newECKey(); err != nil {
 			return nil, err
 		}
-		if err := writeFile(filepath.Join(uiDir, "cattle-ca.crt"), encodeCerts(caCert), 0o644); err != nil {
+		if caCert, err = newCA("cattle-ca", caKey, now); err != nil {
+			return nil, err
+		}
+		if err := store.put(newSecret(uiNamespace, "tls-rancher", map[string][]byte{"tls.crt": encodeCerts(caCert), "tls.key": encodeKey(caKey)})); err != nil {
 			return nil, err
 		}
 	}
-	u.ca = authority{caCert, key}
+	u.ca = authority{caCert, caKey}
 	return u, u.renewIfDue(now)
 }
 
 // renewIfDue loads the serving certificate, issuing it on first start and renewing it when it
 // expires within the window.
 func (u *ui) renewIfDue(now time.Time) error {
-	crtFile, keyFile := filepath.Join(uiDir, "serving-cert.crt"), filepath.Join(uiDir, "serving-cert.key")
-	key, err := loadOrCreateKey(keyFile)
-	if err != nil {
-		return err
-	}
-	cert, err := readCert(crtFile)
-	if err != nil {
-		return err
-	}
-	if cert == nil || cert.NotAfter.Sub(now) < uiRenewWindow {
+	stored, ok := u.store.get(uiNamespace, "serving-cert")
+	cert, cerr := firstCert(stored.Data["tls.crt"])
+	key, kerr := parseECKey(stored.Data["tls.key"])
+	if !ok || cerr != nil || kerr != nil || cert.NotAfter.Sub(now) < uiRenewWindow {
 		notAfter := now.Add(leafLife)
-		if cert == nil {
+		if !ok {
 			notAfter = now.Add(time.Duration(u.cfg.uiDays) * day)
 		} else {
 			u.log.rancher("Updating TLS secret for cattle-system/serving-cert")
+		}
+		if kerr != nil {
+			var err error
+			if key, err = newECKey(); err != nil {
+				return err
+			}
 		}
 		spec := leafSpec{cn: "cattle", orgs: []string{"the-ranch"}, server: true, dns: []string{"localhost", "rancher.local"}}
 		notBefore := now.Add(-time.Hour)
 		if issued := notAfter.Add(-leafLife); issued.Before(notBefore) {
 			notBefore = issued // a UI certificate that has already expired
 		}
+		var err error
 		if cert, err = newLeaf(spec, key.Public(), u.ca.cert, u.ca.key, notBefore, notAfter); err != nil {
 			return err
 		}
-		if err := writeFile(crtFile, encodeCerts(cert, u.ca.cert), 0o644); err != nil {
+		if err := u.store.put(newSecret(uiNamespace, "serving-cert", map[string][]byte{"tls.crt": encodeCerts(cert, u.ca.cert), "tls.key": encodeKey(key)})); err != nil {
 			return err
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 const usage = `usage: scripts/sim COMMAND
   env                      start an engine if none answers; print "export DOCKER_HOST=..."
-  build                    build the simulator images (rancher/rancher:v2.3.1-sim, v2.9.1-sim)
+  build                    build the simulator images (rancher/rancher:v2.3.1-sim, v2.4.8-sim, ...)
   start [flags]            start a simulator container; print its name and UI port
   stop-engine              stop a dockerd this tool started
 `
@@ -47,12 +47,16 @@ func run(cmd string, args []string) error {
 	case "start":
 		fs := flag.NewFlagSet("start", flag.ExitOnError)
 		name := fs.String("name", harness.RandomName("rce-sim"), "container name")
-		image := fs.String("image", harness.ImageV23, "simulator image")
+		version := fs.String("version", "2.3", "simulated Rancher release: "+harness.ProfileNames())
 		leaf := fs.Int("leaf-days", 365, "validity left on k3s leaves; negative: expired")
 		ui := fs.Int("ui-days", 365, "validity left on the UI certificate")
 		crash := fs.Bool("restart", true, "--restart=unless-stopped, as a real Rancher server")
 		fs.Parse(args)
-		sim, err := e.CreateSimNamed(ctx, *name, harness.SimOptions{Image: *image, LeafDays: *leaf, UIDays: *ui, CrashLoop: *crash})
+		p, ok := harness.ProfileNamed(*version)
+		if !ok {
+			return fmt.Errorf("no simulated release %q: want one of %s", *version, harness.ProfileNames())
+		}
+		sim, err := e.CreateSimNamed(ctx, *name, harness.SimOptions{Profile: p, LeafDays: *leaf, UIDays: *ui, CrashLoop: *crash})
 		if err != nil {
 			return err
 		}
