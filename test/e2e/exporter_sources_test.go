@@ -12,28 +12,35 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
-// k3sCandidates lists the certificate files of a copied tree, as container paths.
+// k3sCandidates lists the certificate files of a copied tree (see copyTree) by their paths in
+// the container: the k3s tree and management-state/tls beside it.
 func k3sCandidates(t *testing.T, root string) map[string]string {
 	t.Helper()
 	files := map[string]string{}
-	for _, f := range treeFiles(t, root) {
+	data := filepath.Dir(root)
+	for _, f := range treeFiles(t, data) {
 		if strings.HasSuffix(f, ".crt") || strings.HasSuffix(f, "dynamic-cert.json") {
-			files["/var/lib/rancher/k3s/"+f] = filepath.Join(root, f)
+			files["/var/lib/rancher/"+f] = filepath.Join(data, f)
 		}
 	}
 	return files
 }
 
 // assertTreeMatchesOpenSSL checks that every certificate file of the container has one
-// cert_not_after_seconds series equal, to the second, to what openssl reads from the copy.
+// cert_not_after_seconds series equal, to the second, to what openssl reads from the copy,
+// and that there is no other.
 func assertTreeMatchesOpenSSL(t *testing.T, e *exporter, sim *harness.Sim) {
 	t.Helper()
 	root := copyTree(t, sim.Name)
 	files := k3sCandidates(t, root)
+	want := releaseOf(t, sim.Profile).certFiles()
+	if releaseOf(t, sim.Profile).legacy {
+		want += len(legacyFiles)
+	}
 	mfs := e.scrape(t)
 	got := series(mfs, "cert_not_after_seconds", map[string]string{"container": sim.Name, "source": "k3s"})
-	if len(got) != len(files) || len(files) < 20 {
-		t.Fatalf("%d k3s series for %d certificate files in the container", len(got), len(files))
+	if len(got) != len(files) || len(files) != want {
+		t.Fatalf("%d k3s series for %d certificate files in the container, want %d", len(got), len(files), want)
 	}
 	for _, s := range got {
 		local, ok := files[s.labels["path"]]
@@ -49,7 +56,7 @@ func assertTreeMatchesOpenSSL(t *testing.T, e *exporter, sim *harness.Sim) {
 			t.Errorf("%s: exported %d, openssl says %d (%s)", s.labels["path"], int64(s.value), na.Unix(), na)
 		}
 		wantCA := "false"
-		if strings.HasSuffix(s.labels["path"], "-ca.crt") {
+		if base := filepath.Base(s.labels["path"]); base == "ca.crt" || strings.HasSuffix(base, "-ca.crt") {
 			wantCA = "true"
 		}
 		if s.labels["ca"] != wantCA {
@@ -99,8 +106,8 @@ func TestExporterReadsCrashLoopingContainer(t *testing.T) {
 			expired++
 		}
 	}
-	if expired < 13 {
-		t.Fatalf("%d expired leaves exported, want every k3s leaf", expired)
+	if want := len(releaseOf(t, sim.Profile).leaves()) + 1; expired < want {
+		t.Fatalf("%d expired leaves exported, want every k3s leaf and the serving certificate (%d)", expired, want)
 	}
 }
 

@@ -159,7 +159,8 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 	close(stopScraping)
 	scrapes.Wait()
 
-	if rep.State != rotation.Succeeded || rep.Strategy != rotation.Leaf || rep.Error != "" {
+	if rep.State != rotation.Succeeded || rep.Strategy != rotation.Leaf || rep.RequestedStrategy != rotation.Auto ||
+		!strings.Contains(rep.Reason, "Rancher v2.3.1 (k3s v0.8.0) never renews") || rep.Error != "" {
 		t.Fatalf("rotation %+v", rep)
 	}
 	if scrapeErrors > 0 {
@@ -185,14 +186,15 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 		t.Fatalf("after rotation the container is %s (restarts %d)", state, restarts)
 	}
 	after := copyTree(t, sim.Name)
-	for leaf, ca := range simLeaves {
+	r := releaseOf(t, sim.Profile)
+	for leaf, ca := range r.leaves() {
 		_, na := opensslDates(t, filepath.Join(after, leaf+".crt"))
 		if d := na.Sub(time.Now().Add(365 * day)); d < -5*time.Minute || d > 5*time.Minute {
 			t.Errorf("%s expires %s after rotation, want a year from now", leaf, na)
 		}
 		openssl(t, "verify", "-CAfile", filepath.Join(after, ca+".crt"), filepath.Join(after, leaf+".crt"))
 	}
-	sameFiles(t, "keys", keys, fileHashes(t, after, ".key"), 19)
+	sameFiles(t, "keys", keys, fileHashes(t, after, ".key"), r.keys())
 
 	// The backup holds the old certificate: same expiry as before the rotation.
 	if info, err := os.Stat(rep.Backup); err != nil || info.Mode().Perm() != 0o600 || !strings.HasPrefix(rep.Backup, e.backups) {
@@ -248,12 +250,12 @@ func TestRotateAllCertsHandlesTheSecondRestart(t *testing.T) {
 		t.Fatal("all-certs kept the old server CA")
 	}
 	openssl(t, "verify", "-CAfile", filepath.Join(after, "server/tls/server-ca.crt"), dynamicCert(t, filepath.Join(after, "server/tls/dynamic-cert.json")))
-	sameFiles(t, "keys", keys, fileHashes(t, after, ".key"), 19)
+	sameFiles(t, "keys", keys, fileHashes(t, after, ".key"), releaseOf(t, sim.Profile).keys())
 }
 
 func TestRotateRestartStrategy(t *testing.T) {
-	renewing := engine.StartSim(t, harness.SimOptions{Image: harness.ImageNew, LeafDays: 30})
-	never := engine.StartSim(t, harness.SimOptions{Image: harness.ImageV23, LeafDays: 30})
+	renewing := engine.StartSim(t, harness.SimOptions{Profile: harness.V275, LeafDays: 30})
+	never := engine.StartSim(t, harness.SimOptions{Profile: harness.V23, LeafDays: 30})
 	engine.WaitLog(t, renewing.ID, simReady, 30*time.Second)
 	engine.WaitLog(t, never.ID, simReady, 30*time.Second)
 	e := startRotationExporter(t, nil, "--rancher.container", renewing.Name, "--rancher.container", never.Name)
@@ -297,7 +299,7 @@ func TestRestoreBringsBackTheOldBytes(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"state": "succeeded"`) {
 		t.Fatalf("restore CLI: exit %d\n%s", code, out)
 	}
-	sameFiles(t, "certificates restored from the backup", before, fileHashes(t, copyTree(t, sim.Name), ".crt"), 20)
+	sameFiles(t, "certificates restored from the backup", before, fileHashes(t, copyTree(t, sim.Name), ".crt"), releaseOf(t, sim.Profile).certFiles()-1)
 	if state, _ := inspect(t, sim.ID); state != "running" {
 		t.Fatalf("restored container is %s", state)
 	}
@@ -307,16 +309,40 @@ func TestRestoreBringsBackTheOldBytes(t *testing.T) {
 // it prints on standard error must show each step starting and ending.
 func runCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	out, stderr, code := runBinary(t, args...)
+	if !strings.Contains(stderr, "preflight  ...") || !strings.Contains(stderr, "verify     ok") {
+		t.Errorf("the CLI did not show its steps:\n%s", stderr)
+	}
+	return out, code
+}
+
+// runRotateCLI runs a job of the CLI that may fail, and returns its standard output and exit
+// code.
+func runRotateCLI(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, _, code := runBinary(t, args...)
+	return out, code
+}
+
+func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(exporterBinary(t), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
-	t.Logf("%s:\n%s", strings.Join(args, " "), stderr.String())
+	t.Logf("%s:\n%s", strings.Join(args, " "), errOut.String())
 	if err != nil && cmd.ProcessState == nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(stderr.String(), "preflight  ...") || !strings.Contains(stderr.String(), "verify     ok") {
-		t.Errorf("the CLI did not show its steps:\n%s", stderr.String())
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// decodeReport reads the JSON report a job of the CLI prints.
+func decodeReport(t *testing.T, out string) rotation.Report {
+	t.Helper()
+	var rep rotation.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report %q: %v", out, err)
 	}
-	return stdout.String(), cmd.ProcessState.ExitCode()
+	return rep
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -26,14 +27,6 @@ const day = 24 * time.Hour
 
 const simReady = "Rancher is ready"
 
-// copyTree copies the k3s tree of a container out with `docker cp`.
-func copyTree(t *testing.T, name string) string {
-	t.Helper()
-	dir := t.TempDir()
-	docker(t, "cp", name+":/var/lib/rancher/k3s", dir)
-	return filepath.Join(dir, "k3s")
-}
-
 func treeFiles(t *testing.T, root string) []string {
 	t.Helper()
 	var files []string
@@ -51,83 +44,109 @@ func treeFiles(t *testing.T, root string) []string {
 	return files
 }
 
-var (
-	simCAs    = []string{"server/tls/server-ca", "server/tls/client-ca", "server/tls/request-header-ca", "server/tls/etcd/server-ca", "server/tls/etcd/peer-ca"}
-	simLeaves = map[string]string{ // leaf: its CA
-		"server/tls/client-admin":            "server/tls/client-ca",
-		"server/tls/client-auth-proxy":       "server/tls/request-header-ca",
-		"server/tls/client-controller":       "server/tls/client-ca",
-		"server/tls/client-kube-apiserver":   "server/tls/client-ca",
-		"server/tls/client-kube-proxy":       "server/tls/client-ca",
-		"server/tls/client-scheduler":        "server/tls/client-ca",
-		"server/tls/serving-kube-apiserver":  "server/tls/server-ca",
-		"server/tls/etcd/server-client":      "server/tls/etcd/server-ca",
-		"server/tls/etcd/peer-server-client": "server/tls/etcd/peer-ca",
-		"server/tls/etcd/client":             "server/tls/etcd/server-ca",
-		"agent/client-kubelet":               "server/tls/client-ca",
-		"agent/serving-kubelet":              "server/tls/server-ca",
-		"agent/client-kube-proxy":            "server/tls/client-ca",
-	}
-)
-
+// TestSimulatorTree checks each release's tree against the field: its files, validity, chains
+// and, from 2.5, the bulk of containerd's state beside the agent's certificates.
 func TestSimulatorTree(t *testing.T) {
-	started := time.Now()
-	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 100, UIDays: 200})
-	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
-	root := copyTree(t, sim.Name)
+	for _, p := range harness.Profiles {
+		t.Run(p.Rancher, func(t *testing.T) {
+			t.Parallel()
+			r := releaseOf(t, p)
+			started := time.Now()
+			sim := engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: 100, UIDays: 200})
+			engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
+			root := copyTree(t, sim.Name)
 
-	want := []string{"agent/client-ca.crt", "agent/server-ca.crt", "server/tls/dynamic-cert.json", "server/tls/service.key"}
-	for _, ca := range simCAs {
-		want = append(want, ca+".crt", ca+".key")
-	}
-	for leaf := range simLeaves {
-		want = append(want, leaf+".crt", leaf+".key")
-	}
-	sort.Strings(want)
-	if got := treeFiles(t, root); strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("tree:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+			want := []string{"server/db/secrets.json", "server/tls/dynamic-cert.json", "server/tls/service.key"}
+			if r.agent {
+				want = append(want, "agent/client-ca.crt", "agent/server-ca.crt")
+			}
+			for _, ca := range r.cas() {
+				want = append(want, ca+".crt", ca+".key")
+			}
+			for leaf := range r.leaves() {
+				want = append(want, leaf+".crt", leaf+".key")
+			}
+			sort.Strings(want)
+			if got := treeFiles(t, root); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("tree:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
 
-	for _, ca := range simCAs {
-		nb, na := opensslDates(t, filepath.Join(root, ca+".crt"))
-		if na.Sub(nb) != 3650*day {
-			t.Errorf("%s: CA valid %s, want 3650 days", ca, na.Sub(nb))
-		}
-	}
-	for leaf, ca := range simLeaves {
-		crt := filepath.Join(root, leaf+".crt")
-		_, na := opensslDates(t, crt)
-		if d := na.Sub(started.Add(100 * day)); d < -time.Second || d > 30*time.Second {
-			t.Errorf("%s: notAfter %s, want 100 days after start %s", leaf, na, started)
-		}
-		data, _ := os.ReadFile(crt)
-		if n := strings.Count(string(data), "BEGIN CERTIFICATE"); n != 2 {
-			t.Errorf("%s holds %d certificates, want the leaf and its CA", leaf, n)
-		}
-		caNB, _ := opensslDates(t, filepath.Join(root, ca+".crt"))
-		if nb, _ := opensslDates(t, crt); !nb.Equal(caNB) {
-			t.Errorf("%s: notBefore %s, want its CA's %s", leaf, nb, caNB)
-		}
-		openssl(t, "verify", "-CAfile", filepath.Join(root, ca+".crt"), crt)
-	}
-	for _, name := range []string{"server-ca", "client-ca"} {
-		a, _ := os.ReadFile(filepath.Join(root, "agent", name+".crt"))
-		b, _ := os.ReadFile(filepath.Join(root, "server/tls", name+".crt"))
-		if string(a) != string(b) {
-			t.Errorf("agent/%s.crt is not a copy of server/tls/%s.crt", name, name)
-		}
-	}
-	if out := openssl(t, "rsa", "-check", "-noout", "-in", filepath.Join(root, "server/tls/service.key")); !strings.Contains(out, "RSA key ok") {
-		t.Errorf("service.key: %s", out)
-	}
+			for _, ca := range r.cas() {
+				nb, na := opensslDates(t, filepath.Join(root, ca+".crt"))
+				if na.Sub(nb) != 3650*day {
+					t.Errorf("%s: CA valid %s, want 3650 days", ca, na.Sub(nb))
+				}
+			}
+			for leaf, ca := range r.leaves() {
+				crt := filepath.Join(root, leaf+".crt")
+				_, na := opensslDates(t, crt)
+				if d := na.Sub(started.Add(100 * day)); d < -time.Second || d > 30*time.Second {
+					t.Errorf("%s: notAfter %s, want 100 days after start %s", leaf, na, started)
+				}
+				data, _ := os.ReadFile(crt)
+				if n := strings.Count(string(data), "BEGIN CERTIFICATE"); n != 2 {
+					t.Errorf("%s holds %d certificates, want the leaf and its CA", leaf, n)
+				}
+				caNB, _ := opensslDates(t, filepath.Join(root, ca+".crt"))
+				if nb, _ := opensslDates(t, crt); !nb.Equal(caNB) {
+					t.Errorf("%s: notBefore %s, want its CA's %s", leaf, nb, caNB)
+				}
+				openssl(t, "verify", "-CAfile", filepath.Join(root, ca+".crt"), crt)
+			}
+			if r.agent {
+				for _, name := range []string{"server-ca", "client-ca"} {
+					a, _ := os.ReadFile(filepath.Join(root, "agent", name+".crt"))
+					b, _ := os.ReadFile(filepath.Join(root, "server/tls", name+".crt"))
+					if string(a) != string(b) {
+						t.Errorf("agent/%s.crt is not a copy of server/tls/%s.crt", name, name)
+					}
+				}
+				if n := archiveBytes(t, sim.Name, "/var/lib/rancher/k3s/agent/containerd"); n < 256<<20 {
+					t.Errorf("agent/containerd streams %d bytes, want at least 256 MiB of layers", n)
+				}
+			}
+			if out := openssl(t, "rsa", "-check", "-noout", "-in", filepath.Join(root, "server/tls/service.key")); !strings.Contains(out, "RSA key ok") {
+				t.Errorf("service.key: %s", out)
+			}
+			for _, f := range legacyFiles {
+				_, err := os.Stat(filepath.Join(root, "..", f))
+				if r.legacy != (err == nil) {
+					t.Errorf("%s: present %v, want %v", f, err == nil, r.legacy)
+				}
+			}
+			if r.legacy {
+				if _, na := opensslDates(t, filepath.Join(root, "../management-state/tls/localhost.crt")); na.Sub(started.Add(100*day)).Abs() > 30*time.Second {
+					t.Errorf("legacy localhost.crt expires %s, want with the k3s leaves", na)
+				}
+			}
 
-	dyn := dynamicCert(t, filepath.Join(root, "server/tls/dynamic-cert.json"))
-	openssl(t, "verify", "-CAfile", filepath.Join(root, "server/tls/server-ca.crt"), dyn)
+			dyn := dynamicCert(t, filepath.Join(root, "server/tls/dynamic-cert.json"))
+			openssl(t, "verify", "-CAfile", filepath.Join(root, "server/tls/server-ca.crt"), dyn)
+			if _, na := opensslDates(t, dyn); na.Sub(started.Add(100*day)).Abs() > 30*time.Second {
+				t.Errorf("serving certificate expires %s, want with the leaves (installed together)", na)
+			}
 
-	ui := servedCert(t, sim.UIPort)
-	if d := ui.NotAfter.Sub(started.Add(200 * day)); d < -time.Second || d > 30*time.Second {
-		t.Errorf("UI certificate notAfter %s, want 200 days after %s", ui.NotAfter, started)
+			ui := servedCert(t, sim.UIPort)
+			if d := ui.NotAfter.Sub(started.Add(200 * day)); d < -time.Second || d > 30*time.Second {
+				t.Errorf("UI certificate notAfter %s, want 200 days after %s", ui.NotAfter, started)
+			}
+		})
 	}
+}
+
+// archiveBytes is how many bytes the archive endpoint streams for a path of a container.
+func archiveBytes(t *testing.T, name, src string) int64 {
+	t.Helper()
+	res, err := engine.Client.CopyFromContainer(context.Background(), name, client.CopyFromContainerOptions{SourcePath: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Content.Close()
+	n, err := io.Copy(io.Discard, res.Content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // dynamicCert writes the tls.crt of a dynamiclistener cache to a PEM file and returns its path.
@@ -227,34 +246,91 @@ func sameFiles(t *testing.T, what string, before, after map[string]string, minFi
 	}
 }
 
-func TestSimulatorRenewalNeverKeepsLeaves(t *testing.T) {
-	sim := engine.StartSim(t, harness.SimOptions{Image: harness.ImageV23, LeafDays: 30})
-	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
-	before := fileHashes(t, copyTree(t, sim.Name), ".crt")
-	restart(t, sim)
-	waitCount(t, sim, simReady, 2)
-	sameFiles(t, "certificates under renewal never", before, fileHashes(t, copyTree(t, sim.Name), ".crt"), 20)
+// TestSimulatorRenewal restarts each release with leaves 100 and 30 days from expiry: a start
+// renews the leaves inside the release's window (120 days from k3s v1.33.1, else 90; never on
+// 2.3), and the serving certificate with them except where the listener reloads it from its
+// secret (2.4 to 2.5.7). Keys never change.
+func TestSimulatorRenewal(t *testing.T) {
+	for _, p := range harness.Profiles {
+		for _, leafDays := range []int{100, 30} {
+			t.Run(fmt.Sprintf("%s/%ddays", p.Rancher, leafDays), func(t *testing.T) {
+				t.Parallel()
+				r := releaseOf(t, p)
+				sim := engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: leafDays})
+				engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
+				root := copyTree(t, sim.Name)
+				keys := fileHashes(t, root, ".key")
+				crts := fileHashes(t, root, ".crt")
+				servingBefore := servingSerial(t, root)
+
+				restarted := time.Now()
+				restart(t, sim)
+				waitCount(t, sim, simReady, 2)
+				root = copyTree(t, sim.Name)
+				renews := leafDays < r.windowDays
+				for leaf, ca := range r.leaves() {
+					_, na := opensslDates(t, filepath.Join(root, leaf+".crt"))
+					renewed := na.Sub(restarted.Add(365*day)).Abs() < 30*time.Second
+					if renewed != renews {
+						t.Errorf("%s: notAfter %s after a restart: renewed %v, want %v", leaf, na, renewed, renews)
+					}
+					openssl(t, "verify", "-CAfile", filepath.Join(root, ca+".crt"), filepath.Join(root, leaf+".crt"))
+				}
+				if !renews {
+					sameFiles(t, "certificates outside the window", crts, fileHashes(t, root, ".crt"), r.certFiles()-1)
+				}
+				if servingRenewed := servingSerial(t, root) != servingBefore; servingRenewed != (renews && !r.servingFromSecret) {
+					t.Errorf("serving certificate renewed %v, want %v", servingRenewed, renews && !r.servingFromSecret)
+				}
+				sameFiles(t, "keys across the restart", keys, fileHashes(t, root, ".key"), r.keys())
+			})
+		}
+	}
 }
 
-func TestSimulatorRenewalOnStart(t *testing.T) {
-	sim := engine.StartSim(t, harness.SimOptions{Image: harness.ImageNew, LeafDays: 30})
-	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
-	root := copyTree(t, sim.Name)
-	keys := fileHashes(t, root, ".key")
-	_, oldNotAfter := opensslDates(t, filepath.Join(root, "server/tls/client-admin.crt"))
+// servingSerial is the serial of the 6443 serving certificate in the listener cache.
+func servingSerial(t *testing.T, root string) string {
+	t.Helper()
+	return openssl(t, "x509", "-noout", "-serial", "-in", dynamicCert(t, filepath.Join(root, "server/tls/dynamic-cert.json")))
+}
 
-	restarted := time.Now()
-	restart(t, sim)
-	waitCount(t, sim, simReady, 2)
-	root = copyTree(t, sim.Name)
-	for leaf, ca := range simLeaves {
-		_, na := opensslDates(t, filepath.Join(root, leaf+".crt"))
-		if d := na.Sub(restarted.Add(365 * day)); d < -time.Second || d > 30*time.Second {
-			t.Errorf("%s: notAfter %s after on-start renewal, want a year from %s (was %s)", leaf, na, restarted, oldNotAfter)
-		}
-		openssl(t, "verify", "-CAfile", filepath.Join(root, ca+".crt"), filepath.Join(root, leaf+".crt"))
+// TestSimulatorServingFromSecret: on 2.4 and 2.5.7 the listener reloads the 6443 certificate
+// from kube-system/k3s-serving, so removing dynamic-cert.json alone does not renew it, and
+// once it has expired (leaves renewed by a restart, rancher#29607) every start waits forever.
+func TestSimulatorServingFromSecret(t *testing.T) {
+	for _, p := range []harness.Profile{harness.V24, harness.V257} {
+		t.Run(p.Rancher+"/cache removed", func(t *testing.T) {
+			t.Parallel()
+			sim := engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: 20})
+			engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
+			before := servingSerial(t, copyTree(t, sim.Name))
+			docker(t, "stop", "-t", "10", sim.Name)
+			removeFiles(t, sim, p.Image, "/var/lib/rancher/k3s/server/tls/dynamic-cert.json")
+			if err := engine.StartContainer(context.Background(), sim); err != nil {
+				t.Fatal(err)
+			}
+			waitCount(t, sim, simReady, 2)
+			engine.WaitLog(t, sim.ID, "Loaded serving certificate from kube-system/k3s-serving", time.Second)
+			if after := servingSerial(t, copyTree(t, sim.Name)); after != before {
+				t.Fatalf("serving certificate %s after removing the cache, want the secret's %s", after, before)
+			}
+		})
+		t.Run(p.Rancher+"/expired", func(t *testing.T) {
+			t.Parallel()
+			sim := engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: -2, CrashLoop: true, Env: []string{"SIM_WAIT_INTERVAL=200ms"}})
+			logs := waitCount(t, sim, "6443/version?timeout=30s: x509: certificate has expired or is not yet valid", 3)
+			if strings.Contains(logs, simReady) {
+				t.Fatal("a start with an expired serving certificate became ready")
+			}
+			root := copyTree(t, sim.Name)
+			if _, na := opensslDates(t, filepath.Join(root, "server/tls/client-admin.crt")); na.Before(time.Now().Add(364 * day)) {
+				t.Errorf("client-admin.crt expires %s: the restart should have renewed the leaves", na)
+			}
+			if state, _ := inspect(t, sim.ID); state != "running" {
+				t.Errorf("container %s, want running (stuck, not crashing)", state)
+			}
+		})
 	}
-	sameFiles(t, "keys across re-issue", keys, fileHashes(t, root, ".key"), 19)
 }
 
 // waitCount waits until substr appears n times in the container's log.
@@ -309,7 +385,7 @@ func TestSimulatorUnknownAuthorityAfterCARemoval(t *testing.T) {
 	caFile := filepath.Join(root, "server/tls/server-ca.crt")
 	openssl(t, "verify", "-CAfile", caFile, dynamicCert(t, filepath.Join(root, "server/tls/dynamic-cert.json")))
 	openssl(t, "verify", "-CAfile", caFile, filepath.Join(root, "server/tls/serving-kube-apiserver.crt"))
-	sameFiles(t, "keys across the CA re-creation", keys, fileHashes(t, root, ".key"), 19)
+	sameFiles(t, "keys across the CA re-creation", keys, fileHashes(t, root, ".key"), releaseOf(t, sim.Profile).keys())
 }
 
 func TestSimulatorRenewsUICertificate(t *testing.T) {

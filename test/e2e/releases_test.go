@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
+)
+
+// TestExporterKnowsEachRelease runs one simulated server of every release next to each other:
+// the exporter reports each one's versions, renewal mode and windows as the field table has
+// them, and exactly that release's certificate files, equal to openssl.
+func TestExporterKnowsEachRelease(t *testing.T) {
+	sims := map[string]*harness.Sim{}
+	for _, p := range harness.Profiles {
+		sims[p.Rancher] = engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: 100})
+	}
+	for _, sim := range sims {
+		engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
+	}
+	e := startExporter(t, nil) // discovery
+	mfs := e.scrape(t)
+	for _, p := range harness.Profiles {
+		sim, r := sims[p.Rancher], releaseOf(t, p)
+		t.Run(p.Rancher, func(t *testing.T) {
+			renewal, window, serving := "never", 0, 0
+			if r.windowDays > 0 {
+				renewal, window, serving = "on-start", r.windowDays*86400, r.windowDays*86400
+			}
+			if r.servingFromSecret {
+				serving = 0
+			}
+			info := series(mfs, "rancher_cert_exporter_rancher_info", map[string]string{"container": sim.Name})
+			if len(info) != 1 || info[0].value != 1 || info[0].labels["rancher_version"] != p.Rancher ||
+				info[0].labels["k3s_version"] != p.K3s || info[0].labels["renewal"] != renewal {
+				t.Errorf("rancher_info %v, want %s %s %s", info, p.Rancher, p.K3s, renewal)
+			}
+			if v := value(t, mfs, "rancher_cert_exporter_k3s_renewal_window_seconds", map[string]string{"container": sim.Name}); v != float64(window) {
+				t.Errorf("renewal window %v, want %d", v, window)
+			}
+			if v := value(t, mfs, "rancher_cert_exporter_k3s_serving_renewal_window_seconds", map[string]string{"container": sim.Name}); v != float64(serving) {
+				t.Errorf("serving renewal window %v, want %d", v, serving)
+			}
+			assertTreeMatchesOpenSSL(t, e, sim)
+		})
+	}
+}
+
+// TestScrapeOfBulkyReleaseMovesLittle counts what the engine sends for one scrape of a 2.5.7
+// server whose agent directory holds 256 MiB of containerd layers: the certificates only.
+func TestScrapeOfBulkyReleaseMovesLittle(t *testing.T) {
+	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V257})
+	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
+	if n := archiveBytes(t, sim.Name, "/var/lib/rancher/k3s/agent"); n < 256<<20 {
+		t.Fatalf("the agent directory streams %d bytes, want the bulk there", n)
+	}
+	proxy := newEngineProxy(t)
+	e := startExporter(t, proxy.env(), "--rancher.container", sim.Name)
+	before := proxy.bytes.Load()
+	assertTreeMatchesOpenSSL(t, e, sim) // one scrape
+	moved := proxy.bytes.Load() - before
+	t.Logf("one scrape of %s: %d archive calls, %d bytes from the engine", sim.Name, proxy.archives.Load(), moved)
+	if moved == 0 || moved > 1<<20 {
+		t.Fatalf("one scrape moved %d bytes through the archive endpoint, want under 1 MiB", moved)
+	}
+}
+
+// TestRotateAutoPerRelease rotates an expired server of every release with no strategy given:
+// auto restarts where the release renews on start, uses leaf on 2.3, and on 2.4 and 2.5.7,
+// whose serving certificate a start does not renew, it names the choice and its reason.
+func TestRotateAutoPerRelease(t *testing.T) {
+	for _, p := range harness.Profiles {
+		t.Run(p.Rancher, func(t *testing.T) {
+			t.Parallel()
+			r := releaseOf(t, p)
+			// 2.3 crash-loops; a renewing release would renew itself on its next start, so it
+			// is caught stopped after the failed first start.
+			sim := engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: -2, CrashLoop: r.windowDays == 0 || r.servingFromSecret,
+				Env: []string{"SIM_WAIT_INTERVAL=200ms"}})
+			if r.servingFromSecret {
+				waitCount(t, sim, "certificate has expired", 2) // leaves renewed by a restart, serving certificate not
+			} else {
+				engine.WaitLog(t, sim.ID, "FATA starting tls server", 30*time.Second)
+			}
+			before := copyTree(t, sim.Name)
+			keys := fileHashes(t, before, ".key")
+			backups := t.TempDir()
+			out, code := runRotateCLI(t, "rotate", "--rancher.container", sim.Name, "--rotation.backup-dir", backups, "--rotation.settle-time", "2s")
+			rep := decodeReport(t, out)
+
+			switch {
+			case r.servingFromSecret:
+				if code == 0 || rep.Strategy != rotation.Leaf || !strings.Contains(rep.Error, "kube-system/k3s-serving") ||
+					!strings.Contains(rep.Error, "kubectl -n kube-system delete secret k3s-serving") {
+					t.Fatalf("auto on %s with an expired serving certificate: exit %d, %+v", p.Rancher, code, rep)
+				}
+				sameFiles(t, "certificates after the refusal", fileHashes(t, before, ".crt"), fileHashes(t, copyTree(t, sim.Name), ".crt"), r.certFiles()-1)
+				return
+			case r.windowDays == 0:
+				if rep.Strategy != rotation.Leaf || !strings.Contains(rep.Reason, "never renews") {
+					t.Errorf("auto on %s chose %s: %s", p.Rancher, rep.Strategy, rep.Reason)
+				}
+			default:
+				want := fmt.Sprintf("renews certificates within %d-day", r.windowDays)
+				if rep.Strategy != rotation.Restart || !strings.Contains(rep.Reason, want) {
+					t.Errorf("auto on %s chose %s: %s, want restart saying %q", p.Rancher, rep.Strategy, rep.Reason, want)
+				}
+			}
+			if code != 0 || rep.State != rotation.Succeeded || rep.RequestedStrategy != rotation.Auto {
+				t.Fatalf("auto rotation of %s: exit %d, %+v", p.Rancher, code, rep)
+			}
+			after := copyTree(t, sim.Name)
+			for leaf, ca := range r.leaves() {
+				if _, na := opensslDates(t, filepath.Join(after, leaf+".crt")); na.Before(time.Now().Add(364 * day)) {
+					t.Errorf("%s expires %s after the rotation", leaf, na)
+				}
+				openssl(t, "verify", "-CAfile", filepath.Join(after, ca+".crt"), filepath.Join(after, leaf+".crt"))
+			}
+			sameFiles(t, "keys", keys, fileHashes(t, after, ".key"), r.keys())
+			if state, _ := inspect(t, sim.ID); state != "running" {
+				t.Fatalf("container %s after the rotation", state)
+			}
+		})
+	}
+}
