@@ -1,8 +1,9 @@
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS  := -X github.com/prometheus/common/version.Version=$(VERSION) \
+BUILD_VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION      ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS       := -X github.com/prometheus/common/version.Version=$(BUILD_VERSION) \
             -X github.com/prometheus/common/version.Revision=$(REVISION)
-ARGS     ?=
+ARGS          ?=
+VERSION       ?= 2.3
 
 .PHONY: run build test demo bench
 
@@ -15,8 +16,8 @@ build:
 test:  ## the whole test suite, from a fresh machine
 	./scripts/test.sh
 
-demo:  ## a simulated Rancher server in the gap state, and the exporter reading it
-	./scripts/demo.sh
+demo:  ## a simulated Rancher server in the gap state, and the exporter reading it (VERSION=2.3, 2.4, 2.5, 2.7 or 2.12)
+	VERSION=$(VERSION) ./scripts/demo.sh
 
 bench:
 	go test -run XXX -bench . -benchmem ./collector/ ./test/e2e/
