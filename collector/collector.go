@@ -57,6 +57,9 @@ func New(cfg Config, logger log.Logger) *Collector {
 	var sources []string
 	if cfg.Client != nil {
 		sources = append(sources, SourceK3s, SourceUI)
+		if cfg.Docker.Secrets {
+			sources = append(sources, SourceSecret)
+		}
 	}
 	if len(cfg.FilePatterns) > 0 {
 		sources = append(sources, SourceFile)

@@ -23,6 +23,7 @@ type DockerConfig struct {
 	Containers []string // names or IDs; when given, only these
 	Discover   bool     // find containers of rancher/rancher images
 	UIURL      string   // probe this URL for the UI instead of the published port
+	Secrets    bool     // read the certificates of each container's cluster secrets
 }
 
 // dockerSource reads the k3s tree and the UI certificate of each Rancher container.
@@ -127,6 +128,9 @@ func (d *dockerSource) read(ctx context.Context, target string, urlConflict bool
 	out := containerRead{container: c, sources: []SourceResult{k3s}}
 	if c.State == container.StateRunning || d.cfg.UIURL != "" {
 		out.sources = append(out.sources, d.readUI(ctx, c, urlConflict))
+	}
+	if d.cfg.Secrets {
+		out.sources = append(out.sources, d.readSecrets(ctx, c))
 	}
 	return out
 }

@@ -11,9 +11,10 @@ import (
 
 // Source label values.
 const (
-	SourceK3s  = "k3s"
-	SourceUI   = "ui"
-	SourceFile = "file"
+	SourceK3s    = "k3s"
+	SourceUI     = "ui"
+	SourceFile   = "file"
+	SourceSecret = "secret"
 )
 
 // CertFile is one certificate file and the certificate it stands for.

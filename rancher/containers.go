@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/netip"
+	"sort"
 	"strings"
 	"time"
 
@@ -28,6 +28,9 @@ type Container struct {
 	StartedAt    time.Time // the last start; zero when never started
 	// UIAddress is host:port of the Rancher UI: the published 443/tcp, else the container IP.
 	UIAddress string
+	// APIAddress is host:port of the embedded k3s API server: the container's address on its
+	// Docker network (127.0.0.1 on the host network), port 6443, which is never published.
+	APIAddress string
 	// Profile is what the container's release does with its certificates.
 	Profile Profile
 }
@@ -89,6 +92,10 @@ func Inspect(ctx context.Context, cli Engine, nameOrID string) (Container, error
 	}
 	if in.NetworkSettings != nil {
 		c.UIAddress = uiAddress(in.NetworkSettings)
+		c.APIAddress = apiAddress(in.NetworkSettings)
+	}
+	if in.HostConfig != nil && in.HostConfig.NetworkMode.IsHost() {
+		c.APIAddress = net.JoinHostPort("127.0.0.1", APIPort)
 	}
 	return c, nil
 }
@@ -104,9 +111,32 @@ func uiAddress(ns *container.NetworkSettings) string {
 		}
 		return net.JoinHostPort(host, b.HostPort)
 	}
-	for _, ep := range ns.Networks {
-		if ep != nil && ep.IPAddress.IsValid() && ep.IPAddress != (netip.Addr{}) {
-			return net.JoinHostPort(ep.IPAddress.String(), "443")
+	if ip := containerIP(ns); ip != "" {
+		return net.JoinHostPort(ip, "443")
+	}
+	return ""
+}
+
+// APIPort is where k3s serves its API inside the container.
+const APIPort = "6443"
+
+func apiAddress(ns *container.NetworkSettings) string {
+	if ip := containerIP(ns); ip != "" {
+		return net.JoinHostPort(ip, APIPort)
+	}
+	return ""
+}
+
+// containerIP is the container's address on its first Docker network with one.
+func containerIP(ns *container.NetworkSettings) string {
+	names := make([]string, 0, len(ns.Networks))
+	for name := range ns.Networks {
+		names = append(names, name)
+	}
+	sort.Strings(names) // the same network every time
+	for _, name := range names {
+		if ep := ns.Networks[name]; ep != nil && ep.IPAddress.IsValid() && !ep.IPAddress.IsUnspecified() {
+			return ep.IPAddress.String()
 		}
 	}
 	return ""

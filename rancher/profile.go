@@ -189,3 +189,6 @@ func InK3sLocation(p string) bool {
 	}
 	return false
 }
+
+// ServingSecret is where the 6443 serving certificate is mirrored in the embedded cluster.
+var ServingSecret = struct{ Namespace, Name string }{"kube-system", "k3s-serving"}

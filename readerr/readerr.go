@@ -21,13 +21,17 @@ const (
 	DockerError       = "docker_error" // the engine answered with an error
 	UIUnreachable     = "ui_unreachable"
 	UIHandshake       = "ui_handshake"
-	NoUIAddress       = "no_ui_address" // nothing published on 443 and no container IP
+	NoUIAddress       = "no_ui_address"   // nothing published on 443 and no container IP
+	APIUnreachable    = "api_unreachable" // the container's k3s API does not answer (or the container is not running)
+	APIAuth           = "api_auth"        // the k3s API refused the container's admin credentials
+	APIError          = "api_error"       // the k3s API answered with an error
 )
 
 // All lists every reason, for pre-initialising counters.
 var All = []string{
 	Empty, NoCertificate, ParseError, TooLarge, Symlink, UnsafePath, Unreadable, NotFound,
 	ContainerNotFound, DockerUnreachable, DockerError, UIUnreachable, UIHandshake, NoUIAddress,
+	APIUnreachable, APIAuth, APIError,
 }
 
 // Error is a read failure with the reason it is counted under.

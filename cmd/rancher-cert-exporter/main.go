@@ -36,6 +36,7 @@ func main() {
 	var (
 		containers = app.Flag("rancher.container", "Rancher container name or ID to read (repeatable); when given, only these.").Strings()
 		discover   = app.Flag("rancher.discover", "Find containers of rancher/rancher images (any registry and tag). Turn off with --no-rancher.discover.").Default("true").Bool()
+		secrets    = app.Flag("rancher.secrets", "Read the certificates kept as secrets in each running container's embedded cluster, through its own API server (read only). Turn off with --no-rancher.secrets.").Default("true").Bool()
 		uiURL      = app.Flag("rancher.url", "Probe the Rancher UI certificate at this URL (public hostname, SNI) instead of the container's published 443.").String()
 		files      = app.Flag("files.path", "Host certificate file, directory (recursive) or glob (repeatable).").Strings()
 		logLevel   = app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").Enum("debug", "info", "warn", "error")
@@ -66,7 +67,7 @@ func main() {
 	logger := newLogger(*logLevel, *logFormat)
 
 	cfg := collector.Config{
-		Docker:       collector.DockerConfig{Containers: *containers, Discover: *discover, UIURL: *uiURL},
+		Docker:       collector.DockerConfig{Containers: *containers, Discover: *discover, UIURL: *uiURL, Secrets: *secrets},
 		FilePatterns: *files,
 	}
 	if err := validate(cfg); err != nil {

@@ -1,0 +1,283 @@
+package cluster
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+)
+
+type pair struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func (p pair) certPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.cert.Raw})
+}
+func (p pair) keyPEM() []byte {
+	der, _ := x509.MarshalECPrivateKey(p.key)
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+}
+
+func issue(t *testing.T, cn string, parent *pair, notAfter time.Time, server bool) pair {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	notBefore := notAfter.AddDate(-1, 0, 0)
+	if parent == nil { // CAs are older than anything they sign
+		notBefore = time.Now().AddDate(-2, 0, 0)
+	}
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, Organization: []string{"system:masters"}},
+		NotBefore: notBefore, NotAfter: notAfter}
+	signer, signerKey := tmpl, key
+	if parent == nil {
+		tmpl.IsCA, tmpl.BasicConstraintsValid, tmpl.KeyUsage = true, true, x509.KeyUsageCertSign
+	} else {
+		signer, signerKey = parent.cert, parent.key
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+		if server {
+			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return pair{cert, key}
+}
+
+// apiServer is a TLS server that authenticates clients against clientCA and serves handler.
+type apiServer struct {
+	*httptest.Server
+	serverCA   pair
+	kubeconfig []byte
+	mu         sync.Mutex
+	queries    []string
+}
+
+func newAPIServer(t *testing.T, servingNotAfter time.Time, handler http.HandlerFunc) *apiServer {
+	t.Helper()
+	now := time.Now()
+	serverCA := issue(t, "k3s-server-ca", nil, now.AddDate(10, 0, 0), false)
+	clientCA := issue(t, "k3s-client-ca", nil, now.AddDate(10, 0, 0), false)
+	serving := issue(t, "k3s", &serverCA, servingNotAfter, true)
+	admin := issue(t, "system:admin", &clientCA, now.AddDate(1, 0, 0), false)
+	pool := x509.NewCertPool()
+	pool.AddCert(clientCA.cert)
+	s := &apiServer{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.queries = append(s.queries, r.URL.RawQuery)
+		s.mu.Unlock()
+		if len(r.TLS.PeerCertificates) == 0 {
+			status(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+			return
+		}
+		if _, err := r.TLS.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			status(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+			return
+		}
+		handler(w, r)
+	}))
+	s.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
+	s.TLS = &tls.Config{ClientAuth: tls.RequestClientCert, Certificates: []tls.Certificate{{Certificate: [][]byte{serving.cert.Raw}, PrivateKey: serving.key}}}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	s.serverCA = serverCA
+	s.kubeconfig = kubeconfig(serverCA, admin)
+	return s
+}
+
+// kubeconfig is what k3s writes: the server CA and the user's certificate and key inline.
+func kubeconfig(serverCA, user pair) []byte {
+	b64 := base64.StdEncoding.EncodeToString
+	return []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: default
+  cluster:
+    server: https://127.0.0.1:6443
+    certificate-authority-data: %s
+users:
+- name: default
+  user:
+    client-certificate-data: %s
+    client-key-data: %s
+contexts:
+- name: default
+  context: {cluster: default, user: default}
+current-context: default
+`, b64(serverCA.certPEM()), b64(user.certPEM()), b64(user.keyPEM())))
+}
+
+func (s *apiServer) client(t *testing.T, acceptExpired bool) *Client {
+	t.Helper()
+	c, err := New(Options{Kubeconfig: s.kubeconfig, Address: s.Listener.Addr().String(), Timeout: 2 * time.Second, AcceptExpiredServer: acceptExpired})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func status(w http.ResponseWriter, code int, reason metav1.StatusReason) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusFailure, Reason: reason, Code: int32(code)})
+}
+
+func secret(ns, name string, typ corev1.SecretType, data map[string][]byte) corev1.Secret {
+	return corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: typ, Data: data}
+}
+
+func TestCertificatesAcrossPages(t *testing.T) {
+	pages := [][]corev1.Secret{
+		{
+			secret("cattle-system", "cattle-webhook-tls", corev1.SecretTypeTLS, map[string][]byte{"tls.crt": []byte("WEBHOOK"), "tls.key": []byte("KEY")}),
+			secret("cattle-system", "sh.helm.release.v1.x.v1", "helm.sh/release.v1", map[string][]byte{"release": []byte("blob")}),
+		},
+		{
+			secret("default", "default-token-abcde", corev1.SecretTypeServiceAccountToken, map[string][]byte{"ca.crt": []byte("CA"), "token": []byte("T")}),
+			secret("kube-system", "k3s-serving", corev1.SecretTypeTLS, map[string][]byte{"tls.crt": []byte("SERVING"), "tls.key": []byte("KEY"), "ca.crt": []byte("SERVERCA")}),
+			secret("x", "opaque-with-tls-crt", corev1.SecretTypeOpaque, map[string][]byte{"tls.crt": []byte("NOT A TLS SECRET")}),
+		},
+	}
+	s := newAPIServer(t, time.Now().AddDate(1, 0, 0), func(w http.ResponseWriter, r *http.Request) {
+		page := 0
+		if r.URL.Query().Get("continue") == "page2" {
+			page = 1
+		}
+		list := corev1.SecretList{TypeMeta: metav1.TypeMeta{Kind: "SecretList", APIVersion: "v1"}, Items: pages[page]}
+		if page == 0 {
+			list.Continue = "page2"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(list)
+	})
+	got, err := s.client(t, false).Certificates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, c := range got {
+		paths = append(paths, c.Path()+"="+string(c.Data))
+	}
+	sort.Strings(paths)
+	want := "cattle-system/cattle-webhook-tls/tls.crt=WEBHOOK default/default-token-abcde/ca.crt=CA kube-system/k3s-serving/ca.crt=SERVERCA kube-system/k3s-serving/tls.crt=SERVING"
+	if strings.Join(paths, " ") != want {
+		t.Fatalf("got %v\nwant %s", paths, want)
+	}
+	if len(s.queries) != 2 || !strings.Contains(s.queries[0], "limit=250") || !strings.Contains(s.queries[1], "continue=page2") {
+		t.Fatalf("queries %v, want two pages of 250", s.queries)
+	}
+}
+
+func TestErrorsAreClassified(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"forbidden", func(w http.ResponseWriter, _ *http.Request) {
+			status(w, http.StatusForbidden, metav1.StatusReasonForbidden)
+		}, readerr.APIAuth},
+		{"server error", func(w http.ResponseWriter, _ *http.Request) {
+			status(w, http.StatusInternalServerError, metav1.StatusReasonInternalError)
+		}, readerr.APIError},
+		{"not JSON", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte("{"))
+		}, readerr.APIError},
+		{"no answer in time", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, readerr.APIUnreachable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newAPIServer(t, time.Now().AddDate(1, 0, 0), tt.handler)
+			_, err := s.client(t, false).Certificates(context.Background())
+			if readerr.ReasonOf(err) != tt.want {
+				t.Fatalf("err %v, want reason %s", err, tt.want)
+			}
+		})
+	}
+
+	// Credentials the server does not know: 401.
+	s := newAPIServer(t, time.Now().AddDate(1, 0, 0), func(w http.ResponseWriter, _ *http.Request) {})
+	other := newAPIServer(t, time.Now().AddDate(1, 0, 0), func(w http.ResponseWriter, _ *http.Request) {})
+	c, _ := New(Options{Kubeconfig: other.kubeconfig, Address: s.Listener.Addr().String(), Timeout: time.Second})
+	if _, err := c.Certificates(context.Background()); readerr.ReasonOf(err) != readerr.APIUnreachable {
+		// other's CA does not verify s's serving certificate: not even a request is made.
+		t.Fatalf("server of another cluster: %v", err)
+	}
+	s.Close()
+	if _, err := s.client(t, false).Certificates(context.Background()); readerr.ReasonOf(err) != readerr.APIUnreachable {
+		t.Fatalf("closed server: %v", err)
+	}
+}
+
+func TestRefusedCredentials(t *testing.T) {
+	s := newAPIServer(t, time.Now().AddDate(1, 0, 0), func(w http.ResponseWriter, _ *http.Request) {})
+	stranger := issue(t, "system:admin", nil, time.Now().AddDate(1, 0, 0), false) // self-signed, not from client-ca
+	c, err := New(Options{Kubeconfig: kubeconfig(s.serverCA, stranger), Address: s.Listener.Addr().String(), Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Certificates(context.Background()); readerr.ReasonOf(err) != readerr.APIAuth {
+		t.Fatalf("refused certificate: %v, want %s", err, readerr.APIAuth)
+	}
+}
+
+func TestExpiredServingCertificate(t *testing.T) {
+	deleted := false
+	s := newAPIServer(t, time.Now().Add(-time.Hour), func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && r.URL.Path == "/api/v1/namespaces/kube-system/secrets/k3s-serving" {
+			deleted = true
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess})
+			return
+		}
+		status(w, http.StatusNotFound, metav1.StatusReasonNotFound)
+	})
+	if _, err := s.client(t, false).Certificates(context.Background()); readerr.ReasonOf(err) != readerr.APIUnreachable || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("a read must refuse an expired serving certificate: %v", err)
+	}
+	if _, err := s.client(t, false).ServingCertificate(context.Background()); err == nil {
+		t.Fatal("ServingCertificate accepted an expired certificate")
+	}
+	ok, err := s.client(t, true).DeleteSecret(context.Background(), "kube-system", "k3s-serving")
+	if err != nil || !ok || !deleted {
+		t.Fatalf("delete through an expired serving certificate: %v %v %v", ok, err, deleted)
+	}
+	if ok, err := s.client(t, true).DeleteSecret(context.Background(), "kube-system", "gone"); ok || err != nil {
+		t.Fatalf("deleting a missing secret: %v %v", ok, err)
+	}
+	// Accepting expiry is not accepting another CA.
+	other := newAPIServer(t, time.Now().AddDate(1, 0, 0), func(http.ResponseWriter, *http.Request) {})
+	c, _ := New(Options{Kubeconfig: other.kubeconfig, Address: s.Listener.Addr().String(), Timeout: time.Second, AcceptExpiredServer: true})
+	if _, err := c.DeleteSecret(context.Background(), "kube-system", "k3s-serving"); readerr.ReasonOf(err) != readerr.APIUnreachable {
+		t.Fatalf("expired certificate of another CA accepted: %v", err)
+	}
+}
