@@ -59,18 +59,20 @@ type Report struct {
 	Container string   `json:"container"`
 	Strategy  Strategy `json:"strategy,omitempty"` // the strategy that ran
 	// RequestedStrategy is what was asked for; Reason says why Strategy was chosen.
-	RequestedStrategy Strategy          `json:"requested_strategy,omitempty"`
-	Reason            string            `json:"reason,omitempty"`
-	DryRun            bool              `json:"dry_run,omitempty"`
-	State             string            `json:"state"`
-	Backup            string            `json:"backup,omitempty"`
-	Plan              []string          `json:"plan,omitempty"`
-	Steps             []Step            `json:"steps"`
-	NotAfterBefore    map[string]string `json:"not_after_before,omitempty"`
-	NotAfterAfter     map[string]string `json:"not_after_after,omitempty"`
-	Error             string            `json:"error,omitempty"`
-	Created           time.Time         `json:"created"`
-	Finished          time.Time         `json:"finished,omitzero"`
+	RequestedStrategy Strategy `json:"requested_strategy,omitempty"`
+	Reason            string   `json:"reason,omitempty"`
+	DryRun            bool     `json:"dry_run,omitempty"`
+	State             string   `json:"state"`
+	Backup            string   `json:"backup,omitempty"`
+	Plan              []string `json:"plan,omitempty"`
+	// DeleteSecrets are the secrets of the embedded cluster the plan deletes, as namespace/name.
+	DeleteSecrets  []string          `json:"delete_secrets,omitempty"`
+	Steps          []Step            `json:"steps"`
+	NotAfterBefore map[string]string `json:"not_after_before,omitempty"`
+	NotAfterAfter  map[string]string `json:"not_after_after,omitempty"`
+	Error          string            `json:"error,omitempty"`
+	Created        time.Time         `json:"created"`
+	Finished       time.Time         `json:"finished,omitzero"`
 }
 
 // Rotator runs rotation and restore jobs against one Docker engine.

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
 // rotate is the rotation state machine: preflight, backup, stop, remove, start, verify.
@@ -29,14 +31,21 @@ func (j *Job) rotate(ctx context.Context) (err error) {
 		var reason string
 		s, reason = choose(j.report.RequestedStrategy, j.c.Profile, before, time.Now())
 		files = plan(s, before)
-		j.set(func(r *Report) { r.Strategy, r.Reason, r.Plan, r.NotAfterBefore = s, reason, files, before.notAfter() })
+		var secrets []string
+		if deletesServingSecret(j.c.Profile, s) {
+			secrets = []string{servingSecretName()}
+		}
+		j.set(func(r *Report) {
+			r.Strategy, r.Reason, r.Plan, r.DeleteSecrets, r.NotAfterBefore = s, reason, files, secrets, before.notAfter()
+		})
 		if err := checkRemovable(files); err != nil {
 			return "", err
 		}
-		if err := checkServingRenewable(j.c, s, before, time.Now()); err != nil {
-			return "", err
+		detail := fmt.Sprintf("container %s, strategy %s: %s; %d files to remove", j.c.State, s, reason, len(files))
+		if len(secrets) > 0 {
+			detail += fmt.Sprintf(", and the secret %s, from which %s would reload the serving certificate", secrets[0], describe(j.c.Profile))
 		}
-		return fmt.Sprintf("container %s, strategy %s: %s; %d files to remove", j.c.State, s, reason, len(files)), nil
+		return detail, nil
 	}); err != nil {
 		return err
 	}
@@ -58,6 +67,22 @@ func (j *Job) rotate(ctx context.Context) (err error) {
 	}
 
 	defer j.recoverOnFailure(&err)
+	secretLeft := len(j.report.DeleteSecrets) > 0
+	if secretLeft {
+		if err := j.step("delete-secret", func() (string, error) {
+			if !j.c.Up() {
+				return fmt.Sprintf("container %s: deleting after the start", j.c.State), nil
+			}
+			detail, err := j.deleteServingSecret(ctx, 0)
+			if readerr.ReasonOf(err) == readerr.APIUnreachable {
+				return fmt.Sprintf("the API server did not answer (%v): deleting after the start", err), nil
+			}
+			secretLeft = err != nil
+			return detail, err
+		}); err != nil {
+			return err
+		}
+	}
 	if err := j.step("stop", func() (string, error) { return "", j.eng.stop(ctx, j.c.ID) }); err != nil {
 		return err
 	}
@@ -72,24 +97,26 @@ func (j *Job) rotate(ctx context.Context) (err error) {
 	if err := j.step("start", func() (string, error) { return "", j.eng.start(ctx, j.c.ID) }); err != nil {
 		return err
 	}
-	return j.step("verify", func() (string, error) { return j.verify(ctx, before, started) })
-}
-
-// checkServingRenewable refuses a rotation that cannot renew the 6443 serving certificate
-// where it is the one expiring: before k3s v1.19 the listener reloads it from the
-// kube-system/k3s-serving secret, so removing dynamic-cert.json alone changes nothing.
-func checkServingRenewable(c rancher.Container, s Strategy, t tree, now time.Time) error {
-	if !c.Profile.ServingFromSecret() || s == AllCerts {
-		return nil
-	}
-	for p, cert := range t {
-		if rancher.IsListenerCache(p) && cert.NotAfter.Sub(now) < dueWithin {
-			return fmt.Errorf("the 6443 serving certificate (%s) expires %s, and %s reloads it from the kube-system/k3s-serving secret: "+
-				"removing the file does not renew it. Delete that secret first (docker exec %s kubectl -n kube-system delete secret k3s-serving), then rotate",
-				p, cert.NotAfter.UTC().Format(time.RFC3339), describe(c.Profile), c.Name)
+	if secretLeft {
+		// The listener has reloaded the old certificate from the secret: delete it now that the
+		// API server runs, remove the cache it rewrote, and start once more.
+		cache := []string{rancher.ServerTLSDir + "/" + certs.DynamicCertFile}
+		steps := []struct {
+			name string
+			fn   func() (string, error)
+		}{
+			{"delete-secret", func() (string, error) { return j.deleteServingSecret(ctx, j.cfg.SettleTime+time.Minute) }},
+			{"stop", func() (string, error) { return "", j.eng.stop(ctx, j.c.ID) }},
+			{"remove", func() (string, error) { return strings.Join(cache, " "), j.eng.removeFiles(ctx, j.c, cache) }},
+			{"start", func() (string, error) { started = time.Now(); return "", j.eng.start(ctx, j.c.ID) }},
+		}
+		for _, st := range steps {
+			if err := j.step(st.name, st.fn); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	return j.step("verify", func() (string, error) { return j.verify(ctx, before, started) })
 }
 
 // verify waits for a clean start, restarting once more when k3s fails on its listener cache,
@@ -116,6 +143,13 @@ func (j *Job) verify(ctx context.Context, before tree, started time.Time) (strin
 	j.set(func(r *Report) { r.NotAfterAfter = after.notAfter() })
 	if err := checkTree(before, after, j.report.Strategy, j.c.Profile, time.Now()); err != nil {
 		return detail, err
+	}
+	if len(j.report.DeleteSecrets) > 0 {
+		served, err := j.checkServing(ctx, before, time.Now())
+		if err != nil {
+			return detail, err
+		}
+		detail += served + "; "
 	}
 	return detail + fmt.Sprintf("running, no x509 errors, %d leaves renewed and signed by the current CAs", len(after.leaves())), nil
 }
