@@ -35,15 +35,18 @@ type Profile struct {
 // The simulated releases, from each release's package/Dockerfile and k3s's renewal rules.
 var (
 	V23 = Profile{Image: "rancher/rancher:v2.3.1-sim", Rancher: "v2.3.1", K3s: "v0.8.0",
-		Sim: []string{"SIM_RENEWAL=never", "SIM_LEGACY_TLS=true"}}
+		Sim: []string{"SIM_RENEWAL=never", "SIM_LEGACY_TLS=true", "SIM_TOKEN_SECRETS=3"}}
 	V24 = Profile{Image: "rancher/rancher:v2.4.8-sim", Rancher: "v2.4.8", K3s: "v1.17.2+k3s1",
-		Sim: []string{"SIM_RENEWAL=on-start", "SIM_SERVING_SECRET=true", "SIM_SERVING_FROM_SECRET=true"}}
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_SERVING_SECRET=true", "SIM_SERVING_FROM_SECRET=true", "SIM_TOKEN_SECRETS=3"}}
 	V257 = Profile{Image: "rancher/rancher:v2.5.7-sim", Rancher: "v2.5.7", K3s: "v1.18.8+k3s1",
-		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_SERVING_SECRET=true", "SIM_SERVING_FROM_SECRET=true", "SIM_CONTAINERD_MB=256"}}
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_SERVING_SECRET=true", "SIM_SERVING_FROM_SECRET=true", "SIM_CONTAINERD_MB=256",
+			"SIM_WEBHOOK=never", "SIM_INTERNAL=true", "SIM_TOKEN_SECRETS=3"}}
 	V275 = Profile{Image: "rancher/rancher:v2.7.5-sim", Rancher: "v2.7.5", K3s: "v1.26.4+k3s1",
-		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_ETCD=true", "SIM_SERVING_SECRET=true", "SIM_CONTAINERD_MB=256"}}
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_ETCD=true", "SIM_SERVING_SECRET=true", "SIM_CONTAINERD_MB=256",
+			"SIM_WEBHOOK=renew", "SIM_INTERNAL=true", "SIM_OPAQUE_SECRETS=300"}}
 	V2123 = Profile{Image: "rancher/rancher:v2.12.3-sim", Rancher: "v2.12.3", K3s: "v1.33.1+k3s1", EnvEquals: true, Label: true,
-		Sim: []string{"SIM_RENEWAL=on-start", "SIM_RENEW_WINDOW_DAYS=120", "SIM_AGENT=true", "SIM_ETCD=true", "SIM_SERVING_SECRET=true", "SIM_CONTAINERD_MB=256"}}
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_RENEW_WINDOW_DAYS=120", "SIM_AGENT=true", "SIM_ETCD=true", "SIM_SERVING_SECRET=true", "SIM_CONTAINERD_MB=256",
+			"SIM_WEBHOOK=renew", "SIM_INTERNAL=true", "SIM_OPAQUE_SECRETS=300"}}
 	// V23NoRm is V23 without busybox, for fault tests.
 	V23NoRm = Profile{Image: "rancher/rancher:v2.3.1-sim-norm", Rancher: V23.Rancher, K3s: V23.K3s, Sim: V23.Sim, NoRm: true}
 

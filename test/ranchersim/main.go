@@ -46,7 +46,12 @@ type profile struct {
 	// servingFromSecret: the listener reloads the serving certificate from that secret at
 	// start and never renews it (k3s before v1.19: Rancher 2.4 to 2.5.7).
 	servingFromSecret bool
-	containerdMB      int // layer-like files under agent/containerd, as a real server holds
+	containerdMB      int    // layer-like files under agent/containerd, as a real server holds
+	webhook           string // none (before 2.5), never (renewed: 2.5.0 to 2.5.11) or renew
+	internal          bool   // tls-rancher-internal(-ca), from 2.5.7
+	tokenSecrets      int    // service-account token secrets with ca.crt (Kubernetes before 1.24)
+	opaqueSecrets     int    // helm release secrets, the bulk of a real secret list
+	apiStall          time.Duration
 }
 
 func loadConfig() (config, error) {
@@ -59,6 +64,8 @@ func loadConfig() (config, error) {
 		{"SIM_LEAF_DAYS", "365", &cfg.leafDays},
 		{"SIM_UI_DAYS", "365", &cfg.uiDays},
 		{"SIM_CONTAINERD_MB", "0", &cfg.containerdMB},
+		{"SIM_TOKEN_SECRETS", "0", &cfg.tokenSecrets},
+		{"SIM_OPAQUE_SECRETS", "0", &cfg.opaqueSecrets},
 	}
 	for _, i := range ints {
 		if *i.into, err = strconv.Atoi(env(i.name, i.def)); err != nil {
@@ -76,6 +83,7 @@ func loadConfig() (config, error) {
 	}{
 		{"SIM_AGENT", &cfg.agent}, {"SIM_ETCD", &cfg.etcd}, {"SIM_LEGACY_TLS", &cfg.legacyTLS},
 		{"SIM_SERVING_SECRET", &cfg.servingSecret}, {"SIM_SERVING_FROM_SECRET", &cfg.servingFromSecret},
+		{"SIM_INTERNAL", &cfg.internal},
 	}
 	for _, b := range bools {
 		if *b.into, err = strconv.ParseBool(env(b.name, "false")); err != nil {
@@ -88,8 +96,14 @@ func loadConfig() (config, error) {
 	if cfg.waitInterval, err = time.ParseDuration(env("SIM_WAIT_INTERVAL", "2s")); err != nil {
 		return cfg, fmt.Errorf("SIM_WAIT_INTERVAL: %w", err)
 	}
+	if cfg.apiStall, err = time.ParseDuration(env("SIM_API_STALL", "0s")); err != nil {
+		return cfg, fmt.Errorf("SIM_API_STALL: %w", err)
+	}
 	if cfg.renewal = env("SIM_RENEWAL", renewNever); cfg.renewal != renewNever && cfg.renewal != renewOnStart {
 		return cfg, fmt.Errorf("SIM_RENEWAL=%q: want %s or %s", cfg.renewal, renewNever, renewOnStart)
+	}
+	if cfg.webhook = env("SIM_WEBHOOK", webhookNone); cfg.webhook != webhookNone && cfg.webhook != webhookNever && cfg.webhook != webhookRenews {
+		return cfg, fmt.Errorf("SIM_WEBHOOK=%q: want %s, %s or %s", cfg.webhook, webhookNone, webhookNever, webhookRenews)
 	}
 	return cfg, nil
 }
@@ -146,16 +160,37 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	if err := k.installServing(); err != nil {
 		return err
 	}
+	if err := k.installSecrets(); err != nil {
+		return err
+	}
+	if err := k.writeKubeconfig(); err != nil {
+		return err
+	}
 	if file, cert := k.expiredLeaf(); cert != nil {
 		return fmt.Errorf("starting tls server: %s: x509: certificate has expired or is not yet valid: current time %s is after %s",
 			file, now.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	if stuck, err := k.checkDynamicCert(); err != nil {
+	stuck, err := k.checkDynamicCert()
+	if err != nil {
 		return err
-	} else if stuck != "" {
+	}
+	// kube-apiserver runs from here on, also when Rancher cannot reach it.
+	a, err := k.newAPI()
+	if err != nil {
+		return err
+	}
+	apiServer := a.server(":6443")
+	go func() {
+		if err := apiServer.ListenAndServeTLS("", ""); err != nil && err != http.ErrServerClosed {
+			log.line("ERRO", "kube-apiserver: %v", err)
+		}
+	}()
+	defer apiServer.Close()
+	log.info("Running kube-apiserver (simulated) on :6443")
+	if stuck != "" {
 		return waitForever(ctx, cfg, log, stuck)
 	}
-	log.info("Running kube-apiserver (simulated); k3s is up")
+	log.info("k3s is up")
 
 	u, err := newUI(cfg, log, k.store, now)
 	if err != nil {

@@ -6,30 +6,28 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // secretStoreFile stands in for the datastore of the embedded cluster (kine's state.db, or
 // etcd): the cluster's secrets, kept in the volume so that they survive restarts.
 const secretStoreFile = "k3s/server/db/secrets.json"
 
-// secret is a Kubernetes Secret as its JSON form has it.
-type secret struct {
-	Kind       string            `json:"kind"`
-	APIVersion string            `json:"apiVersion"`
-	Metadata   objectMeta        `json:"metadata"`
-	Type       string            `json:"type"`
-	Data       map[string][]byte `json:"data"`
-}
+type secret = corev1.Secret
 
-type objectMeta struct {
-	Name      string `json:"name"`
-	Namespace string `json:"namespace"`
-}
-
+// newSecret makes a kubernetes.io/tls secret, or an Opaque one when it has no tls.crt.
 func newSecret(namespace, name string, data map[string][]byte) secret {
-	return secret{Kind: "Secret", APIVersion: "v1", Type: "kubernetes.io/tls",
-		Metadata: objectMeta{Name: name, Namespace: namespace}, Data: data}
+	typ := corev1.SecretTypeTLS
+	if _, ok := data[corev1.TLSCertKey]; !ok {
+		typ = corev1.SecretTypeOpaque
+	}
+	return secret{TypeMeta: metav1.TypeMeta{Kind: "Secret", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Type: typ, Data: data}
 }
 
 type secretStore struct {
@@ -65,14 +63,24 @@ func (s *secretStore) get(namespace, name string) (secret, bool) {
 	return sec, ok && err == nil
 }
 
-func (s *secretStore) put(sec secret) error {
+// put writes secrets, keeping the identity of those that exist.
+func (s *secretStore) put(secs ...secret) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	all, err := s.load()
 	if err != nil {
 		return err
 	}
-	all[sec.Metadata.Namespace+"/"+sec.Metadata.Name] = sec
+	for _, sec := range secs {
+		key := sec.Namespace + "/" + sec.Name
+		if old, ok := all[key]; ok {
+			sec.UID, sec.CreationTimestamp = old.UID, old.CreationTimestamp
+		} else {
+			sec.UID, sec.CreationTimestamp = newUID(), metav1.Now()
+		}
+		sec.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10) // grows with every write, as the datastore's does
+		all[key] = sec
+	}
 	return s.save(all)
 }
 
