@@ -101,9 +101,11 @@ func testRules(t *testing.T, dir string) string {
 }
 
 func TestAlertDeliveredAndDashboardQueriesAnswer(t *testing.T) {
-	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 4, UIDays: 365}) // the gap state
+	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 4, UIDays: 365})             // the gap state
+	v257 := engine.StartSim(t, harness.SimOptions{Profile: harness.V257, LeafDays: 20}) // its webhook certificate expires in 20 days
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
-	exp := startRotationExporter(t, nil, "--rancher.container", sim.Name)
+	engine.WaitLog(t, v257.ID, simReady, 60*time.Second)
+	exp := startRotationExporter(t, nil, "--rancher.container", sim.Name, "--rancher.container", v257.Name)
 	instance := strings.TrimPrefix(exp.url, "http://")
 
 	hook := &webhook{}
@@ -166,6 +168,20 @@ scrape_configs:
 	}
 	if !strings.HasSuffix(got.Annotations["runbook_url"], "alerts/runbook.md#rancherk3scertificatesnotrenewed") || got.Annotations["summary"] == "" {
 		t.Errorf("annotations %v", got.Annotations)
+	}
+	var secretAlert *deliveredAlert
+	for deadline := time.Now().Add(30 * time.Second); secretAlert == nil && time.Now().Before(deadline); time.Sleep(time.Second) {
+		hook.mu.Lock()
+		for _, a := range hook.alerts {
+			if a.Labels["alertname"] == "RancherClusterCertificateExpiringSoon" && a.Labels["path"] == "cattle-system/cattle-webhook-tls/tls.crt" {
+				secretAlert = &a
+			}
+		}
+		hook.mu.Unlock()
+	}
+	if secretAlert == nil || secretAlert.Labels["container"] != v257.Name || secretAlert.Labels["source"] != "secret" ||
+		!strings.Contains(secretAlert.Annotations["description"], "Delete the secrets cattle-system/cattle-webhook-tls and cattle-webhook-ca") {
+		t.Errorf("the webhook certificate's alert was not delivered as expected: %+v", secretAlert)
 	}
 	if hook.find("K3sCertificateExpiringCritical", sim.Name) == nil {
 		t.Error("K3sCertificateExpiringCritical was not delivered for leaves 4 days from expiry")
