@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
@@ -63,16 +65,27 @@ func Walk(ctx context.Context, eng Engine, id string, sources []Source, fn func(
 	return nil
 }
 
-// ReadTree reads the certificate files of the locations.
+// fetchers bounds the archive calls one tree read makes at once.
+const fetchers = 4
+
+// ReadTree reads the certificate files of the locations, fetching up to fetchers sources at
+// once; the files come in the order of the sources.
 func ReadTree(ctx context.Context, eng Engine, id string, locs []Location) ([]File, error) {
-	var files []File
-	err := Walk(ctx, eng, id, Sources(locs, false), func(src Source, r io.Reader) error {
-		got, err := ReadArchive(r, src.Path)
-		files = append(files, got...)
-		return err
-	})
-	if err != nil {
+	sources := Sources(locs, false)
+	got := make([][]File, len(sources))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchers)
+	for i, src := range sources {
+		g.Go(func() error {
+			return Walk(ctx, eng, id, []Source{src}, func(src Source, r io.Reader) error {
+				files, err := ReadArchive(r, src.Path)
+				got[i] = files
+				return err
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return files, nil
+	return slices.Concat(got...), nil
 }

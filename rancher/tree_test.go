@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/containerd/errdefs"
@@ -21,12 +22,15 @@ type fakeEngine struct {
 	Engine
 	t         testing.TB
 	files     map[string]string
+	mu        sync.Mutex
 	requested []string
 }
 
 func (f *fakeEngine) CopyFromContainer(_ context.Context, _ string, opts client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
 	src := opts.SourcePath
+	f.mu.Lock()
 	f.requested = append(f.requested, src)
+	f.mu.Unlock()
 	var es []entry
 	for p, data := range f.files {
 		switch {

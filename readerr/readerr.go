@@ -25,13 +25,14 @@ const (
 	APIUnreachable    = "api_unreachable" // the container's k3s API does not answer (or the container is not running)
 	APIAuth           = "api_auth"        // the k3s API refused the container's admin credentials
 	APIError          = "api_error"       // the k3s API answered with an error
+	Timeout           = "timeout"         // a read did not end within the scrape's budget
 )
 
 // All lists every reason, for pre-initialising counters.
 var All = []string{
 	Empty, NoCertificate, ParseError, TooLarge, Symlink, UnsafePath, Unreadable, NotFound,
 	ContainerNotFound, DockerUnreachable, DockerError, UIUnreachable, UIHandshake, NoUIAddress,
-	APIUnreachable, APIAuth, APIError,
+	APIUnreachable, APIAuth, APIError, Timeout,
 }
 
 // Error is a read failure with the reason it is counted under.
