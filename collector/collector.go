@@ -7,30 +7,39 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
 const namespace = "rancher_cert_exporter"
 
-// gatherTimeout bounds one gather; Prometheus' default scrape timeout is 10s.
-const gatherTimeout = 9 * time.Second
-
-// Config selects the sources. A nil Docker client disables the Docker source.
+// Config selects the sources. A nil Engine disables the Docker source.
 type Config struct {
 	Docker       DockerConfig
-	Client       *client.Client
+	Engine       rancher.Engine
 	FilePatterns []string
+	// FileRescanInterval is how often the host files are scanned whole besides inotify.
+	FileRescanInterval time.Duration
 }
+
+// The certificate series, one of each per certificate file (see exposition).
+const (
+	notAfterName  = "cert_not_after_seconds"
+	notAfterHelp  = "NotAfter of the first certificate in the file, as Unix seconds."
+	notBeforeName = "cert_not_before_seconds"
+	notBeforeHelp = "NotBefore of the first certificate in the file, as Unix seconds."
+)
 
 var (
 	certLabels  = []string{"container", "source", "path", "subject_cn", "issuer_cn", "serial_number", "ca"}
-	notAfter    = prometheus.NewDesc("cert_not_after_seconds", "NotAfter of the first certificate in the file, as Unix seconds.", certLabels, nil)
-	notBefore   = prometheus.NewDesc("cert_not_before_seconds", "NotBefore of the first certificate in the file, as Unix seconds.", certLabels, nil)
-	sourceUp    = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "source_up"), "Whether the last read of the source succeeded.", []string{"container", "source"}, nil)
+	notAfter    = prometheus.NewDesc(notAfterName, notAfterHelp, certLabels, nil)
+	sourceUp    = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "source_up"), "Whether the last read of the source succeeded (0 also when it did not end within the scrape's budget).", []string{"container", "source"}, nil)
 	sourceTime  = prometheus.NewDesc(prometheus.BuildFQName(namespace, "source", "duration_seconds"), "How long the last read of the source took.", []string{"container", "source"}, nil)
-	scrapeTime  = prometheus.NewDesc(prometheus.BuildFQName(namespace, "scrape", "duration_seconds"), "How long the whole gather took.", nil, nil)
+	snapshotAge = prometheus.NewDesc(prometheus.BuildFQName(namespace, "snapshot", "age_seconds"), "How old the reported values of the source are: time since the read they come from.", []string{"container", "source"}, nil)
+	treeReads   = prometheus.NewDesc(prometheus.BuildFQName(namespace, "tree", "reads_total"), "Reads of the container's certificate tree through the Docker archive endpoint.", []string{"container"}, nil)
+	scrapeTime  = prometheus.NewDesc(prometheus.BuildFQName(namespace, "scrape", "duration_seconds"), "How long the whole scrape took.", nil, nil)
 	dockerUp    = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "docker_up"), "Whether the Docker engine answered the last listing.", nil, nil)
 	restarts    = prometheus.NewDesc(prometheus.BuildFQName(namespace, "container", "restart_count"), "Restarts of the Rancher container by its restart policy, as docker inspect reports.", []string{"container"}, nil)
 	stateDesc   = prometheus.NewDesc(prometheus.BuildFQName(namespace, "container", "state"), "1 for the current state of the Rancher container, 0 for the others.", []string{"container", "state"}, nil)
@@ -41,21 +50,20 @@ var (
 		container.StateRestarting, container.StateRemoving, container.StateExited, container.StateDead}
 )
 
-// Collector is the Prometheus collector of all configured sources.
+// Collector reads the configured sources into snapshots. The /metrics handler, check and the
+// status page all read the same snapshots.
 type Collector struct {
-	docker    *dockerSource
-	files     *fileSource
-	errs      *errorTracker
-	fileReads singleflight.Group
-
-	collectMu sync.Mutex
-	metrics   certMetrics
+	docker  *dockerSource
+	files   *watchedFiles
+	errs    *errorTracker
+	expo    exposition
+	renders singleflight.Group // responses rendered for concurrent scrapes
 }
 
 // New builds the collector of the configured sources.
 func New(cfg Config, logger log.Logger) *Collector {
 	var sources []string
-	if cfg.Client != nil {
+	if cfg.Engine != nil {
 		sources = append(sources, SourceK3s, SourceUI)
 		if cfg.Docker.Secrets {
 			sources = append(sources, SourceSecret)
@@ -65,70 +73,67 @@ func New(cfg Config, logger log.Logger) *Collector {
 		sources = append(sources, SourceFile)
 	}
 	c := &Collector{errs: newErrorTracker(logger, sources)}
-	if cfg.Client != nil {
-		c.docker = newDockerSource(cfg.Docker, cfg.Client, logger, c.errs)
+	if cfg.Engine != nil {
+		host := ""
+		if h, ok := cfg.Engine.(interface{ DaemonHost() string }); ok {
+			host = h.DaemonHost()
+		}
+		c.docker = newDockerSource(cfg.Docker, cfg.Engine, host, logger, c.errs)
 	}
 	if len(cfg.FilePatterns) > 0 {
-		c.files = newFileSource(cfg.FilePatterns)
+		c.files = newWatchedFiles(newFileSource(cfg.FilePatterns), cfg.FileRescanInterval, logger, c.errs)
 	}
 	return c
 }
 
-// Gather reads every source once; a failing source never stops the others.
+// Gather returns the current snapshot: every container inspected now, every source as its
+// last read has it (read again where due), within ctx's deadline. A failing or slow source
+// never stops the others.
 func (c *Collector) Gather(ctx context.Context) Snapshot {
 	var snap Snapshot
 	var wg sync.WaitGroup
-	var fileRes *SourceResult
+	var files SourceResult
 	if c.files != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, _, _ := c.fileReads.Do("files", func() (any, error) {
-				r := c.files.gather()
-				c.errs.observe("files", r.Errors)
-				return r, nil
-			})
-			r := v.(SourceResult)
-			fileRes = &r
+			files = c.files.gather(ctx)
 		}()
 	}
 	if c.docker != nil {
-		containers, results, up := c.docker.gather(ctx)
-		snap.Containers, snap.Sources, snap.DockerUp = containers, results, &up
+		r := c.docker.gather(ctx)
+		snap.Containers, snap.Sources, snap.DockerUp, snap.TreeReads = r.containers, r.sources, &r.up, r.treeReads
 	}
 	wg.Wait()
-	if fileRes != nil {
-		snap.Sources = append(snap.Sources, *fileRes)
+	if c.files != nil {
+		snap.Sources = append(snap.Sources, files)
 	}
+	snap.Taken = time.Now()
 	return snap
 }
 
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{notAfter, notBefore, sourceUp, sourceTime, scrapeTime, dockerUp, restarts, stateDesc, rancherInfo, window, servingWin} {
-		ch <- d
-	}
-	c.errs.counts.Describe(ch)
+// health is the per-scrape metrics of a snapshot: everything but the certificate series.
+type health struct {
+	snap  Snapshot
+	errs  *errorTracker
+	start time.Time
 }
 
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), gatherTimeout)
-	defer cancel()
-	snap := c.Gather(ctx)
+// Describe describes nothing: health is registered for one scrape as an unchecked collector.
+func (h health) Describe(chan<- *prometheus.Desc) {}
 
-	c.collectMu.Lock() // concurrent collects would sweep each other's entries
-	for _, f := range snap.Certs() {
-		m := c.metrics.get(f)
-		ch <- m.notAfter
-		ch <- m.notBefore
-	}
-	c.metrics.entries.Sweep()
-	c.collectMu.Unlock()
-	for _, s := range snap.Sources {
+func (h health) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range h.snap.Sources {
 		ch <- prometheus.MustNewConstMetric(sourceUp, prometheus.GaugeValue, boolValue(s.Up), s.Container, s.Source)
 		ch <- prometheus.MustNewConstMetric(sourceTime, prometheus.GaugeValue, s.Duration.Seconds(), s.Container, s.Source)
+		if !s.ReadAt.IsZero() {
+			ch <- prometheus.MustNewConstMetric(snapshotAge, prometheus.GaugeValue, h.snap.Taken.Sub(s.ReadAt).Seconds(), s.Container, s.Source)
+		}
 	}
-	for _, ct := range snap.Containers {
+	for name, n := range h.snap.TreeReads {
+		ch <- prometheus.MustNewConstMetric(treeReads, prometheus.CounterValue, float64(n), name)
+	}
+	for _, ct := range h.snap.Containers {
 		ch <- prometheus.MustNewConstMetric(restarts, prometheus.GaugeValue, float64(ct.RestartCount), ct.Name)
 		for _, st := range stateValues {
 			ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, boolValue(ct.State == st), ct.Name, string(st))
@@ -138,11 +143,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(window, prometheus.GaugeValue, p.Window.Seconds(), ct.Name)
 		ch <- prometheus.MustNewConstMetric(servingWin, prometheus.GaugeValue, p.ServingWindow.Seconds(), ct.Name)
 	}
-	if snap.DockerUp != nil {
-		ch <- prometheus.MustNewConstMetric(dockerUp, prometheus.GaugeValue, boolValue(*snap.DockerUp))
+	if h.snap.DockerUp != nil {
+		ch <- prometheus.MustNewConstMetric(dockerUp, prometheus.GaugeValue, boolValue(*h.snap.DockerUp))
 	}
-	c.errs.counts.Collect(ch) // after the gather, so this scrape's errors are counted
-	ch <- prometheus.MustNewConstMetric(scrapeTime, prometheus.GaugeValue, time.Since(start).Seconds())
+	h.errs.counts.Collect(ch)
+	ch <- prometheus.MustNewConstMetric(scrapeTime, prometheus.GaugeValue, time.Since(h.start).Seconds())
 }
 
 func boolValue(b bool) float64 {

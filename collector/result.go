@@ -36,14 +36,19 @@ type SourceResult struct {
 	Duration          time.Duration
 	Certs             []CertFile
 	Errors            []FileError
+	// ReadAt is when the values were read; a scrape may report values older than itself.
+	ReadAt time.Time
 }
 
 // Snapshot is everything one gather found.
 type Snapshot struct {
+	Taken      time.Time // when it was complete
 	Sources    []SourceResult
 	Containers []rancher.Container
 	// DockerUp is nil when no Docker source is configured.
 	DockerUp *bool
+	// TreeReads counts the reads of each container's tree, by container name.
+	TreeReads map[string]int
 }
 
 // Certs lists every certificate of the snapshot.

@@ -17,17 +17,15 @@ const secretTimeout = 5 * time.Second
 
 // readSecrets lists the certificates a running container's embedded cluster keeps as
 // secrets, through its own API server with its own admin kubeconfig. Read only: one list.
-func (d *dockerSource) readSecrets(ctx context.Context, c rancher.Container) SourceResult {
+func (d *dockerSource) readSecrets(ctx context.Context, c rancher.Container, st *containerState) SourceResult {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, secretTimeout)
-	defer cancel()
 	res := SourceResult{Container: c.Name, Source: SourceSecret}
 	found, err := listSecretCerts(ctx, d.cli, c)
 	if err != nil {
 		res.Errors = []FileError{{Container: c.Name, Source: SourceSecret, Path: c.APIAddress, Err: err}}
 	} else {
 		res.Up = true
-		cache := d.cache(c.ID + "/secret")
+		cache := st.caches[SourceSecret]
 		for _, s := range found {
 			addFile(&res, cache, rancher.File{Path: s.Path(), Data: s.Data})
 		}

@@ -1,0 +1,260 @@
+package collector
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/go-kit/log"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+)
+
+// fakeEngine is one running Rancher 2.4 container (server/tls only: one archive call per tree
+// read) whose tree holds one certificate. Its
+// archive calls are counted, and held while hold is set.
+type fakeEngine struct {
+	t        testing.TB
+	mu       sync.Mutex
+	started  time.Time
+	restarts int
+	cert     []byte
+	fail     error
+	hold     chan struct{} // archive calls wait for it to close, when set
+	archives atomic.Int64
+}
+
+func newFakeEngine(t testing.TB, notAfter time.Time) *fakeEngine {
+	return &fakeEngine{t: t, started: time.Now().Add(-time.Hour), cert: certPEM(t, "system:admin", 1, notAfter, false)}
+}
+
+func (f *fakeEngine) DaemonHost() string { return "unix:///fake.sock" }
+
+func (f *fakeEngine) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
+	return client.ContainerListResult{Items: []container.Summary{{ID: "c1", Image: "rancher/rancher:v2.4.8"}}}, nil
+}
+
+func (f *fakeEngine) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return client.ContainerInspectResult{Container: container.InspectResponse{ID: "c1", Name: "/rancher", RestartCount: f.restarts,
+		State:  &container.State{Status: container.StateRunning, StartedAt: f.started.Format(time.RFC3339Nano)},
+		Config: &container.Config{Image: "rancher/rancher:v2.4.8", Env: []string{"CATTLE_SERVER_VERSION=v2.4.8", "CATTLE_K3S_VERSION=v1.17.2+k3s1"}}}}, nil
+}
+
+func (f *fakeEngine) CopyFromContainer(ctx context.Context, _ string, opts client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+	f.archives.Add(1)
+	f.mu.Lock()
+	hold, fail, cert := f.hold, f.fail, f.cert
+	f.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return client.CopyFromContainerResult{}, ctx.Err()
+		}
+	}
+	if fail != nil {
+		return client.CopyFromContainerResult{}, fail
+	}
+	if opts.SourcePath != "/var/lib/rancher/k3s/server/tls" {
+		return client.CopyFromContainerResult{}, errdefs.ErrNotFound
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "tls/client-admin.crt", Mode: 0o644, Size: int64(len(cert)), Typeflag: tar.TypeReg})
+	tw.Write(cert)
+	tw.Close()
+	return client.CopyFromContainerResult{Content: io.NopCloser(&buf)}, nil
+}
+
+func (f *fakeEngine) set(fn func(f *fakeEngine)) {
+	f.mu.Lock()
+	fn(f)
+	f.mu.Unlock()
+}
+
+func newTestCollector(eng *fakeEngine, refresh time.Duration) *Collector {
+	return New(Config{Engine: eng, Docker: DockerConfig{Discover: true, RefreshInterval: refresh}}, log.NewNopLogger())
+}
+
+func k3sResult(t *testing.T, snap Snapshot) SourceResult {
+	t.Helper()
+	for _, s := range snap.Sources {
+		if s.Source == SourceK3s {
+			return s
+		}
+	}
+	t.Fatalf("no k3s source in %+v", snap.Sources)
+	return SourceResult{}
+}
+
+func TestTreeReadOnlyOnChange(t *testing.T) {
+	expiry := time.Now().Add(40 * 24 * time.Hour).Truncate(time.Second)
+	eng := newFakeEngine(t, expiry)
+	c := newTestCollector(eng, time.Hour)
+	ctx := context.Background()
+	first := k3sResult(t, c.Gather(ctx))
+	if !first.Up || len(first.Certs) != 1 || !first.Certs[0].Cert.NotAfter.Equal(expiry) {
+		t.Fatalf("first gather: %+v", first)
+	}
+	calls := eng.archives.Load()
+	for i := 0; i < 20; i++ {
+		if got := k3sResult(t, c.Gather(ctx)); got.Certs[0].Cert != first.Certs[0].Cert {
+			t.Fatal("a gather without a change reported other values")
+		}
+	}
+	if n := eng.archives.Load(); n != calls {
+		t.Fatalf("20 gathers without a change made %d archive calls", n-calls)
+	}
+
+	// A restart by the restart policy: read again in that very gather.
+	renewed := expiry.Add(365 * 24 * time.Hour)
+	eng.set(func(f *fakeEngine) { f.restarts++; f.cert = certPEM(t, "system:admin", 2, renewed, false) })
+	if got := k3sResult(t, c.Gather(ctx)); !got.Certs[0].Cert.NotAfter.Equal(renewed) {
+		t.Fatalf("after a restart: %s, want the new tree's %s", got.Certs[0].Cert.NotAfter, renewed)
+	}
+	// A docker restart: the start time changes.
+	eng.set(func(f *fakeEngine) { f.started = time.Now(); f.cert = certPEM(t, "system:admin", 3, expiry, false) })
+	if got := k3sResult(t, c.Gather(ctx)); !got.Certs[0].Cert.NotAfter.Equal(expiry) {
+		t.Fatalf("after a start: %s", got.Certs[0].Cert.NotAfter)
+	}
+	if snap := c.Gather(ctx); snap.TreeReads["rancher"] != 3 {
+		t.Fatalf("tree reads %d, want 3", snap.TreeReads["rancher"])
+	}
+}
+
+func TestTreeReadAgainAfterIntervalAndFailure(t *testing.T) {
+	eng := newFakeEngine(t, time.Now().Add(time.Hour))
+	c := newTestCollector(eng, 50*time.Millisecond)
+	ctx := context.Background()
+	c.Gather(ctx)
+	time.Sleep(60 * time.Millisecond)
+	c.Gather(ctx) // due: starts a read
+	if reads := c.Gather(ctx).TreeReads["rancher"]; reads != 2 {
+		t.Fatalf("%d tree reads after the interval, want 2", reads)
+	}
+
+	eng.set(func(f *fakeEngine) { f.fail = errors.New("engine says no") })
+	time.Sleep(60 * time.Millisecond)
+	if got := k3sResult(t, c.Gather(ctx)); got.Up || readerr.ReasonOf(got.Errors[0].Err) != readerr.DockerError {
+		t.Fatalf("failing read: %+v", got)
+	}
+	eng.set(func(f *fakeEngine) { f.fail = nil })
+	if got := k3sResult(t, c.Gather(ctx)); !got.Up {
+		t.Fatalf("a failed read is retried at the next gather: %+v", got)
+	}
+}
+
+func TestOnlyTheScrapeThatStartsAReadWaits(t *testing.T) {
+	eng := newFakeEngine(t, time.Now().Add(time.Hour))
+	c := newTestCollector(eng, time.Hour)
+	ctx := context.Background()
+	old := k3sResult(t, c.Gather(ctx))
+
+	hold := make(chan struct{})
+	eng.set(func(f *fakeEngine) {
+		f.hold = hold
+		f.restarts++
+		f.cert = certPEM(t, "system:admin", 9, time.Now().Add(2*time.Hour), false)
+	})
+	starter := make(chan SourceResult)
+	go func() { starter <- k3sResult(t, c.Gather(ctx)) }()
+	for eng.archives.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < 50; i++ { // others do not wait
+		if got := k3sResult(t, c.Gather(ctx)); got.Certs[0].Cert != old.Certs[0].Cert || !got.Up {
+			t.Fatalf("a scrape that did not start the read reported %+v", got)
+		}
+	}
+	select {
+	case <-starter:
+		t.Fatal("the starting scrape did not wait for its read")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(hold)
+	if got := <-starter; got.Certs[0].Cert == old.Certs[0].Cert {
+		t.Fatal("the starting scrape did not report the new tree")
+	}
+	if n := eng.archives.Load(); n != 2 {
+		t.Fatalf("%d archive calls, want one per read", n)
+	}
+}
+
+func TestBudgetOverrunReportsLastGoodValues(t *testing.T) {
+	eng := newFakeEngine(t, time.Now().Add(time.Hour))
+	c := newTestCollector(eng, time.Hour)
+	old := k3sResult(t, c.Gather(context.Background()))
+	hold := make(chan struct{})
+	eng.set(func(f *fakeEngine) { f.hold = hold; f.restarts++ })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	got := k3sResult(t, c.Gather(ctx))
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the gather took %s past its budget", took)
+	}
+	if got.Up || len(got.Certs) != 1 || got.Certs[0].Cert != old.Certs[0].Cert || readerr.ReasonOf(got.Errors[len(got.Errors)-1].Err) != readerr.Timeout {
+		t.Fatalf("overrun: %+v, want the last good values, down, with reason timeout", got)
+	}
+	close(hold)
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if got := k3sResult(t, c.Gather(context.Background())); got.Up {
+			break // the read a scrape gave up on still landed
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the read never landed")
+		}
+	}
+}
+
+func TestFirstScrapesShareTheFirstRead(t *testing.T) {
+	eng := newFakeEngine(t, time.Now().Add(time.Hour))
+	hold := make(chan struct{})
+	eng.hold = hold
+	c := newTestCollector(eng, time.Hour)
+	results := make(chan SourceResult, 5)
+	for i := 0; i < 5; i++ {
+		go func() { results <- k3sResult(t, c.Gather(context.Background())) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(hold)
+	for i := 0; i < 5; i++ {
+		if got := <-results; !got.Up || len(got.Certs) != 1 {
+			t.Fatalf("with no earlier snapshot a scrape waits for the read: %+v", got)
+		}
+	}
+	if n := eng.archives.Load(); n != 1 {
+		t.Fatalf("%d archive calls for 5 first scrapes", n)
+	}
+}
+
+// TestReadAgainAfterTheStartSettles: a read in the first moments after a start may see the
+// tree before k3s renewed it, so it is made once more when the start has settled.
+func TestReadAgainAfterTheStartSettles(t *testing.T) {
+	st := &sourceState{}
+	start := time.Now()
+	b := readBasis{startedAt: start}
+	st.last = SourceResult{Up: true, ReadAt: start.Add(2 * time.Second)}
+	st.basis = b
+	if st.due(start.Add(10*time.Second), b, time.Hour) {
+		t.Fatal("due before the start settled")
+	}
+	if !st.due(start.Add(startSettle), b, time.Hour) {
+		t.Fatal("not due once the start settled")
+	}
+	st.last.ReadAt = start.Add(startSettle + time.Second)
+	if st.due(start.Add(2*startSettle), b, time.Hour) {
+		t.Fatal("due again after the read that followed the settling")
+	}
+}
