@@ -36,7 +36,9 @@ func newFileSource(patterns []string) *fileSource {
 	return &fileSource{patterns: patterns}
 }
 
-func (s *fileSource) gather() SourceResult {
+// scan reads every file the patterns name (parsing only those whose size, mtime or inode
+// changed) and returns the result and the directories it looked in.
+func (s *fileSource) scan() (SourceResult, []string) {
 	start := time.Now()
 	sc := scan{res: SourceResult{Source: SourceFile, Up: true}, seen: map[string]bool{}}
 	for _, p := range s.patterns {
@@ -45,7 +47,8 @@ func (s *fileSource) gather() SourceResult {
 	s.parseAll(&sc.res, sc.found)
 	s.stats.Sweep()
 	sc.res.Duration = time.Since(start)
-	return sc.res
+	sc.res.ReadAt = time.Now()
+	return sc.res, sc.dirs
 }
 
 // parseAll stats (and, when changed, parses) the files found, spread over the cores: on a
@@ -84,6 +87,7 @@ type scan struct {
 	res   SourceResult
 	seen  map[string]bool // patterns may overlap; one series per file
 	found []fileRef
+	dirs  []string // where a change may change the result: to watch
 }
 
 // fileRef is a file to read: the path reported and the file it resolves to.
@@ -99,6 +103,7 @@ func (sc *scan) pattern(p string) {
 		sc.glob(p)
 		return
 	}
+	sc.dirs = append(sc.dirs, filepath.Dir(p)) // a file that appears, or is replaced by a rename
 	info, err := os.Stat(p)
 	switch {
 	case err != nil:
@@ -112,6 +117,9 @@ func (sc *scan) pattern(p string) {
 }
 
 func (sc *scan) glob(pattern string) {
+	if dir := filepath.Dir(pattern); !strings.ContainsAny(dir, "*?[") {
+		sc.dirs = append(sc.dirs, dir)
+	}
 	matches, err := filepath.Glob(pattern)
 	if err == nil && len(matches) == 0 {
 		err = errors.New("no file matches")
@@ -143,7 +151,11 @@ func (sc *scan) dir(dir string) {
 			sc.fail(p, statError(p, err))
 			return nil
 		}
-		if d.IsDir() || !certs.IsCandidate(p) {
+		if d.IsDir() {
+			sc.dirs = append(sc.dirs, p)
+			return nil
+		}
+		if !certs.IsCandidate(p) {
 			return nil
 		}
 		target := p
