@@ -1,12 +1,14 @@
 package collector
 
 import (
+	"net/http"
 	"net/http/httptest"
 
 	"fmt"
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"path/filepath"
 	"testing"
 	"time"
@@ -26,7 +28,7 @@ func BenchmarkFileSource10kCold(b *testing.B) {
 	dir := writeCerts(b, 10000)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if res := newFileSource([]string{dir}).gather(); len(res.Certs) != 10000 {
+		if res, _ := newFileSource([]string{dir}).scan(); len(res.Certs) != 10000 {
 			b.Fatalf("%d certificates", len(res.Certs))
 		}
 	}
@@ -35,10 +37,10 @@ func BenchmarkFileSource10kCold(b *testing.B) {
 func BenchmarkFileSource10kWarm(b *testing.B) {
 	dir := writeCerts(b, 10000)
 	s := newFileSource([]string{dir})
-	s.gather()
+	s.scan()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if res := s.gather(); len(res.Certs) != 10000 {
+		if res, _ := s.scan(); len(res.Certs) != 10000 {
 			b.Fatalf("%d certificates", len(res.Certs))
 		}
 	}
@@ -47,9 +49,7 @@ func BenchmarkFileSource10kWarm(b *testing.B) {
 // BenchmarkScrape10kWarm is a whole warm /metrics request over 10,000 host files.
 func BenchmarkScrape10kWarm(b *testing.B) {
 	dir := writeCerts(b, 10000)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(New(Config{FilePatterns: []string{dir}}, log.NewNopLogger()))
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	h := New(Config{FilePatterns: []string{dir}}, log.NewNopLogger()).Handler(prometheus.NewRegistry(), log.NewNopLogger())
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -60,3 +60,28 @@ func BenchmarkScrape10kWarm(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScrapeOneContainer is a warm scrape of one container (fake engine), with the Go,
+// process and build collectors the binary registers, compressed as Prometheus asks.
+func BenchmarkScrapeOneContainer(b *testing.B) {
+	eng := newFakeEngine(b, time.Now().Add(time.Hour))
+	c := New(Config{Engine: eng, Docker: DockerConfig{Discover: true}}, log.NewNopLogger())
+	live := prometheus.NewRegistry()
+	live.MustRegister(versioncollector.NewCollector("rancher_cert_exporter"), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := c.Handler(live, log.NewNopLogger())
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h.ServeHTTP(discard{}, req)
+		}
+	})
+}
+
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}

@@ -24,8 +24,3 @@ func newLogger(lvl, format string) log.Logger {
 func slogger(logger log.Logger) *slog.Logger {
 	return slog.New(sloggokit.NewGoKitHandler(logger, slog.LevelDebug))
 }
-
-// stdLogger adapts the go-kit logger to promhttp's error log.
-type stdLogger struct{ logger log.Logger }
-
-func (l stdLogger) Println(v ...any) { level.Error(l.logger).Log("msg", "metrics handler", "err", v) }

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -38,7 +37,10 @@ func main() {
 		discover   = app.Flag("rancher.discover", "Find containers of rancher/rancher images (any registry and tag). Turn off with --no-rancher.discover.").Default("true").Bool()
 		secrets    = app.Flag("rancher.secrets", "Read the certificates kept as secrets in each running container's embedded cluster, through its own API server (read only). Turn off with --no-rancher.secrets.").Default("true").Bool()
 		uiURL      = app.Flag("rancher.url", "Probe the Rancher UI certificate at this URL (public hostname, SNI) instead of the container's published 443.").String()
+		refresh    = app.Flag("rancher.refresh-interval", "Read a container's certificate tree and secrets again after this long even when it has not started since.").Default(collector.DefaultRefreshInterval.String()).Duration()
+		uiRefresh  = app.Flag("rancher.ui-refresh-interval", "Probe the UI certificate again after this long even when the container has not started since.").Default(collector.DefaultUIRefreshInterval.String()).Duration()
 		files      = app.Flag("files.path", "Host certificate file, directory (recursive) or glob (repeatable).").Strings()
+		rescan     = app.Flag("files.rescan-interval", "Scan the host files whole this often besides inotify (for file systems that do not notify).").Default(collector.DefaultRescanInterval.String()).Duration()
 		logLevel   = app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat  = app.Flag("log.format", "Log format: logfmt or json.").Default("logfmt").Enum("logfmt", "json")
 
@@ -67,13 +69,16 @@ func main() {
 	logger := newLogger(*logLevel, *logFormat)
 
 	cfg := collector.Config{
-		Docker:       collector.DockerConfig{Containers: *containers, Discover: *discover, UIURL: *uiURL, Secrets: *secrets},
-		FilePatterns: *files,
+		Docker: collector.DockerConfig{Containers: *containers, Discover: *discover, UIURL: *uiURL, Secrets: *secrets,
+			RefreshInterval: *refresh, UIRefreshInterval: *uiRefresh},
+		FilePatterns:       *files,
+		FileRescanInterval: *rescan,
 	}
 	if err := validate(cfg); err != nil {
 		level.Error(logger).Log("msg", "invalid flags", "err", err)
 		os.Exit(2)
 	}
+	var docker *client.Client
 	if *discover || len(*containers) > 0 {
 		cli, err := client.New(client.FromEnv)
 		if err != nil {
@@ -81,17 +86,18 @@ func main() {
 			os.Exit(1)
 		}
 		defer cli.Close()
-		cfg.Client = cli
+		docker = cli
+		cfg.Engine = cli
 	}
 	rotCfg := rotation.Config{BackupDir: *backupDir, SettleTime: *settleTime, StopTimeout: *stopTimeout, Timeout: *jobTimeout}
 
 	switch cmd {
 	case rotateCmd.FullCommand(), restoreCmd.FullCommand():
-		if len(*containers) != 1 || cfg.Client == nil {
+		if len(*containers) != 1 || docker == nil {
 			level.Error(logger).Log("msg", "give exactly one --rancher.container")
 			os.Exit(2)
 		}
-		rot := rotation.New(cfg.Client, rotCfg, logger, nil)
+		rot := rotation.New(docker, rotCfg, logger, nil)
 		if cmd == rotateCmd.FullCommand() {
 			os.Exit(runRotate(rot, (*containers)[0], rotation.Strategy(*strategy), *dryRun))
 		}
@@ -106,7 +112,7 @@ func main() {
 		reg := prometheus.NewRegistry()
 		mux := http.NewServeMux()
 		if *tokenFile != "" {
-			if err := enableRotation(reg, mux, cfg.Client, rotCfg, *tokenFile, logger); err != nil {
+			if err := enableRotation(reg, mux, docker, rotCfg, *tokenFile, logger); err != nil {
 				level.Error(logger).Log("msg", "rotation API", "err", err)
 				os.Exit(2)
 			}
@@ -144,10 +150,10 @@ func runCheck(coll *collector.Collector, output string, warn time.Duration) int 
 }
 
 func serve(reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger log.Logger, metricsPath string, webFlags *web.FlagConfig) error {
-	reg.MustRegister(coll, versioncollector.NewCollector("rancher_cert_exporter"),
+	reg.MustRegister(versioncollector.NewCollector("rancher_cert_exporter"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	mux.Handle(metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: stdLogger{logger}}))
+	mux.Handle(metricsPath, coll.Handler(reg, logger))
 	if metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        name,

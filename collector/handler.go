@@ -1,0 +1,198 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+)
+
+// Scrape budget: Prometheus says how long it waits (X-Prometheus-Scrape-Timeout-Seconds);
+// the exporter answers that much earlier, as blackbox_exporter does. Without the header, its
+// default timeout applies.
+const (
+	budgetOffset  = 500 * time.Millisecond
+	defaultBudget = 10*time.Second - budgetOffset
+	minBudget     = 100 * time.Millisecond
+)
+
+// Budget is how long a request may take before it must answer.
+func Budget(r *http.Request) time.Duration {
+	secs, err := strconv.ParseFloat(r.Header.Get("X-Prometheus-Scrape-Timeout-Seconds"), 64)
+	if err != nil || secs <= 0 {
+		return defaultBudget
+	}
+	return max(time.Duration(secs*float64(time.Second))-budgetOffset, minBudget)
+}
+
+var textFormat = expfmt.NewFormat(expfmt.TypeTextPlain)
+
+// Handler serves /metrics: the certificate series from an exposition encoded when a certificate
+// changed, everything else — source health, durations, and what live gathers (Go, process,
+// build and rotation metrics) — gathered and encoded live. Scrapes that arrive while one is
+// being rendered share it, as they share the inspection of the containers.
+func (c *Collector) Handler(live prometheus.Gatherer, logger log.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		budget := Budget(r)
+		deadline := time.Now().Add(budget)
+		// A scrape only joins renders with its own budget: it never waits on a longer one.
+		key := strconv.FormatInt(int64(budget/(100*time.Millisecond)), 10)
+		v, _, _ := c.renders.Do(key, func() (any, error) {
+			ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
+			defer cancel()
+			return c.render(ctx, live, logger), nil
+		})
+		out := v.(rendered)
+		w.Header().Set("Content-Type", string(textFormat))
+		if gzipAccepted(r) {
+			w.Header().Set("Content-Encoding", "gzip")
+			for _, part := range [][]byte{gzipHeader, out.certs.blocks, out.gzipTail} {
+				if _, err := w.Write(part); err != nil {
+					return // the client went away
+				}
+			}
+			return
+		}
+		if out.certs.writePlain(w) == nil {
+			w.Write(out.rest)
+		}
+	})
+}
+
+// rendered is one response: the certificate series as kept, the rest as text, and the rest
+// compressed into the end of a gzip member that starts with the certificate series.
+type rendered struct {
+	certs    compressedText
+	rest     []byte
+	gzipTail []byte
+}
+
+func (c *Collector) render(ctx context.Context, live prometheus.Gatherer, logger log.Logger) rendered {
+	start := time.Now()
+	snap := c.Gather(ctx)
+	out := rendered{certs: c.expo.text(snap)}
+	scrape := prometheus.NewRegistry()
+	scrape.MustRegister(health{snap: snap, errs: c.errs, start: start})
+	mfs, err := prometheus.Gatherers{live, scrape}.Gather()
+	if err != nil {
+		level.Error(logger).Log("msg", "gathering metrics", "err", err) // the rest is still served
+	}
+	var rest bytes.Buffer
+	enc := expfmt.NewEncoder(&rest, textFormat)
+	for _, mf := range mfs {
+		enc.Encode(mf)
+	}
+	out.rest = rest.Bytes()
+	var tail bytes.Buffer
+	out.certs.writeGzipTail(&tail, out.rest)
+	out.gzipTail = tail.Bytes()
+	return out
+}
+
+func gzipAccepted(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		if enc, _, _ := strings.Cut(strings.TrimSpace(part), ";"); enc == "gzip" {
+			return true
+		}
+	}
+	return false
+}
+
+// exposition is the text of the certificate series, encoded again only when the snapshot holds
+// other certificates than the last one encoded: sources keep their certificate slices while
+// nothing changes, so comparing the slices tells.
+type exposition struct {
+	mu      sync.Mutex
+	key     []certSlice
+	encoded compressedText
+	encodes int // how many times it was encoded
+}
+
+type certSlice struct {
+	container, source string
+	first             *CertFile
+	n                 int
+}
+
+func fingerprint(snap Snapshot) []certSlice {
+	key := make([]certSlice, 0, len(snap.Sources))
+	for _, s := range snap.Sources {
+		if len(s.Certs) > 0 {
+			key = append(key, certSlice{s.Container, s.Source, &s.Certs[0], len(s.Certs)})
+		}
+	}
+	return key
+}
+
+func (e *exposition) text(snap Snapshot) compressedText {
+	key := fingerprint(snap)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.encodes > 0 && slices.Equal(key, e.key) {
+		return e.encoded
+	}
+	e.encoded, e.key = compress(encodeCerts(snap.Certs())), key
+	e.encodes++
+	if e.encoded.size > bigExposition {
+		// Encoding many series made megabytes of garbage, and certificates change a few times a
+		// year: hand it back now rather than keep it resident until the next collection.
+		go debug.FreeOSMemory()
+	}
+	return e.encoded
+}
+
+// bigExposition is the size above which an encoding is worth returning its garbage for
+// (about 2,500 certificate files).
+const bigExposition = 1 << 20
+
+// encodeCerts encodes the two certificate families, sorted by container, source and path,
+// one family at a time.
+func encodeCerts(files []CertFile) []byte {
+	slices.SortFunc(files, func(a, b CertFile) int {
+		return strings.Compare(a.Container+"\x00"+a.Source+"\x00"+a.Path, b.Container+"\x00"+b.Source+"\x00"+b.Path)
+	})
+	size := 0
+	for _, f := range files {
+		size += 2 * (len(f.Container) + len(f.Path) + len(f.Cert.SubjectCN) + len(f.Cert.IssuerCN) + len(f.Cert.Serial) + 130)
+	}
+	var buf bytes.Buffer
+	buf.Grow(size)
+	for _, fam := range []struct {
+		name, help string
+		value      func(*certs.Info) time.Time
+	}{
+		{notAfterName, notAfterHelp, func(c *certs.Info) time.Time { return c.NotAfter }},
+		{notBeforeName, notBeforeHelp, func(c *certs.Info) time.Time { return c.NotBefore }},
+	} {
+		if len(files) == 0 {
+			break
+		}
+		mf := &dto.MetricFamily{Name: proto(fam.name), Help: proto(fam.help), Type: dto.MetricType_GAUGE.Enum(), Metric: make([]*dto.Metric, len(files))}
+		metrics, gauges, values := make([]dto.Metric, len(files)), make([]dto.Gauge, len(files)), make([]float64, len(files))
+		for i, f := range files {
+			values[i] = float64(fam.value(f.Cert).Unix())
+			gauges[i].Value = &values[i]
+			metrics[i].Label = prometheus.MakeLabelPairs(notAfter, []string{f.Container, f.Source, f.Path,
+				f.Cert.SubjectCN, f.Cert.IssuerCN, f.Cert.Serial, strconv.FormatBool(f.Cert.IsCA)})
+			metrics[i].Gauge = &gauges[i]
+			mf.Metric[i] = &metrics[i]
+		}
+		expfmt.MetricFamilyToText(&buf, mf)
+	}
+	return buf.Bytes()
+}
+
+func proto[T any](v T) *T { return &v }
