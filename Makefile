@@ -19,5 +19,5 @@ test:  ## the whole test suite, from a fresh machine
 demo:  ## a simulated Rancher server in the gap state, and the exporter reading it (VERSION=2.3, 2.4, 2.5, 2.7 or 2.12)
 	VERSION=$(VERSION) ./scripts/demo.sh
 
-bench:
-	go test -run XXX -bench . -benchmem ./collector/ ./test/e2e/
+bench: ## the benchmarks (figures, not pass or fail)
+	./scripts/bench.sh

@@ -13,6 +13,8 @@ command -v docker >/dev/null || need+=(docker.io)
 command -v openssl >/dev/null || need+=(openssl)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v kubectl >/dev/null || need+=(kubernetes-client)
+command -v gzip >/dev/null || need+=(gzip)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

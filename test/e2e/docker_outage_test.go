@@ -2,13 +2,11 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,7 +42,7 @@ func (w countingWriter) Flush() {
 	}
 }
 
-func newEngineProxy(t *testing.T) *engineProxy {
+func newEngineProxy(t testing.TB) *engineProxy {
 	t.Helper()
 	if !strings.HasPrefix(engine.Host, "unix://") {
 		t.Skip("engine is not on a unix socket")
@@ -62,7 +60,7 @@ func newEngineProxy(t *testing.T) *engineProxy {
 	return p
 }
 
-func (p *engineProxy) up(t *testing.T) {
+func (p *engineProxy) up(t testing.TB) {
 	t.Helper()
 	l, err := net.Listen("unix", p.path)
 	if err != nil {
@@ -123,45 +121,4 @@ func TestExporterSurvivesDockerOutage(t *testing.T) {
 	if strings.Count(log, "Docker engine failing") != 1 || strings.Count(log, "Docker engine answers again") != 1 {
 		t.Errorf("want one log line when the outage starts and one when it ends:\n%s", log)
 	}
-}
-
-// TestConcurrentScrapesShareOneRead fires scrapes at once and counts the archive calls that
-// reach the engine: one read of a container is two archive calls, whatever the scrape count.
-func TestConcurrentScrapesShareOneRead(t *testing.T) {
-	sim := engine.StartSim(t, harness.SimOptions{})
-	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
-	proxy := newEngineProxy(t)
-	e := startExporter(t, proxy.env(), "--rancher.container", sim.Name)
-	e.scrape(t)
-	const scrapes = 8
-	for round := 0; round < 3; round++ {
-		before := proxy.archives.Load()
-		var wg sync.WaitGroup
-		var failed atomic.Int64
-		start := make(chan struct{})
-		for i := 0; i < scrapes; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				if resp, err := http.Get(e.url + "/metrics"); err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
-				} else {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if failed.Load() > 0 {
-			t.Fatalf("%d of %d concurrent scrapes failed", failed.Load(), scrapes)
-		}
-		calls := proxy.archives.Load() - before
-		t.Logf("%d concurrent scrapes made %d archive calls", scrapes, calls)
-		if calls < 2*scrapes {
-			return // reads were shared
-		}
-	}
-	t.Fatalf("%d concurrent scrapes never shared a read", scrapes)
 }
