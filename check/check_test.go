@@ -2,6 +2,7 @@ package check
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +73,18 @@ func TestResidual(t *testing.T) {
 		if got := residual(d); got != want {
 			t.Errorf("residual(%s) = %s, want %s", d, got, want)
 		}
+	}
+}
+
+// TestUnreadableRowNamesItsReasonOnce: the reason, then the message, once each.
+func TestUnreadableRowNamesItsReasonOnce(t *testing.T) {
+	snap := collector.Snapshot{Sources: []collector.SourceResult{{Source: "file", Errors: []collector.FileError{{Source: "file", Path: "/x/junk.crt",
+		Err: readerr.Newf(readerr.NoCertificate, "/x/junk.crt holds no PEM data")}}}}}
+	var out strings.Builder
+	if err := WriteTable(&out, Rows(snap, time.Now(), 30*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "UNREADABLE (no_certificate: /x/junk.crt holds no PEM data)") || strings.Count(out.String(), "no_certificate") != 1 {
+		t.Fatalf("table:\n%s", out.String())
 	}
 }

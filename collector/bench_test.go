@@ -4,14 +4,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/prometheus/common/promslog"
+
 	"fmt"
-	"github.com/go-kit/log"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 )
 
 // writeCerts writes n certificate files in 100 directories.
@@ -49,7 +51,7 @@ func BenchmarkFileSource10kWarm(b *testing.B) {
 // BenchmarkScrape10kWarm is a whole warm /metrics request over 10,000 host files.
 func BenchmarkScrape10kWarm(b *testing.B) {
 	dir := writeCerts(b, 10000)
-	h := New(Config{FilePatterns: []string{dir}}, log.NewNopLogger()).Handler(prometheus.NewRegistry(), log.NewNopLogger())
+	h := New(Config{FilePatterns: []string{dir}}, promslog.NewNopLogger()).Handler(prometheus.NewRegistry(), promslog.NewNopLogger())
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -65,10 +67,10 @@ func BenchmarkScrape10kWarm(b *testing.B) {
 // process and build collectors the binary registers, compressed as Prometheus asks.
 func BenchmarkScrapeOneContainer(b *testing.B) {
 	eng := newFakeEngine(b, time.Now().Add(time.Hour))
-	c := New(Config{Engine: eng, Docker: DockerConfig{Discover: true}}, log.NewNopLogger())
+	c := New(Config{Engine: eng, Docker: DockerConfig{Discover: true}}, promslog.NewNopLogger())
 	live := prometheus.NewRegistry()
 	live.MustRegister(versioncollector.NewCollector("rancher_cert_exporter"), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h := c.Handler(live, log.NewNopLogger())
+	h := c.Handler(live, promslog.NewNopLogger())
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
 	h.ServeHTTP(httptest.NewRecorder(), req)

@@ -2,10 +2,10 @@ package collector
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/go-kit/log"
 	"github.com/moby/moby/api/types/container"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
@@ -61,7 +61,7 @@ type Collector struct {
 }
 
 // New builds the collector of the configured sources.
-func New(cfg Config, logger log.Logger) *Collector {
+func New(cfg Config, logger *slog.Logger) *Collector {
 	var sources []string
 	if cfg.Engine != nil {
 		sources = append(sources, SourceK3s, SourceUI)

@@ -1,10 +1,9 @@
 package collector
 
 import (
+	"log/slog"
 	"sync"
 
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -13,14 +12,14 @@ import (
 // errorTracker counts read errors by reason and logs each failing file once when its failure
 // starts and once when it ends, not on every scrape.
 type errorTracker struct {
-	logger log.Logger
+	logger *slog.Logger
 	counts *prometheus.CounterVec
 
 	mu     sync.Mutex
 	active map[string]map[string]FileError // scope → path+reason → error
 }
 
-func newErrorTracker(logger log.Logger, sources []string) *errorTracker {
+func newErrorTracker(logger *slog.Logger, sources []string) *errorTracker {
 	counts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace,
 		Name:      "read_errors_total",
@@ -47,13 +46,13 @@ func (t *errorTracker) observe(scope string, errs []FileError) {
 	t.mu.Unlock()
 	for k, e := range now {
 		if _, ok := before[k]; !ok {
-			level.Warn(t.logger).Log("msg", "certificate read failing", "source", e.Source, "container", e.Container,
+			t.logger.Warn("certificate read failing", "source", e.Source, "container", e.Container,
 				"path", e.Path, "reason", readerr.ReasonOf(e.Err), "err", e.Err)
 		}
 	}
 	for k, e := range before {
 		if _, ok := now[k]; !ok {
-			level.Info(t.logger).Log("msg", "certificate read recovered", "source", e.Source, "container", e.Container,
+			t.logger.Info("certificate read recovered", "source", e.Source, "container", e.Container,
 				"path", e.Path, "reason", readerr.ReasonOf(e.Err))
 		}
 	}

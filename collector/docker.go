@@ -3,11 +3,10 @@ package collector
 import (
 	"context"
 	"encoding/pem"
+	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/moby/moby/api/types/container"
 	"golang.org/x/sync/singleflight"
 
@@ -47,7 +46,7 @@ type dockerSource struct {
 	cfg    DockerConfig
 	cli    rancher.Engine
 	host   string // the engine's address, for errors
-	logger log.Logger
+	logger *slog.Logger
 	errs   *errorTracker
 	rounds singleflight.Group
 
@@ -70,7 +69,7 @@ type round struct {
 	err        error          // the engine failed as a whole
 }
 
-func newDockerSource(cfg DockerConfig, cli rancher.Engine, host string, logger log.Logger, errs *errorTracker) *dockerSource {
+func newDockerSource(cfg DockerConfig, cli rancher.Engine, host string, logger *slog.Logger, errs *errorTracker) *dockerSource {
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = DefaultRefreshInterval
 	}
@@ -368,9 +367,9 @@ func (d *dockerSource) trackEngine(err error) {
 	d.mu.Unlock()
 	switch {
 	case msg != "" && prev == "":
-		level.Error(d.logger).Log("msg", "Docker engine failing; containers reported down", "err", err)
+		d.logger.Error("Docker engine failing; containers reported down", "err", err)
 	case msg == "" && prev != "":
-		level.Info(d.logger).Log("msg", "Docker engine answers again")
+		d.logger.Info("Docker engine answers again")
 	}
 }
 

@@ -146,7 +146,7 @@ func (sc *scan) dir(dir string) {
 		sc.fail(dir, statError(dir, err))
 		return
 	}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error { // every error is recorded as it comes
 		if err != nil {
 			sc.fail(p, statError(p, err))
 			return nil

@@ -19,9 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-kit/log"
+	"github.com/prometheus/common/promslog"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -143,8 +145,8 @@ func TestFileSourceReparsesOnlyChangedFiles(t *testing.T) {
 // the series whose values vary (durations, ages); go test ./collector -update rewrites it.
 func TestGoldenMetrics(t *testing.T) {
 	dir := hostTree(t)
-	c := New(Config{FilePatterns: []string{filepath.Join(dir, "server")}}, log.NewNopLogger())
-	got := strings.ReplaceAll(scrape(t, c.Handler(prometheus.NewRegistry(), log.NewNopLogger())), dir, "/TMP")
+	c := New(Config{FilePatterns: []string{filepath.Join(dir, "server")}}, promslog.NewNopLogger())
+	got := strings.ReplaceAll(scrape(t, c.Handler(prometheus.NewRegistry(), promslog.NewNopLogger())), dir, "/TMP")
 	var kept []string
 	for _, line := range strings.SplitAfter(got, "\n") {
 		if !strings.Contains(line, "duration_seconds") && !strings.Contains(line, "age_seconds") {
@@ -163,9 +165,9 @@ func TestGoldenMetrics(t *testing.T) {
 	if got != string(want) {
 		t.Fatalf("scrape differs from %s (run with -update to accept):\n%s", golden, got)
 	}
-	if _, err := exec.LookPath("promtool"); err == nil {
-		cmd := exec.Command("promtool", "check", "metrics")
-		cmd.Stdin = strings.NewReader(scrape(t, c.Handler(prometheus.NewRegistry(), log.NewNopLogger())))
+	{
+		cmd := exec.Command(testenv.Tool(t, "promtool", "prometheus"), "check", "metrics")
+		cmd.Stdin = strings.NewReader(scrape(t, c.Handler(prometheus.NewRegistry(), promslog.NewNopLogger())))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("promtool check metrics: %v\n%s", err, out)
 		}

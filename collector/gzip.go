@@ -25,8 +25,8 @@ func compress(text []byte) compressedText {
 	var buf bytes.Buffer
 	fw := flateWriters.Get().(*flate.Writer)
 	fw.Reset(&buf)
-	fw.Write(text)
-	fw.Flush()
+	_, _ = fw.Write(text) // to memory: cannot fail
+	_ = fw.Flush()
 	flateWriters.Put(fw)
 	return compressedText{blocks: buf.Bytes(), crc: crc32.ChecksumIEEE(text), size: len(text)}
 }

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 )
 
 // TestCompressedTextMakesOneGzipMember: the kept blocks and a request's own text make one gzip
@@ -39,8 +41,8 @@ func TestCompressedTextMakesOneGzipMember(t *testing.T) {
 				if err != nil || string(got) != tt.head+tt.rest {
 					t.Fatalf("Go's gzip reader: %d bytes, %v", len(got), err)
 				}
-				if _, err := exec.LookPath("gzip"); err == nil {
-					cmd := exec.Command("gzip", "-d", "-c")
+				{
+					cmd := exec.Command(testenv.Tool(t, "gzip", "gzip"), "-d", "-c")
 					cmd.Stdin = bytes.NewReader(out.Bytes())
 					got, err := cmd.Output()
 					if err != nil || string(got) != tt.head+tt.rest {

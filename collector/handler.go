@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -11,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -44,7 +43,7 @@ var textFormat = expfmt.NewFormat(expfmt.TypeTextPlain)
 // changed, everything else — source health, durations, and what live gathers (Go, process,
 // build and rotation metrics) — gathered and encoded live. Scrapes that arrive while one is
 // being rendered share it, as they share the inspection of the containers.
-func (c *Collector) Handler(live prometheus.Gatherer, logger log.Logger) http.Handler {
+func (c *Collector) Handler(live prometheus.Gatherer, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		budget := Budget(r)
 		deadline := time.Now().Add(budget)
@@ -67,7 +66,7 @@ func (c *Collector) Handler(live prometheus.Gatherer, logger log.Logger) http.Ha
 			return
 		}
 		if out.certs.writePlain(w) == nil {
-			w.Write(out.rest)
+			_, _ = w.Write(out.rest) // an error is the client going away
 		}
 	})
 }
@@ -80,7 +79,7 @@ type rendered struct {
 	gzipTail []byte
 }
 
-func (c *Collector) render(ctx context.Context, live prometheus.Gatherer, logger log.Logger) rendered {
+func (c *Collector) render(ctx context.Context, live prometheus.Gatherer, logger *slog.Logger) rendered {
 	start := time.Now()
 	snap := c.Gather(ctx)
 	out := rendered{certs: c.expo.text(snap)}
@@ -88,16 +87,18 @@ func (c *Collector) render(ctx context.Context, live prometheus.Gatherer, logger
 	scrape.MustRegister(health{snap: snap, errs: c.errs, start: start})
 	mfs, err := prometheus.Gatherers{live, scrape}.Gather()
 	if err != nil {
-		level.Error(logger).Log("msg", "gathering metrics", "err", err) // the rest is still served
+		logger.Error("gathering metrics", "err", err) // the rest is still served
 	}
 	var rest bytes.Buffer
 	enc := expfmt.NewEncoder(&rest, textFormat)
 	for _, mf := range mfs {
-		enc.Encode(mf)
+		if err := enc.Encode(mf); err != nil {
+			logger.Error("encoding metrics", "family", mf.GetName(), "err", err)
+		}
 	}
 	out.rest = rest.Bytes()
 	var tail bytes.Buffer
-	out.certs.writeGzipTail(&tail, out.rest)
+	_ = out.certs.writeGzipTail(&tail, out.rest) // to memory: cannot fail
 	out.gzipTail = tail.Bytes()
 	return out
 }
@@ -190,7 +191,7 @@ func encodeCerts(files []CertFile) []byte {
 			metrics[i].Gauge = &gauges[i]
 			mf.Metric[i] = &metrics[i]
 		}
-		expfmt.MetricFamilyToText(&buf, mf)
+		_, _ = expfmt.MetricFamilyToText(&buf, mf) // fixed, valid names into memory: cannot fail
 	}
 	return buf.Bytes()
 }

@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/promslog"
+
 	"github.com/containerd/errdefs"
-	"github.com/go-kit/log"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -84,7 +85,7 @@ func (f *fakeEngine) set(fn func(f *fakeEngine)) {
 }
 
 func newTestCollector(eng *fakeEngine, refresh time.Duration) *Collector {
-	return New(Config{Engine: eng, Docker: DockerConfig{Discover: true, RefreshInterval: refresh}}, log.NewNopLogger())
+	return New(Config{Engine: eng, Docker: DockerConfig{Discover: true, RefreshInterval: refresh}}, promslog.NewNopLogger())
 }
 
 func k3sResult(t *testing.T, snap Snapshot) SourceResult {

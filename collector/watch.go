@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -9,8 +10,6 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -30,7 +29,7 @@ type watchedFiles struct {
 	src    *fileSource
 	every  time.Duration
 	notify bool // use inotify; without it only the rescans see changes
-	logger log.Logger
+	logger *slog.Logger
 	errs   *errorTracker
 
 	start sync.Once
@@ -42,7 +41,7 @@ type watchedFiles struct {
 	watched map[string]bool
 }
 
-func newWatchedFiles(src *fileSource, every time.Duration, logger log.Logger, errs *errorTracker) *watchedFiles {
+func newWatchedFiles(src *fileSource, every time.Duration, logger *slog.Logger, errs *errorTracker) *watchedFiles {
 	if every <= 0 {
 		every = DefaultRescanInterval
 	}
@@ -69,7 +68,7 @@ func (w *watchedFiles) run() {
 	if w.notify {
 		var err error
 		if watcher, err = fsnotify.NewWatcher(); err != nil {
-			level.Warn(w.logger).Log("msg", "cannot watch host files; rescanning them every interval only", "interval", w.every, "err", err)
+			w.logger.Warn("cannot watch host files; rescanning them every interval only", "interval", w.every, "err", err)
 		}
 	}
 	w.rescan(watcher)
@@ -90,7 +89,7 @@ func (w *watchedFiles) run() {
 				settle.Reset(settleDelay)
 			}
 		case err := <-errs:
-			level.Warn(w.logger).Log("msg", "file watch", "err", err) // an overflow: the next scan repairs it
+			w.logger.Warn("file watch", "err", err) // an overflow: the next scan repairs it
 			settle.Reset(settleDelay)
 		case <-settle.C:
 			w.rescan(watcher)
@@ -130,7 +129,7 @@ func (w *watchedFiles) watch(watcher *fsnotify.Watcher, dirs []string) {
 	}
 	for d := range w.watched {
 		if !want[d] {
-			watcher.Remove(d)
+			_ = watcher.Remove(d) // it may be gone already
 			delete(w.watched, d)
 		}
 	}

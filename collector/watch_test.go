@@ -7,7 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-kit/log"
+	"github.com/prometheus/common/promslog"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -28,7 +29,7 @@ func waitFor(t *testing.T, w *watchedFiles, what string, cond func(SourceResult)
 func TestWatchedFilesFollowChangesWithoutScanningPerScrape(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "a", "one.crt"), certPEM(t, "one", 1, expiry, false))
-	w := newWatchedFiles(newFileSource([]string{dir}), time.Hour, log.NewNopLogger(), newErrorTracker(log.NewNopLogger(), nil))
+	w := newWatchedFiles(newFileSource([]string{dir}), time.Hour, promslog.NewNopLogger(), newErrorTracker(promslog.NewNopLogger(), nil))
 	if res := w.gather(context.Background()); len(res.Certs) != 1 {
 		t.Fatalf("first gather: %+v", res)
 	}
@@ -76,7 +77,7 @@ func TestWatchedFilesFollowChangesWithoutScanningPerScrape(t *testing.T) {
 func TestRescanWithoutNotify(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "one.crt"), certPEM(t, "one", 1, expiry, false))
-	w := newWatchedFiles(newFileSource([]string{dir}), 100*time.Millisecond, log.NewNopLogger(), newErrorTracker(log.NewNopLogger(), nil))
+	w := newWatchedFiles(newFileSource([]string{dir}), 100*time.Millisecond, promslog.NewNopLogger(), newErrorTracker(promslog.NewNopLogger(), nil))
 	w.notify = false
 	w.gather(context.Background())
 	write(t, filepath.Join(dir, "two.crt"), certPEM(t, "two", 2, expiry, false))
@@ -88,8 +89,8 @@ func TestRescanWithoutNotify(t *testing.T) {
 func TestExpositionEncodedOnlyOnChange(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "one.crt"), certPEM(t, "one", 1, expiry, false))
-	c := New(Config{FilePatterns: []string{dir}, FileRescanInterval: 50 * time.Millisecond}, log.NewNopLogger())
-	h := c.Handler(prometheus.NewRegistry(), log.NewNopLogger())
+	c := New(Config{FilePatterns: []string{dir}, FileRescanInterval: 50 * time.Millisecond}, promslog.NewNopLogger())
+	h := c.Handler(prometheus.NewRegistry(), promslog.NewNopLogger())
 	for i := 0; i < 10; i++ {
 		scrape(t, h)
 		time.Sleep(15 * time.Millisecond) // several rescans that find nothing new

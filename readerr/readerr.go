@@ -41,7 +41,8 @@ type Error struct {
 	Err    error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }
+// Error is the message alone: whoever shows it shows the reason beside it once.
+func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
 // New wraps err with a reason.

@@ -184,7 +184,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	_ = enc.Encode(v) // an error is the client going away
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

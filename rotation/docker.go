@@ -87,7 +87,7 @@ func (e engine) removeFiles(ctx context.Context, c rancher.Container, files []st
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		e.cli.ContainerRemove(rctx, res.ID, client.ContainerRemoveOptions{Force: true})
+		_, _ = e.cli.ContainerRemove(rctx, res.ID, client.ContainerRemoveOptions{Force: true}) // else removed by its label later
 	}()
 	wait := e.cli.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := e.cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {

@@ -9,11 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
@@ -79,12 +78,12 @@ type Report struct {
 type Rotator struct {
 	eng     engine
 	cfg     Config
-	logger  log.Logger
+	logger  *slog.Logger
 	metrics *Metrics
 }
 
 // New makes a Rotator; metrics may be nil.
-func New(cli *client.Client, cfg Config, logger log.Logger, metrics *Metrics) *Rotator {
+func New(cli *client.Client, cfg Config, logger *slog.Logger, metrics *Metrics) *Rotator {
 	return &Rotator{eng: engine{cli: cli, stopTimeout: cfg.StopTimeout}, cfg: cfg, logger: logger, metrics: metrics}
 }
 
@@ -150,11 +149,11 @@ func (j *Job) Run(ctx context.Context, progress func(Step)) Report {
 	state := j.report.State
 	j.mu.Unlock()
 	j.metrics.end(j.c.Name, j.report.Kind, state, j.report.DryRun)
-	logger := log.With(j.logger, "job", j.report.ID, "kind", j.report.Kind, "container", j.c.Name)
+	logger := j.logger.With("job", j.report.ID, "kind", j.report.Kind, "container", j.c.Name)
 	if err != nil {
-		level.Error(logger).Log("msg", "job failed", "err", err, "backup", j.report.Backup)
+		logger.Error("job failed", "err", err, "backup", j.report.Backup)
 	} else {
-		level.Info(logger).Log("msg", "job succeeded", "backup", j.report.Backup)
+		logger.Info("job succeeded", "backup", j.report.Backup)
 	}
 	return j.Report()
 }

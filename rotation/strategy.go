@@ -112,7 +112,7 @@ func plan(s Strategy, t tree) []string {
 func checkRemovable(files []string) error {
 	for _, f := range files {
 		if path.Clean(f) != f || !rancher.InK3sLocation(f) || strings.HasSuffix(f, ".key") ||
-			!(strings.HasSuffix(f, ".crt") || rancher.IsListenerCache(f)) {
+			!strings.HasSuffix(f, ".crt") && !rancher.IsListenerCache(f) {
 			return fmt.Errorf("refusing to remove %q: only .crt files and dynamic-cert.json of k3s", f)
 		}
 	}

@@ -5,17 +5,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -27,7 +28,11 @@ import (
 
 const name = "rancher-cert-exporter"
 
-func main() {
+func main() { os.Exit(run(os.Args[1:])) }
+
+// run parses the flags and runs a subcommand, returning the exit code: deferred clean-up
+// runs before the process exits.
+func run(args []string) int {
 	app := kingpin.New(name, "Prometheus exporter for the k3s and UI certificates of single-node Rancher servers.")
 	app.Version(version.Print(name))
 	app.HelpFlag.Short('h')
@@ -41,8 +46,6 @@ func main() {
 		uiRefresh  = app.Flag("rancher.ui-refresh-interval", "Probe the UI certificate again after this long even when the container has not started since.").Default(collector.DefaultUIRefreshInterval.String()).Duration()
 		files      = app.Flag("files.path", "Host certificate file, directory (recursive) or glob (repeatable).").Strings()
 		rescan     = app.Flag("files.rescan-interval", "Scan the host files whole this often besides inotify (for file systems that do not notify).").Default(collector.DefaultRescanInterval.String()).Duration()
-		logLevel   = app.Flag("log.level", "Only log messages with the given severity or above: debug, info, warn, error.").Default("info").Enum("debug", "info", "warn", "error")
-		logFormat  = app.Flag("log.format", "Log format: logfmt or json.").Default("logfmt").Enum("logfmt", "json")
 
 		backupDir   = app.Flag("rotation.backup-dir", "Directory for certificate backups (created 0700).").Default("/var/lib/rancher-cert-exporter/backups").String()
 		settleTime  = app.Flag("rotation.settle-time", "How long a restarted container must run without restarts or x509 errors.").Default("20s").Duration()
@@ -65,8 +68,14 @@ func main() {
 		restoreCmd = app.Command("restore", "Put a backup's files back into one container (--rancher.container).")
 		backupFile = restoreCmd.Flag("backup", "Backup archive written by a rotation.").Required().ExistingFile()
 	)
-	cmd := kingpin.MustParse(app.Parse(os.Args[1:]))
-	logger := newLogger(*logLevel, *logFormat)
+	logConfig := &promslog.Config{Writer: os.Stderr}
+	promslogflag.AddFlags(app, logConfig)
+	cmd, err := app.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v; see --help\n", name, err)
+		return 2
+	}
+	logger := promslog.New(logConfig)
 
 	cfg := collector.Config{
 		Docker: collector.DockerConfig{Containers: *containers, Discover: *discover, UIURL: *uiURL, Secrets: *secrets,
@@ -75,15 +84,15 @@ func main() {
 		FileRescanInterval: *rescan,
 	}
 	if err := validate(cfg); err != nil {
-		level.Error(logger).Log("msg", "invalid flags", "err", err)
-		os.Exit(2)
+		logger.Error("invalid flags", "err", err)
+		return 2
 	}
 	var docker *client.Client
 	if *discover || len(*containers) > 0 {
 		cli, err := client.New(client.FromEnv)
 		if err != nil {
-			level.Error(logger).Log("msg", "Docker client", "err", err)
-			os.Exit(1)
+			logger.Error("Docker client", "err", err)
+			return 1
 		}
 		defer cli.Close()
 		docker = cli
@@ -94,34 +103,33 @@ func main() {
 	switch cmd {
 	case rotateCmd.FullCommand(), restoreCmd.FullCommand():
 		if len(*containers) != 1 || docker == nil {
-			level.Error(logger).Log("msg", "give exactly one --rancher.container")
-			os.Exit(2)
+			logger.Error("give exactly one --rancher.container")
+			return 2
 		}
 		rot := rotation.New(docker, rotCfg, logger, nil)
 		if cmd == rotateCmd.FullCommand() {
-			os.Exit(runRotate(rot, (*containers)[0], rotation.Strategy(*strategy), *dryRun))
+			return runRotate(rot, (*containers)[0], rotation.Strategy(*strategy), *dryRun)
 		}
-		os.Exit(runRestore(rot, (*containers)[0], *backupFile))
+		return runRestore(rot, (*containers)[0], *backupFile)
 	}
 	coll := collector.New(cfg, logger)
 
-	switch cmd {
-	case checkCmd.FullCommand():
-		os.Exit(runCheck(coll, *output, time.Duration(*warnDays)*24*time.Hour))
-	case serveCmd.FullCommand():
-		reg := prometheus.NewRegistry()
-		mux := http.NewServeMux()
-		if *tokenFile != "" {
-			if err := enableRotation(reg, mux, docker, rotCfg, *tokenFile, logger); err != nil {
-				level.Error(logger).Log("msg", "rotation API", "err", err)
-				os.Exit(2)
-			}
-		}
-		if err := serve(reg, mux, coll, logger, *metricsPath, webFlags); err != nil {
-			level.Error(logger).Log("msg", "serve", "err", err)
-			os.Exit(1)
+	if cmd == checkCmd.FullCommand() {
+		return runCheck(coll, *output, time.Duration(*warnDays)*24*time.Hour)
+	}
+	reg := prometheus.NewRegistry()
+	mux := http.NewServeMux()
+	if *tokenFile != "" {
+		if err := enableRotation(reg, mux, docker, rotCfg, *tokenFile, logger); err != nil {
+			logger.Error("rotation API", "err", err)
+			return 2
 		}
 	}
+	if err := serve(reg, mux, coll, logger, *metricsPath, webFlags); err != nil {
+		logger.Error("serve", "err", err)
+		return 1
+	}
+	return 0
 }
 
 func validate(cfg collector.Config) error {
@@ -149,7 +157,7 @@ func runCheck(coll *collector.Collector, output string, warn time.Duration) int 
 	return check.ExitCode(rows)
 }
 
-func serve(reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger log.Logger, metricsPath string, webFlags *web.FlagConfig) error {
+func serve(reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger *slog.Logger, metricsPath string, webFlags *web.FlagConfig) error {
 	reg.MustRegister(versioncollector.NewCollector("rancher_cert_exporter"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -166,7 +174,7 @@ func serve(reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collect
 		}
 		mux.Handle("/", landing)
 	}
-	level.Info(logger).Log("msg", "starting", "version", version.Info())
+	logger.Info("starting", "version", version.Info())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return web.ListenAndServe(srv, webFlags, slogger(logger))
+	return web.ListenAndServe(srv, webFlags, logger)
 }

@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"time"
 
-	"github.com/go-kit/log"
-	"github.com/go-kit/log/level"
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,7 +17,7 @@ import (
 )
 
 // enableRotation serves the rotation API; it stays off unless a token file is given.
-func enableRotation(reg prometheus.Registerer, mux *http.ServeMux, cli *client.Client, cfg rotation.Config, tokenFile string, logger log.Logger) error {
+func enableRotation(reg prometheus.Registerer, mux *http.ServeMux, cli *client.Client, cfg rotation.Config, tokenFile string, logger *slog.Logger) error {
 	if cli == nil {
 		return fmt.Errorf("the rotation API needs the Docker engine: give --rancher.container or leave --rancher.discover on")
 	}
@@ -27,10 +26,10 @@ func enableRotation(reg prometheus.Registerer, mux *http.ServeMux, cli *client.C
 		return err
 	}
 	if loose {
-		level.Warn(logger).Log("msg", "token file is readable by group or others; chmod 600 it", "file", tokenFile)
+		logger.Warn("token file is readable by group or others; chmod 600 it", "file", tokenFile)
 	}
 	rotation.NewAPI(rotation.New(cli, cfg, logger, rotation.NewMetrics(reg)), token).Register(mux)
-	level.Info(logger).Log("msg", "rotation API enabled", "backup_dir", cfg.BackupDir)
+	logger.Info("rotation API enabled", "backup_dir", cfg.BackupDir)
 	return nil
 }
 
@@ -62,7 +61,9 @@ func runJob(rot *rotation.Rotator, name string, newJob func(*rotation.Rotator, r
 	})
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
-	enc.Encode(rep)
+	if err := enc.Encode(rep); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
 	if rep.State != rotation.Succeeded {
 		fmt.Fprintf(os.Stderr, "%s failed: %s\n", rep.Kind, rep.Error)
 		if rep.Backup != "" {
