@@ -5,7 +5,7 @@ LDFLAGS       := -X github.com/prometheus/common/version.Version=$(BUILD_VERSION
 ARGS          ?=
 VERSION       ?= 2.3
 
-.PHONY: run build test demo bench
+.PHONY: run build test lint demo bench
 
 run:   ## run the exporter (ARGS="--rancher.container rancher" to pass flags)
 	go run -ldflags "$(LDFLAGS)" ./cmd/rancher-cert-exporter $(ARGS)
@@ -13,8 +13,11 @@ run:   ## run the exporter (ARGS="--rancher.container rancher" to pass flags)
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o rancher-cert-exporter ./cmd/rancher-cert-exporter
 
-test:  ## the whole test suite, from a fresh machine
+test:  ## the whole test suite, from a fresh machine (installs what is missing, starts a Docker engine)
 	./scripts/test.sh
+
+lint:  ## golangci-lint v2 with .golangci.yml
+	./scripts/lint.sh
 
 demo:  ## a simulated Rancher server in the gap state, and the exporter reading it (VERSION=2.3, 2.4, 2.5, 2.7 or 2.12)
 	VERSION=$(VERSION) ./scripts/demo.sh

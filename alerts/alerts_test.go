@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -23,10 +25,7 @@ const (
 
 func promtool(t *testing.T, args ...string) {
 	t.Helper()
-	if _, err := exec.LookPath("promtool"); err != nil {
-		t.Fatal("promtool not installed: apt-get install prometheus (scripts/test.sh does)")
-	}
-	out, err := exec.Command("promtool", args...).CombinedOutput()
+	out, err := exec.Command(testenv.Tool(t, "promtool", "prometheus"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -92,9 +93,7 @@ func TestParse(t *testing.T) {
 // TestParseK3sFixture compares every certificate of a tree written by k3s v0.8.1 with what
 // openssl prints for the same file.
 func TestParseK3sFixture(t *testing.T) {
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
+	testenv.Tool(t, "openssl", "openssl")
 	root := filepath.Join("..", "testdata", "k3s-v0.8.1-tls")
 	files, _ := filepath.Glob(filepath.Join(root, "*", "*.crt"))
 	more, _ := filepath.Glob(filepath.Join(root, "server", "tls", "*.crt"))

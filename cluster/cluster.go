@@ -68,8 +68,8 @@ func New(o Options) (*Client, error) {
 	if o.Address == "" {
 		o.Address = server.Host
 	}
-	if cfg.TLSClientConfig.ServerName == "" {
-		cfg.TLSClientConfig.ServerName = server.Hostname()
+	if cfg.ServerName == "" {
+		cfg.ServerName = server.Hostname()
 	}
 	cfg.Host = "https://" + o.Address
 	cfg.Timeout = o.Timeout

@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh Debian 12 machine with Go: installs the Debian packages
-# the tests use (Docker, busybox, openssl, Prometheus, promtool, Alertmanager), then runs every
-# Go test. The Docker engine is started by the tests' harness
-# (test/harness) when none answers, and stopped again.
+# The whole test suite, from a fresh Debian 12 machine with Go: installs the Debian packages the
+# tests use, starts a private Docker engine when none answers (and stops it again), then runs
+# the linter and every Go test with RCE_E2E=1, under which a missing tool fails instead of
+# skipping. A plain `go test ./...` never installs or starts anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v dockerd >/dev/null || need+=(docker.io)
-command -v docker >/dev/null || need+=(docker.io)
-[ -x /bin/busybox ] || need+=(busybox-static)
-command -v openssl >/dev/null || need+=(openssl)
-command -v promtool >/dev/null || need+=(prometheus)
-command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
-command -v kubectl >/dev/null || need+=(kubernetes-client)
-command -v gzip >/dev/null || need+=(gzip)
+for tool in dockerd:docker.io docker:docker.io busybox:busybox-static openssl:openssl promtool:prometheus \
+  prometheus-alertmanager:prometheus-alertmanager chromium:chromium kubectl:kubernetes-client gzip:gzip; do
+  command -v "${tool%%:*}" >/dev/null || [ -x "/bin/${tool%%:*}" ] || need+=("${tool#*:}")
+done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
 fi
 
+# The engine the tests use: the one DOCKER_HOST or the default socket names, else a private one.
+started=""
+if ! docker info >/dev/null 2>&1; then
+  eval "$(go run ./test/simctl env)"
+  started=yes
+fi
+trap '[ -n "$started" ] && go run ./test/simctl stop-engine' EXIT
+export DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}" RCE_E2E=1
+
 go vet ./...
-go test -count=1 -timeout 15m ./...
+./scripts/lint.sh
+go test -count=1 -timeout 20m ./...

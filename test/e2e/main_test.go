@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 // docker runs the docker CLI against the harness engine.
 func docker(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("docker", args...).CombinedOutput()
+	out, err := exec.Command(testenv.Tool(t, "docker", "docker.io"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -34,7 +35,7 @@ func docker(t testing.TB, args ...string) string {
 // prints them.
 func opensslDates(t testing.TB, file string) (notBefore, notAfter time.Time) {
 	t.Helper()
-	out, err := exec.Command("openssl", "x509", "-noout", "-startdate", "-enddate", "-in", file).CombinedOutput()
+	out, err := exec.Command(testenv.Tool(t, "openssl", "openssl"), "x509", "-noout", "-startdate", "-enddate", "-in", file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("openssl x509 %s: %v\n%s", file, err, out)
 	}
@@ -57,7 +58,7 @@ func opensslDates(t testing.TB, file string) (notBefore, notAfter time.Time) {
 // openssl runs openssl and returns its output, failing the test on error.
 func openssl(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("openssl", args...).CombinedOutput()
+	out, err := exec.Command(testenv.Tool(t, "openssl", "openssl"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

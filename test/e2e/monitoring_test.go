@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
@@ -24,7 +25,7 @@ import (
 func startDaemon(t *testing.T, ready string, name string, args ...string) {
 	t.Helper()
 	var log bytes.Buffer
-	cmd := exec.Command(name, args...)
+	cmd := exec.Command(testenv.Tool(t, name, "prometheus prometheus-alertmanager"), args...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.SysProcAttr = dieWithTest
 	if err := cmd.Start(); err != nil {

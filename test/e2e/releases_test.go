@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
@@ -146,7 +147,7 @@ func assertServingRecovered(t *testing.T, sim *harness.Sim, rep rotation.Report,
 		t.Errorf("verify did not check the served certificate: %+v", verify)
 	}
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
-	out, err := exec.Command("kubectl", "--kubeconfig", kubeconfig(t, sim), "get", "secret", "-n", "kube-system", "k3s-serving", "-o", "jsonpath={.data.tls\\.crt}").Output()
+	out, err := exec.Command(testenv.Tool(t, "kubectl", "kubernetes-client"), "--kubeconfig", kubeconfig(t, sim), "get", "secret", "-n", "kube-system", "k3s-serving", "-o", "jsonpath={.data.tls\\.crt}").Output()
 	if err != nil {
 		t.Fatalf("kubectl against the renewed serving certificate: %v", err)
 	}

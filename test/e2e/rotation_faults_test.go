@@ -18,8 +18,12 @@ func TestRotationAPIStatusCodes(t *testing.T) {
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	disabled := startExporter(t, nil, "--rancher.container", sim.Name)
 	resp, err := http.Post(disabled.url+"/api/v1/containers/"+sim.Name+"/rotate", "application/json", nil)
-	if err != nil || resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("rotation without a token file: %v %v, want 404", resp.Status, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("rotation without a token file: %s, want 404", resp.Status)
 	}
 
 	e := startRotationExporter(t, nil, "--rancher.container", sim.Name)
@@ -74,13 +78,12 @@ func TestRotationAPIStatusCodes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if !(codes[0] == 202 && codes[1] == 409 || codes[0] == 409 && codes[1] == 202) {
+	if (codes[0] != 202 || codes[1] != 409) && (codes[0] != 409 || codes[1] != 202) {
 		t.Fatalf("concurrent rotations answered %v, want 202 and 409", codes)
 	}
 	var running rotation.Report
-	resp = e.api(t, "POST", rotate, token, "", &running)
-	if resp.StatusCode == http.StatusConflict {
-		e.wait(t, strings.TrimPrefix(resp.Header.Get("Location"), "/api/v1/rotations/"))
+	if again := e.api(t, "POST", rotate, token, "", &running); again.StatusCode == http.StatusConflict {
+		e.wait(t, strings.TrimPrefix(again.Header.Get("Location"), "/api/v1/rotations/"))
 	}
 }
 

@@ -44,8 +44,15 @@ func startRotationExporter(t *testing.T, env []string, args ...string) *rotation
 	return &rotationExporter{startExporter(t, env, args...), backups}
 }
 
+// answer is what the rotation API answered, its body read and closed.
+type answer struct {
+	StatusCode int
+	Status     string
+	Header     http.Header
+}
+
 // api calls the rotation API and decodes the JSON answer into out (when not nil).
-func (e *rotationExporter) api(t testing.TB, method, path, auth, body string, out any) *http.Response {
+func (e *rotationExporter) api(t testing.TB, method, path, auth, body string, out any) answer {
 	t.Helper()
 	req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
 	if auth != "" {
@@ -60,7 +67,7 @@ func (e *rotationExporter) api(t testing.TB, method, path, auth, body string, ou
 	if out != nil {
 		json.Unmarshal(data, out)
 	}
-	return resp
+	return answer{resp.StatusCode, resp.Status, resp.Header}
 }
 
 // rotate POSTs a rotation and waits for its end.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
@@ -65,7 +66,7 @@ func containerIP(t *testing.T, sim *harness.Sim) string {
 // as PEM files.
 func kubectlCerts(t *testing.T, sim *harness.Sim) map[string]string {
 	t.Helper()
-	out, err := exec.Command("kubectl", "--kubeconfig", kubeconfig(t, sim), "get", "secrets", "--all-namespaces", "-o", "json").Output()
+	out, err := exec.Command(testenv.Tool(t, "kubectl", "kubernetes-client"), "--kubeconfig", kubeconfig(t, sim), "get", "secrets", "--all-namespaces", "-o", "json").Output()
 	if err != nil {
 		t.Fatalf("kubectl get secrets of %s: %v", sim.Name, err)
 	}

@@ -115,7 +115,7 @@ func (e *Engine) StartContainer(ctx context.Context, sim *Sim) error {
 func (e *Engine) Remove(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e.Client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	_, _ = e.Client.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}) // gone already is fine
 }
 
 // RemoveLabelled removes every container the harness made, in this run or an interrupted one.

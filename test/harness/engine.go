@@ -30,19 +30,30 @@ type Engine struct {
 	started *exec.Cmd // the dockerd the harness started, if it did
 }
 
-// StartEngine connects to the engine named by DOCKER_HOST or the default socket, or installs
-// docker.io and starts dockerd with a private data root when none answers. DOCKER_HOST is set
-// for child processes (the docker CLI, the exporter) either way.
-func StartEngine(ctx context.Context) (*Engine, error) {
-	candidates := []string{os.Getenv("DOCKER_HOST"), client.DefaultDockerHost, privateHost}
-	for _, host := range candidates {
+// Connect connects to the engine named by DOCKER_HOST, else the default socket, else the one
+// StartEngine starts, and sets DOCKER_HOST for child processes (the docker CLI, the exporter).
+// It never starts one: tests use the engine they find.
+func Connect(ctx context.Context) (*Engine, error) {
+	var lastErr error
+	for _, host := range []string{os.Getenv("DOCKER_HOST"), client.DefaultDockerHost, privateHost} {
 		if host == "" {
 			continue
 		}
-		if cli, err := ping(ctx, host); err == nil {
+		cli, err := ping(ctx, host)
+		if err == nil {
 			os.Setenv("DOCKER_HOST", host)
 			return &Engine{Client: cli, Host: host}, nil
 		}
+		lastErr = err
+	}
+	return nil, fmt.Errorf("no Docker engine answers: %w", lastErr)
+}
+
+// StartEngine connects, or installs docker.io and starts dockerd with a private data root
+// when no engine answers: for scripts/sim and make test, never from a test.
+func StartEngine(ctx context.Context) (*Engine, error) {
+	if e, err := Connect(ctx); err == nil {
+		return e, nil
 	}
 	if _, err := exec.LookPath("dockerd"); err != nil {
 		if err := aptInstall("docker.io"); err != nil {
@@ -75,7 +86,7 @@ func StartEngine(ctx context.Context) (*Engine, error) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	cmd.Process.Kill()
+	_ = cmd.Process.Kill()
 	return nil, fmt.Errorf("dockerd did not answer on %s within 60s; see %s/dockerd.log", privateHost, privateRoot)
 }
 
@@ -104,10 +115,10 @@ func (e *Engine) Stop() error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- e.started.Wait() }()
-	e.started.Process.Signal(syscall.SIGTERM)
+	_ = e.started.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-done:
-		return nil
+	case err := <-done:
+		return err
 	case <-time.After(30 * time.Second):
 		return e.started.Process.Kill()
 	}

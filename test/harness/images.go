@@ -129,10 +129,6 @@ func BuildStatic(pkg, dir string) (string, error) {
 // BuildSimImages builds the simulator and tags every profile's image. Docker's layer cache
 // makes a rebuild of unchanged input cheap.
 func BuildSimImages(ctx context.Context, cli *client.Client) error {
-	busybox, err := busyboxPath()
-	if err != nil {
-		return err
-	}
 	dir, err := os.MkdirTemp("", "ranchersim-build")
 	if err != nil {
 		return err
@@ -171,13 +167,15 @@ func BuildImage(ctx context.Context, cli *client.Client, buildCtx io.Reader, tag
 	return nil
 }
 
-func busyboxPath() (string, error) {
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		if err := aptInstall("busybox-static"); err != nil {
-			return "", err
-		}
+// busybox gives the images sh and rm (Debian's busybox-static).
+const busybox = "/bin/busybox"
+
+// EnsureBusybox installs busybox-static when it is missing: for scripts/sim, never from a test.
+func EnsureBusybox() error {
+	if _, err := os.Stat(busybox); err == nil {
+		return nil
 	}
-	return "/bin/busybox", nil
+	return aptInstall("busybox-static")
 }
 
 // ContextTar makes a build context of host files (by name in the context), a Dockerfile and

@@ -8,18 +8,31 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 )
 
-// Main runs a test package against a Docker engine with the simulator images built, and
-// removes every container it made, also when a test fails or the run is interrupted. It sets
-// *engine before the tests run.
+// Main runs a test package against the Docker engine it finds, with the simulator images
+// built, and removes every container it made, also when a test fails or the run is
+// interrupted. It sets *engine before the tests run. Without an engine (or busybox-static, which
+// the images need) the package is skipped, unless RCE_E2E asks for the whole environment.
 func Main(m *testing.M, engine **Engine) int {
 	ctx := context.Background()
 	start := time.Now()
-	e, err := StartEngine(ctx)
+	e, err := Connect(ctx)
+	if err == nil {
+		if _, err = os.Stat(busybox); err != nil {
+			e.Client.Close()
+			err = fmt.Errorf("%s is missing (apt-get install busybox-static)", busybox)
+		}
+	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "harness:", err)
-		return 1
+		if testenv.Required() {
+			fmt.Fprintln(os.Stderr, "harness: RCE_E2E is set, but:", err)
+			return 1
+		}
+		fmt.Println("e2e skipped:", err, "— make test installs and starts what is missing")
+		return 0
 	}
 	engineTime := time.Since(start)
 	e.RemoveLabelled() // left by an interrupted run

@@ -217,7 +217,7 @@ func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, ms
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	_ = json.NewEncoder(w).Encode(v) // an error is the client going away
 }
 
 func newUID() types.UID {

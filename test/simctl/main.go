@@ -43,6 +43,9 @@ func run(cmd string, args []string) error {
 		fmt.Printf("export DOCKER_HOST=%s\n", e.Host)
 		return nil
 	case "build":
+		if err := harness.EnsureBusybox(); err != nil {
+			return err
+		}
 		return harness.BuildSimImages(ctx, e.Client)
 	case "start":
 		fs := flag.NewFlagSet("start", flag.ExitOnError)
@@ -51,7 +54,7 @@ func run(cmd string, args []string) error {
 		leaf := fs.Int("leaf-days", 365, "validity left on k3s leaves; negative: expired")
 		ui := fs.Int("ui-days", 365, "validity left on the UI certificate")
 		crash := fs.Bool("restart", true, "--restart=unless-stopped, as a real Rancher server")
-		fs.Parse(args)
+		_ = fs.Parse(args) // ExitOnError
 		p, ok := harness.ProfileNamed(*version)
 		if !ok {
 			return fmt.Errorf("no simulated release %q: want one of %s", *version, harness.ProfileNames())
