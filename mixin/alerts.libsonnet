@@ -1,0 +1,133 @@
+// The alert rules. Every expiry alert is evaluated per certificate file, so a ten-year CA never
+// hides a one-year leaf; warnings keep firing inside the critical window (Alertmanager's
+// inhibition mutes them there), so an alert never reads "resolved" while it got worse.
+local lib = import 'lib.libsonnet';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+    local t = c.thresholds,
+    local all = lib.selector(c, []),
+    // k3s's own files; management-state/tls is left by Rancher 2.0-2.2, unused since 2.3:
+    // exported, never alerted on.
+    local k3s = lib.selector(c, ['source="k3s"', 'path!~"/var/lib/rancher/management-state/.+"']),
+    local secret = lib.selector(c, ['source="secret"']),
+    local ui = lib.selector(c, ['source="ui"']),
+    local alert(name, severity, forTime, expr, summary, description) = {
+      alert: name,
+      expr: expr,
+      'for': forTime,
+      labels: { severity: severity },
+      annotations: {
+        summary: summary,
+        description: description,
+        runbook_url: c.runbookURL + '#' + std.asciiLower(name),
+      },
+    },
+    local where = 'in container {{ $labels.container }} on {{ $labels.instance }}',
+    local fileWhere = '{{ $labels.path }} ' + where,
+
+    groups+: [{
+      name: 'rancher-cert-exporter',
+      rules: [
+        alert(
+          'K3sCertificateExpiringSoon', 'warning', '1h',
+          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [k3s, t.warningDays],
+          'A k3s certificate of a Rancher server expires within %d days.' % t.warningDays,
+          fileWhere + ' ' + lib.when + '. A Rancher server does not start with an expired k3s certificate. ' + lib.advice('$labels.path', '$value'),
+        ),
+        alert(
+          'K3sCertificateExpiringCritical', 'critical', '15m',
+          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [k3s, t.criticalDays],
+          'A k3s certificate of a Rancher server expires within %d days.' % t.criticalDays,
+          fileWhere + ' ' + lib.when + '. ' + lib.advice('$labels.path', '$value'),
+        ),
+        alert(
+          'K3sCertificateExpired', 'critical', '5m',
+          '(time() - cert_not_after_seconds{%s}) >= 0' % k3s,
+          'A k3s certificate of a Rancher server has expired; the server will not start.',
+          fileWhere + ' expired {{ $value | humanizeDuration }} ago. The container crash-loops with "x509: certificate has expired or is not yet valid" at its next start. ' + lib.advice('$labels.path', '-1.0'),
+        ),
+        alert(
+          'RancherK3sCertificatesNotRenewed', 'critical', '15m',
+          |||
+            (
+              min by (instance, container) (cert_not_after_seconds{%(k3s)s}) - time() < %(warn)d * 86400
+            )
+            and on (instance, container)
+            (
+              max by (instance, container) (cert_not_after_seconds{%(ui)s})
+                - on (instance, container)
+              min by (instance, container) (cert_not_after_seconds{%(k3s)s})
+              > %(gap)d * 86400
+            )
+          ||| % { k3s: k3s, ui: ui, warn: t.warningDays, gap: t.gapDays },
+          'The Rancher UI certificate was renewed but the k3s certificates were not.',
+          '{{ $path := "" }}{{ with printf "bottomk(1, cert_not_after_seconds{%s, instance=\\"%%s\\", container=\\"%%s\\"})" $labels.instance $labels.container | query }}{{ with first . }}{{ $path = .Labels.path }}{{ end }}{{ end }}' % std.strReplace(k3s, '"', '\\"')
+          + '{{ $path }} ' + where + ' expires in {{ $value | humanizeDuration }}, while the UI certificate the browser shows was renewed and looks fine. ' + lib.advice('$path', '$value'),
+        ),
+        alert(
+          'RancherK3sCertificatesRenewOnRestart', 'warning', '1h',
+          // A release that renews on start, whose earliest k3s leaf is inside the renewal window
+          // and expires soon: it has not been restarted since it entered the window.
+          |||
+            (
+              min by (instance, container) (cert_not_after_seconds{%(k3s)s, ca="false", path!~".+/dynamic-cert\\.json"}) - time()
+                < on (instance, container) (rancher_cert_exporter_k3s_renewal_window_seconds{%(all)s} > 0)
+            ) < %(warn)d * 86400
+          ||| % { k3s: k3s, all: all, warn: t.warningDays },
+          'A restart of the Rancher server would renew its k3s certificates.',
+          'The earliest k3s leaf of container {{ $labels.container }} on {{ $labels.instance }} expires in {{ $value | humanizeDuration }}, inside the window in which k3s renews it on start; the container has not started since. Restart it (docker restart {{ $labels.container }}, or rancher-cert-exporter rotate, which picks a restart here and verifies it).',
+        ),
+        alert(
+          'RancherClusterCertificateExpiringSoon', 'warning', '1h',
+          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [secret, t.warningDays],
+          "A certificate kept as a secret in a Rancher server's cluster expires within %d days." % t.warningDays,
+          'Secret {{ $labels.path }} in the cluster of container {{ $labels.container }} on {{ $labels.instance }} ' + lib.when + '. ' + lib.secretAdvice,
+        ),
+        alert(
+          'RancherClusterCertificateExpiringCritical', 'critical', '15m',
+          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [secret, t.criticalDays],
+          "A certificate kept as a secret in a Rancher server's cluster expires within %d days." % t.criticalDays,
+          'Secret {{ $labels.path }} in the cluster of container {{ $labels.container }} on {{ $labels.instance }} ' + lib.when + '. ' + lib.secretAdvice,
+        ),
+        alert(
+          'RancherUICertificateExpiringSoon', 'warning', '15m',
+          '(cert_not_after_seconds{%s} - time()) < %d * 86400' % [ui, t.uiWarningDays],
+          "The Rancher UI certificate expires within %d days; Rancher's own renewal has failed." % t.uiWarningDays,
+          'The UI certificate of container {{ $labels.container }} on {{ $labels.instance }} ({{ $labels.path }}) expires in {{ $value | humanizeDuration }}. Rancher renews it 7 days before expiry; that has not happened.',
+        ),
+        alert(
+          'RancherCertExporterSourceDown', 'warning', '10m',
+          'rancher_cert_exporter_source_up{%s} == 0' % lib.selector(c, ['source=~"k3s|file"']),
+          "rancher-cert-exporter cannot read a container's certificates.",
+          'The {{ $labels.source }} certificates of container "{{ $labels.container }}" on {{ $labels.instance }} could not be read for 10 minutes; their expiry is not watched. rancher_cert_exporter_read_errors_total tells the reason.',
+        ),
+        alert(
+          'RancherServerCrashLooping', 'critical', '5m',
+          'delta(rancher_cert_exporter_container_restart_count{%s}[15m]) >= 3' % all,
+          'A Rancher server container is restarting over and over.',
+          'Container {{ $labels.container }} on {{ $labels.instance }} restarted {{ $value | humanize }} times in 15 minutes. Expired k3s certificates are the usual cause: check K3sCertificateExpired and the container log.',
+        ),
+      ],
+    }],
+  },
+
+  // Alertmanager's inhibition: a critical alert mutes the warning of the same certificate, and
+  // the expired one the critical one.
+  alertmanagerInhibitRules+:: {
+    local c = $._config,
+    inhibit_rules+: [
+      {
+        source_matchers: ['severity="critical"', 'alertname=~"K3sCertificate.+|RancherClusterCertificate.+"'],
+        target_matchers: ['severity="warning"', 'alertname=~"K3sCertificate.+|RancherClusterCertificate.+"'],
+        equal: c.inhibitEqual,
+      },
+      {
+        source_matchers: ['alertname="K3sCertificateExpired"'],
+        target_matchers: ['alertname="K3sCertificateExpiringCritical"'],
+        equal: c.inhibitEqual,
+      },
+    ],
+  },
+}

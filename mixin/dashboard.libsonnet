@@ -1,0 +1,792 @@
+// The Grafana dashboard: every panel query carries the configured selector, and its colours
+// the configured thresholds. The end-to-end test runs every query against a real Prometheus.
+{
+  grafanaDashboards+:: {
+    local c = $._config,
+    local t = c.thresholds,
+    local prefix = if c.selector == '' then '' else c.selector + ', ',
+    // q adds the selector to a panel query, and keeps management-state/tls (left by Rancher
+    // 2.0-2.2, unused since 2.3) out of the k3s panels, as the alerts do.
+    local q(expr) = std.strReplace(
+      std.strReplace(expr, 'source="k3s"', 'source="k3s", path!~"/var/lib/rancher/management-state/.+"'),
+      '{instance=~', '{' + prefix + 'instance=~',
+    ),
+    // lv adds the selector to a variable's label_values query.
+    local lv(query) = q(std.strReplace(query, 'rancher_cert_exporter_build_info,', 'rancher_cert_exporter_build_info{' + c.selector + '},')),
+
+    'rancher-cert-exporter.json':
+    {
+      "uid": c.dashboardUID,
+      "title": c.dashboardTitle,
+      "description": "k3s and UI certificates of single-node Rancher servers, from rancher-cert-exporter.",
+      "tags": [
+        "rancher",
+        "k3s",
+        "certificates"
+      ],
+      "editable": true,
+      "graphTooltip": 1,
+      "refresh": "1m",
+      "schemaVersion": 41,
+      "time": {
+        "from": "now-7d",
+        "to": "now"
+      },
+      "timezone": "",
+      "version": 1,
+      "links": [
+        {
+          "title": "Runbook",
+          "type": "link",
+          "url": c.runbookURL,
+          "targetBlank": true
+        }
+      ],
+      "templating": {
+        "list": [
+          {
+            "name": "datasource",
+            "label": "Data source",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {},
+            "hide": 0,
+            "refresh": 1
+          },
+          {
+            "name": "instance",
+            "label": "Exporter",
+            "type": "query",
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "query": {
+              "query": lv("label_values(rancher_cert_exporter_build_info, instance)"),
+              "refId": "instance"
+            },
+            "definition": lv("label_values(rancher_cert_exporter_build_info, instance)"),
+            "multi": true,
+            "includeAll": true,
+            "allValue": ".*",
+            "current": {},
+            "refresh": 2,
+            "sort": 1
+          },
+          {
+            "name": "container",
+            "label": "Container",
+            "type": "query",
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "query": {
+              "query": lv("label_values(cert_not_after_seconds{instance=~\"$instance\"}, container)"),
+              "refId": "container"
+            },
+            "definition": lv("label_values(cert_not_after_seconds{instance=~\"$instance\"}, container)"),
+            "multi": true,
+            "includeAll": true,
+            "allValue": ".*",
+            "current": {},
+            "refresh": 2,
+            "sort": 1
+          }
+        ]
+      },
+      "annotations": {
+        "list": [
+          {
+            "builtIn": 1,
+            "datasource": {
+              "type": "grafana",
+              "uid": "-- Grafana --"
+            },
+            "enable": true,
+            "hide": true,
+            "iconColor": "rgba(0, 211, 255, 1)",
+            "name": "Annotations & Alerts",
+            "type": "dashboard"
+          }
+        ]
+      },
+      "panels": [
+        {
+          "type": "stat",
+          "title": "Soonest k3s certificate expiry",
+          "description": "Time left on the earliest k3s certificate of each container. Orange under 30 days, red under 7 (the alert thresholds).",
+          "gridPos": {
+            "h": 5,
+            "w": 8,
+            "x": 0,
+            "y": 0
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("min by (instance, container) (cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=\"k3s\"}) - time()"),
+              "refId": "A",
+              "legendFormat": "{{container}}",
+              "instant": true,
+              "range": false
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "s",
+              "decimals": 0,
+              "thresholds": {
+                "mode": "absolute",
+                "steps": [
+                  {
+                    "color": "red",
+                    "value": null
+                  },
+                  {
+                    "color": "orange",
+                    "value": t.criticalDays * 86400
+                  },
+                  {
+                    "color": "green",
+                    "value": t.warningDays * 86400
+                  }
+                ]
+              }
+            },
+            "overrides": []
+          },
+          "options": {
+            "reduceOptions": {
+              "calcs": [
+                "lastNotNull"
+              ],
+              "fields": "",
+              "values": false
+            },
+            "colorMode": "background",
+            "graphMode": "none",
+            "textMode": "value_and_name"
+          },
+          "id": 1,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "stat",
+          "title": "Rancher UI certificate expiry",
+          "description": "Time left on the certificate the Rancher UI serves. Rancher renews it 7 days before expiry; red under 5 days means that renewal failed.",
+          "gridPos": {
+            "h": 5,
+            "w": 8,
+            "x": 8,
+            "y": 0
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("max by (instance, container) (cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=\"ui\"}) - time()"),
+              "refId": "A",
+              "legendFormat": "{{container}}",
+              "instant": true,
+              "range": false
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "s",
+              "decimals": 0,
+              "thresholds": {
+                "mode": "absolute",
+                "steps": [
+                  {
+                    "color": "red",
+                    "value": null
+                  },
+                  {
+                    "color": "green",
+                    "value": t.uiWarningDays * 86400
+                  }
+                ]
+              }
+            },
+            "overrides": []
+          },
+          "options": {
+            "reduceOptions": {
+              "calcs": [
+                "lastNotNull"
+              ],
+              "fields": "",
+              "values": false
+            },
+            "colorMode": "background",
+            "graphMode": "none",
+            "textMode": "value_and_name"
+          },
+          "id": 2,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "stat",
+          "title": "Gap: UI outlives k3s by",
+          "description": "How much longer the UI certificate is valid than the earliest k3s certificate. Over 30 days means the UI was renewed and k3s was not: the trap RancherK3sCertificatesNotRenewed alerts on.",
+          "gridPos": {
+            "h": 5,
+            "w": 8,
+            "x": 16,
+            "y": 0
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("max by (instance, container) (cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=\"ui\"})\n  - on (instance, container)\nmin by (instance, container) (cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=\"k3s\"})"),
+              "refId": "A",
+              "legendFormat": "{{container}}",
+              "instant": true,
+              "range": false
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "s",
+              "decimals": 0,
+              "thresholds": {
+                "mode": "absolute",
+                "steps": [
+                  {
+                    "color": "green",
+                    "value": null
+                  },
+                  {
+                    "color": "red",
+                    "value": t.gapDays * 86400
+                  }
+                ]
+              }
+            },
+            "overrides": []
+          },
+          "options": {
+            "reduceOptions": {
+              "calcs": [
+                "lastNotNull"
+              ],
+              "fields": "",
+              "values": false
+            },
+            "colorMode": "background",
+            "graphMode": "none",
+            "textMode": "value_and_name"
+          },
+          "id": 3,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "table",
+          "title": "Rancher servers",
+          "description": "What each Rancher container runs, as it reports, and what a start does to its k3s certificates: renewal never (2.3), on-start, or unknown, and the window in which a start renews them (90 days, 120 from k3s v1.33.1 / Rancher 2.11.15). Where it renews on start, a restart is the fix; elsewhere, a rotation.",
+          "gridPos": {
+            "h": 6,
+            "w": 24,
+            "x": 0,
+            "y": 5
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("rancher_cert_exporter_k3s_renewal_window_seconds{instance=~\"$instance\", container=~\"$container\"} / 86400\n  * on (instance, container) group_left (rancher_version, k3s_version, renewal)\nrancher_cert_exporter_rancher_info{instance=~\"$instance\", container=~\"$container\"}"),
+              "refId": "A",
+              "legendFormat": "__auto",
+              "instant": true,
+              "range": false,
+              "format": "table"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "d",
+              "decimals": 0,
+              "custom": {
+                "cellOptions": {
+                  "type": "auto"
+                }
+              }
+            },
+            "overrides": []
+          },
+          "options": {
+            "showHeader": true,
+            "sortBy": [
+              {
+                "displayName": "container",
+                "desc": false
+              }
+            ]
+          },
+          "transformations": [
+            {
+              "id": "organize",
+              "options": {
+                "excludeByName": {
+                  "Time": true,
+                  "__name__": true,
+                  "job": true
+                },
+                "indexByName": {
+                  "instance": 0,
+                  "container": 1,
+                  "rancher_version": 2,
+                  "k3s_version": 3,
+                  "renewal": 4,
+                  "Value": 5
+                },
+                "renameByName": {
+                  "rancher_version": "Rancher",
+                  "k3s_version": "k3s",
+                  "renewal": "Renewal on start",
+                  "Value": "Renewal window"
+                }
+              }
+            }
+          ],
+          "id": 11,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "table",
+          "title": "Certificates",
+          "description": "Every certificate file the exporter reads, with the days left; coloured by the alert thresholds (30 and 7 days).",
+          "gridPos": {
+            "h": 12,
+            "w": 24,
+            "x": 0,
+            "y": 11
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("(cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\"} - time()) / 86400"),
+              "refId": "A",
+              "legendFormat": "__auto",
+              "instant": true,
+              "range": false,
+              "format": "table"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "d",
+              "decimals": 1,
+              "thresholds": {
+                "mode": "absolute",
+                "steps": [
+                  {
+                    "color": "red",
+                    "value": null
+                  },
+                  {
+                    "color": "orange",
+                    "value": t.criticalDays
+                  },
+                  {
+                    "color": "green",
+                    "value": t.warningDays
+                  }
+                ]
+              },
+              "custom": {
+                "cellOptions": {
+                  "type": "auto"
+                },
+                "filterable": true
+              }
+            },
+            "overrides": [
+              {
+                "matcher": {
+                  "id": "byName",
+                  "options": "Days left"
+                },
+                "properties": [
+                  {
+                    "id": "custom.cellOptions",
+                    "value": {
+                      "type": "color-background"
+                    }
+                  }
+                ]
+              }
+            ]
+          },
+          "options": {
+            "showHeader": true,
+            "sortBy": [
+              {
+                "displayName": "Days left",
+                "desc": false
+              }
+            ]
+          },
+          "transformations": [
+            {
+              "id": "organize",
+              "options": {
+                "excludeByName": {
+                  "Time": true,
+                  "__name__": true,
+                  "job": true
+                },
+                "indexByName": {
+                  "instance": 0,
+                  "container": 1,
+                  "source": 2,
+                  "path": 3,
+                  "subject_cn": 4,
+                  "issuer_cn": 5,
+                  "ca": 6,
+                  "serial_number": 7,
+                  "Value": 8
+                },
+                "renameByName": {
+                  "Value": "Days left"
+                }
+              }
+            }
+          ],
+          "id": 4,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "timeseries",
+          "title": "Days left over time",
+          "description": "Days left on each leaf certificate (CAs, ten years, left out). A renewal shows as a jump of a year.",
+          "gridPos": {
+            "h": 9,
+            "w": 24,
+            "x": 0,
+            "y": 23
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("(cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", ca=\"false\"} - time()) / 86400"),
+              "refId": "A",
+              "legendFormat": "{{container}} {{source}} {{path}}"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "d",
+              "thresholds": {
+                "mode": "absolute",
+                "steps": [
+                  {
+                    "color": "red",
+                    "value": null
+                  },
+                  {
+                    "color": "orange",
+                    "value": t.criticalDays
+                  },
+                  {
+                    "color": "green",
+                    "value": t.warningDays
+                  }
+                ]
+              },
+              "custom": {
+                "thresholdsStyle": {
+                  "mode": "line+area"
+                }
+              }
+            },
+            "overrides": []
+          },
+          "options": {
+            "legend": {
+              "displayMode": "table",
+              "placement": "right",
+              "calcs": [
+                "lastNotNull"
+              ]
+            },
+            "tooltip": {
+              "mode": "multi",
+              "sort": "asc"
+            }
+          },
+          "id": 5,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "timeseries",
+          "title": "Sources up",
+          "description": "1 when the last read of a container's k3s tree, UI or host files worked.",
+          "gridPos": {
+            "h": 8,
+            "w": 8,
+            "x": 0,
+            "y": 32
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("rancher_cert_exporter_source_up{instance=~\"$instance\", container=~\"$container\"}"),
+              "refId": "A",
+              "legendFormat": "{{container}} {{source}}"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "bool_yes_no",
+              "min": 0,
+              "max": 1
+            },
+            "overrides": []
+          },
+          "options": {
+            "legend": {
+              "displayMode": "list",
+              "placement": "bottom"
+            },
+            "tooltip": {
+              "mode": "multi"
+            }
+          },
+          "id": 6,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "timeseries",
+          "title": "Read errors by reason",
+          "description": "Certificate reads that failed, per second, by source and reason.",
+          "gridPos": {
+            "h": 8,
+            "w": 8,
+            "x": 8,
+            "y": 32
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("sum by (source, reason) (rate(rancher_cert_exporter_read_errors_total{instance=~\"$instance\"}[$__rate_interval]))"),
+              "refId": "A",
+              "legendFormat": "{{source}} {{reason}}"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "ops"
+            },
+            "overrides": []
+          },
+          "options": {
+            "legend": {
+              "displayMode": "list",
+              "placement": "bottom"
+            },
+            "tooltip": {
+              "mode": "multi"
+            }
+          },
+          "id": 7,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "timeseries",
+          "title": "Container restarts",
+          "description": "Restart count of each Rancher container: a climbing line is a crash loop.",
+          "gridPos": {
+            "h": 8,
+            "w": 8,
+            "x": 16,
+            "y": 32
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("rancher_cert_exporter_container_restart_count{instance=~\"$instance\", container=~\"$container\"}"),
+              "refId": "A",
+              "legendFormat": "{{container}}"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "short",
+              "decimals": 0
+            },
+            "overrides": []
+          },
+          "options": {
+            "legend": {
+              "displayMode": "list",
+              "placement": "bottom"
+            },
+            "tooltip": {
+              "mode": "multi"
+            }
+          },
+          "id": 8,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "timeseries",
+          "title": "Scrape duration",
+          "description": "How long the exporter took to read every source, and each source.",
+          "gridPos": {
+            "h": 8,
+            "w": 8,
+            "x": 0,
+            "y": 40
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("rancher_cert_exporter_scrape_duration_seconds{instance=~\"$instance\"}"),
+              "refId": "A",
+              "legendFormat": "{{instance}} total"
+            },
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("rancher_cert_exporter_source_duration_seconds{instance=~\"$instance\", container=~\"$container\"}"),
+              "refId": "B",
+              "legendFormat": "{{container}} {{source}}"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "s"
+            },
+            "overrides": []
+          },
+          "options": {
+            "legend": {
+              "displayMode": "list",
+              "placement": "bottom"
+            },
+            "tooltip": {
+              "mode": "multi"
+            }
+          },
+          "id": 9,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "timeseries",
+          "title": "Rotations",
+          "description": "Certificate rotations and restores run through the exporter's API or CLI, by result; the line under it is 1 while one runs.",
+          "gridPos": {
+            "h": 8,
+            "w": 16,
+            "x": 8,
+            "y": 40
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("sum by (container, kind, result) (rancher_cert_exporter_rotations_total{instance=~\"$instance\", container=~\"$container\"})"),
+              "refId": "A",
+              "legendFormat": "{{container}} {{kind}} {{result}}"
+            },
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("max by (container) (rancher_cert_exporter_rotation_in_progress{instance=~\"$instance\", container=~\"$container\"})"),
+              "refId": "B",
+              "legendFormat": "{{container}} in progress"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "short",
+              "decimals": 0
+            },
+            "overrides": []
+          },
+          "options": {
+            "legend": {
+              "displayMode": "list",
+              "placement": "bottom"
+            },
+            "tooltip": {
+              "mode": "multi"
+            }
+          },
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "id": 10
+        }
+      ]
+    },
+  },
+}

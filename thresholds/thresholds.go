@@ -1,0 +1,41 @@
+// Package thresholds holds the alert thresholds, defined once in thresholds.json: the
+// monitoring mixin (mixin/config.libsonnet) renders the rules and the dashboard from it, and
+// check and the status page read it here.
+package thresholds
+
+import (
+	_ "embed"
+	"encoding/json"
+	"time"
+)
+
+//go:embed thresholds.json
+var raw []byte
+
+// Days are the thresholds, in days.
+type Days struct {
+	// Warning and Critical: how soon a certificate expires to warn, and to page.
+	Warning  int `json:"warningDays"`
+	Critical int `json:"criticalDays"`
+	// Gap: how much longer the UI certificate must live than the earliest k3s certificate for
+	// the gap (UI renewed, k3s not) to be the trap.
+	Gap int `json:"gapDays"`
+	// UIWarning: how soon the UI certificate expires to warn (Rancher renews it at 7).
+	UIWarning int `json:"uiWarningDays"`
+}
+
+// Default are the thresholds of the shipped rules.
+var Default = func() Days {
+	var d Days
+	if err := json.Unmarshal(raw, &d); err != nil {
+		panic("thresholds.json: " + err.Error())
+	}
+	return d
+}()
+
+const day = 24 * time.Hour
+
+// WarningIn and CriticalIn are the warning and critical thresholds as durations.
+func (d Days) WarningIn() time.Duration  { return time.Duration(d.Warning) * day }
+func (d Days) CriticalIn() time.Duration { return time.Duration(d.Critical) * day }
+func (d Days) GapOf() time.Duration      { return time.Duration(d.Gap) * day }
