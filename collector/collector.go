@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -58,6 +59,7 @@ type Collector struct {
 	errs    *errorTracker
 	expo    exposition
 	renders singleflight.Group // responses rendered for concurrent scrapes
+	last    atomic.Pointer[Snapshot]
 }
 
 // New builds the collector of the configured sources.
@@ -109,7 +111,17 @@ func (c *Collector) Gather(ctx context.Context) Snapshot {
 		snap.Sources = append(snap.Sources, files)
 	}
 	snap.Taken = time.Now()
+	c.last.Store(&snap)
 	return snap
+}
+
+// Last returns the snapshot of the last gather (a scrape's, most often), gathering one if
+// there was none yet: a reader of it makes no Docker call of its own.
+func (c *Collector) Last(ctx context.Context) Snapshot {
+	if snap := c.last.Load(); snap != nil {
+		return *snap
+	}
+	return c.Gather(ctx)
 }
 
 // health is the per-scrape metrics of a snapshot: everything but the certificate series.

@@ -5,25 +5,23 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
 )
 
 const name = "rancher-cert-exporter"
@@ -59,7 +57,7 @@ func run(args []string) int {
 
 		checkCmd = app.Command("check", "Print every certificate with its status; exit 0/1/2/3 as Nagios does.")
 		output   = checkCmd.Flag("output", "Output format: table or json.").Default("table").Enum("table", "json")
-		warnDays = checkCmd.Flag("check.warn-days", "WARNING when a certificate expires within this many days.").Default("30").Int()
+		warnDays = checkCmd.Flag("check.warn-days", "WARNING when a certificate expires within this many days (the alerts' warning threshold).").Default(strconv.Itoa(thresholds.Default.Warning)).Int()
 
 		rotateCmd = app.Command("rotate", "Rotate the k3s certificates of one container (--rancher.container): backup, stop, remove, start, verify.")
 		strategy  = rotateCmd.Flag("strategy", "auto (restart where the release renews on start and that suffices, else leaf), leaf (leaves and listener cache), all-certs (every *.crt, CAs too) or restart (restart only).").Default("auto").Enum("auto", "leaf", "all-certs", "restart")
@@ -125,7 +123,7 @@ func run(args []string) int {
 			return 2
 		}
 	}
-	if err := serve(reg, mux, coll, logger, *metricsPath, webFlags); err != nil {
+	if err := serve(reg, mux, coll, logger, *metricsPath, *tokenFile != "", webFlags); err != nil {
 		logger.Error("serve", "err", err)
 		return 1
 	}
@@ -155,26 +153,4 @@ func runCheck(coll *collector.Collector, output string, warn time.Duration) int 
 		return check.ExitUnknown
 	}
 	return check.ExitCode(rows)
-}
-
-func serve(reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger *slog.Logger, metricsPath string, webFlags *web.FlagConfig) error {
-	reg.MustRegister(versioncollector.NewCollector("rancher_cert_exporter"),
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	mux.Handle(metricsPath, coll.Handler(reg, logger))
-	if metricsPath != "/" {
-		landing, err := web.NewLandingPage(web.LandingConfig{
-			Name:        name,
-			Description: "Expiry of the k3s and UI certificates of single-node Rancher servers",
-			Version:     version.Info(),
-			Links:       []web.LandingLinks{{Address: metricsPath, Text: "Metrics"}},
-		})
-		if err != nil {
-			return err
-		}
-		mux.Handle("/", landing)
-	}
-	logger.Info("starting", "version", version.Info())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return web.ListenAndServe(srv, webFlags, logger)
 }

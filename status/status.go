@@ -1,0 +1,176 @@
+// Package status serves the status page at /: every Rancher server and every certificate at a
+// glance, from the collector's last snapshot (the one /metrics served), rendered on the server
+// with no script and no outside asset — Rancher hosts are often air-gapped.
+package status
+
+import (
+	"context"
+	_ "embed"
+	"html/template"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
+)
+
+//go:embed page.html
+var pageHTML string
+
+var page = template.Must(template.New("page").Parse(pageHTML))
+
+// Options say what the page links to and how it colours.
+type Options struct {
+	Name, Version string
+	MetricsPath   string
+	RotationAPI   bool // link the rotation jobs
+	Thresholds    thresholds.Days
+}
+
+// Handler serves the page.
+func Handler(coll *collector.Collector, opts Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), collector.Budget(r))
+		defer cancel()
+		v := build(coll.Last(ctx), time.Now(), opts)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+		if err := page.Execute(w, v); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+}
+
+// view is what the page shows.
+type view struct {
+	Options
+	Taken   time.Time
+	Now     int64 // the time the days left are counted from, as Unix seconds
+	Servers []server
+	Rows    []row
+	Down    []down
+}
+
+// server is one Rancher container at a glance.
+type server struct {
+	Name, Rancher, K3s, Renewal string
+	WindowDays                  int
+	State                       string
+	Restarts                    int
+	Leaf, UI                    *row // the soonest k3s leaf, the UI certificate
+	// Gap: the UI certificate was renewed, the k3s certificates were not (the condition of
+	// RancherK3sCertificatesNotRenewed, without its for:).
+	Gap    bool
+	Advice string
+}
+
+// row is one certificate, or one that could not be read.
+type row struct {
+	Container, Source, Path, Subject string
+	NotAfter                         time.Time
+	DaysLeft                         int
+	Status                           string
+	Class                            string // expired, critical, warning, ok or unreadable
+	Error                            string
+}
+
+// down is a source that could not be read.
+type down struct{ Container, Source, Reason, Message string }
+
+func build(snap collector.Snapshot, now time.Time, opts Options) view {
+	v := view{Options: opts, Taken: snap.Taken.UTC(), Now: now.Unix()}
+	t := opts.Thresholds
+	infos := map[string]*certs.Info{} // by container, source and path, for the CA flag
+	for _, f := range snap.Certs() {
+		infos[f.Container+"\x00"+f.Source+"\x00"+f.Path] = f.Cert
+	}
+	for _, r := range check.Rows(snap, now, t.WarningIn()) {
+		out := row{Container: r.Container, Source: r.Source, Path: r.Path, Subject: r.Subject, NotAfter: r.NotAfter, Status: r.Status, Error: r.Error}
+		if r.Status != check.Unreadable {
+			// Whole days, as the metric gives them: floor((cert_not_after_seconds - time()) / 86400).
+			out.DaysLeft = int(math.Floor(r.NotAfter.Sub(now).Hours() / 24))
+		}
+		out.Class = class(out, now, t)
+		v.Rows = append(v.Rows, out)
+	}
+	slices.SortStableFunc(v.Rows, func(a, b row) int {
+		switch {
+		case (a.Status == check.Unreadable) != (b.Status == check.Unreadable):
+			if a.Status == check.Unreadable {
+				return 1
+			}
+			return -1
+		}
+		return a.NotAfter.Compare(b.NotAfter)
+	})
+	for _, c := range snap.Containers {
+		v.Servers = append(v.Servers, summarize(c, v.Rows, infos, now, t))
+	}
+	for _, s := range snap.Sources {
+		if s.Up || len(s.Errors) == 0 {
+			continue
+		}
+		err := s.Errors[len(s.Errors)-1].Err
+		v.Down = append(v.Down, down{Container: s.Container, Source: s.Source, Reason: readerr.ReasonOf(err), Message: err.Error()})
+	}
+	return v
+}
+
+func class(r row, now time.Time, t thresholds.Days) string {
+	switch {
+	case r.Status == check.Unreadable:
+		return "unreadable"
+	case r.Status == check.Expired:
+		return "expired"
+	case r.NotAfter.Sub(now) <= t.CriticalIn():
+		return "critical"
+	case r.NotAfter.Sub(now) <= t.WarningIn():
+		return "warning"
+	}
+	return "ok"
+}
+
+func summarize(c rancher.Container, rows []row, infos map[string]*certs.Info, now time.Time, t thresholds.Days) server {
+	p := c.Profile
+	s := server{Name: c.Name, Rancher: orUnknown(p.Rancher), K3s: orUnknown(p.K3s), Renewal: string(p.Renewal),
+		WindowDays: int(p.Window.Hours() / 24), State: string(c.State), Restarts: c.RestartCount}
+	for i := range rows { // sorted soonest first
+		r := &rows[i]
+		if r.Container != c.Name || r.Status == check.Unreadable {
+			continue
+		}
+		info := infos[r.Container+"\x00"+r.Source+"\x00"+r.Path]
+		switch {
+		case s.Leaf == nil && r.Source == collector.SourceK3s && info != nil && !info.IsCA && !strings.HasPrefix(r.Path, rancher.ManagementTLSDir+"/"):
+			s.Leaf = r
+		case s.UI == nil && r.Source == collector.SourceUI:
+			s.UI = r
+		}
+	}
+	if s.Leaf == nil {
+		return s
+	}
+	s.Gap = s.UI != nil && s.Leaf.NotAfter.Sub(now) < t.WarningIn() && s.UI.NotAfter.Sub(s.Leaf.NotAfter) > t.GapOf()
+	if p.RenewsOnStart(s.Leaf.Path, s.Leaf.NotAfter.Sub(now)) {
+		s.Advice = "Restart the container: k3s renews its certificates on start. docker restart " + c.Name +
+			", or rancher-cert-exporter rotate --rancher.container " + c.Name + ", which backs up first and verifies."
+	} else {
+		s.Advice = "Rotate the k3s certificates: a start of this release does not renew them. rancher-cert-exporter rotate --rancher.container " +
+			c.Name + " backs them up, renews them and verifies the server runs."
+	}
+	return s
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

@@ -1,0 +1,95 @@
+package status
+
+import (
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
+)
+
+const day = 24 * time.Hour
+
+func cert(name, source, path string, left time.Duration, ca bool, now time.Time) collector.CertFile {
+	return collector.CertFile{Container: name, Source: source, Path: path,
+		Cert: &certs.Info{SubjectCN: path, NotBefore: now.Add(-300 * day), NotAfter: now.Add(left), IsCA: ca}}
+}
+
+// snapshot: a 2.3 server in the gap state (leaf in 4 days, UI renewed for a year, a CA and a
+// 2.2 leftover that must not count), a 2.7 server with a leaf in 20 days, and an unreadable file.
+func snapshot(now time.Time) collector.Snapshot {
+	v23 := rancher.Container{Name: "rancher23", State: container.StateRunning, RestartCount: 2, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.3.1", K3s: "v0.8.0"})}
+	v27 := rancher.Container{Name: "rancher27", State: container.StateRunning, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.7.5", K3s: "v1.26.4+k3s1"})}
+	tls := rancher.ServerTLSDir + "/"
+	return collector.Snapshot{Taken: now, Containers: []rancher.Container{v23, v27}, Sources: []collector.SourceResult{
+		{Container: "rancher23", Source: "k3s", Up: true, Certs: []collector.CertFile{
+			cert("rancher23", "k3s", tls+"server-ca.crt", 3000*day, true, now),
+			cert("rancher23", "k3s", tls+"client-admin.crt", 4*day+time.Hour, false, now),
+			cert("rancher23", "k3s", rancher.ManagementTLSDir+"/localhost.crt", -10*day, false, now),
+		}},
+		{Container: "rancher23", Source: "ui", Up: true, Certs: []collector.CertFile{cert("rancher23", "ui", "https://127.0.0.1:443", 365*day, false, now)}},
+		{Container: "rancher27", Source: "k3s", Up: true, Certs: []collector.CertFile{cert("rancher27", "k3s", tls+"client-admin.crt", 20*day+time.Hour, false, now)}},
+		{Container: "rancher27", Source: "secret", Errors: []collector.FileError{{Container: "rancher27", Source: "secret", Path: "172.17.0.3:6443",
+			Err: readerr.New(readerr.APIUnreachable, errors.New("dial tcp 172.17.0.3:6443: connection refused"))}}},
+		{Source: "file", Up: true, Errors: []collector.FileError{{Source: "file", Path: "/etc/x/junk.crt", Err: readerr.New(readerr.NoCertificate, errors.New("/etc/x/junk.crt holds no PEM data"))}}},
+	}}
+}
+
+func TestBuild(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	v := build(snapshot(now), now, Options{Thresholds: thresholds.Default})
+	if len(v.Servers) != 2 {
+		t.Fatalf("%d servers", len(v.Servers))
+	}
+	s23, s27 := v.Servers[0], v.Servers[1]
+	if !s23.Gap || s23.Leaf == nil || s23.Leaf.Path != rancher.ServerTLSDir+"/client-admin.crt" || s23.Leaf.DaysLeft != 4 ||
+		!strings.Contains(s23.Advice, "rancher-cert-exporter rotate --rancher.container rancher23") {
+		t.Errorf("2.3 server: %+v %+v", s23, s23.Leaf)
+	}
+	if s27.Gap || !strings.HasPrefix(s27.Advice, "Restart the container") || s27.WindowDays != 90 {
+		t.Errorf("2.7 server: %+v", s27)
+	}
+	var order, classes []string
+	for _, r := range v.Rows {
+		order = append(order, r.Container+" "+r.Path)
+		classes = append(classes, r.Class)
+	}
+	wantClasses := "expired critical warning ok ok unreadable unreadable"
+	if strings.Join(classes, " ") != wantClasses || !strings.HasSuffix(order[5], "junk.crt") || !strings.HasSuffix(order[0], "localhost.crt") {
+		t.Errorf("rows %v classes %v, want soonest first, unreadable last, classes %s", order, classes, wantClasses)
+	}
+	if len(v.Down) != 1 || v.Down[0].Reason != readerr.APIUnreachable || v.Down[0].Container != "rancher27" {
+		t.Errorf("down %+v", v.Down)
+	}
+}
+
+func TestPage(t *testing.T) {
+	now := time.Now()
+	v := build(snapshot(now), now, Options{Name: "rancher-cert-exporter", MetricsPath: "/metrics", RotationAPI: true, Thresholds: thresholds.Default})
+	rec := httptest.NewRecorder()
+	if err := page.Execute(rec, v); err != nil {
+		t.Fatal(err)
+	}
+	html := rec.Body.String()
+	for _, want := range []string{
+		`<div class="banner" role="alert"><strong>The k3s certificates were not renewed.</strong>`,
+		`href="/metrics"`, `href="/api/v1/rotations"`,
+		`UNREADABLE (no_certificate: /etc/x/junk.crt holds no PEM data)`,
+		`api_unreachable — dial tcp 172.17.0.3:6443: connection refused`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Count(html, "<tr class=") != 7 || strings.Count(html, `class="banner"`) != 1 || strings.Contains(html, "<script") {
+		t.Errorf("page:\n%s", html)
+	}
+}
