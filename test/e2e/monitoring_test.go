@@ -73,6 +73,28 @@ func (w *webhook) resolved(alertname, container string) bool {
 	return false
 }
 
+// findPath finds a firing alert of one certificate.
+func (w *webhook) findPath(alertname, container, path string) *deliveredAlert {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.alerts {
+		if a.Labels["alertname"] == alertname && a.Labels["container"] == container && a.Labels["path"] == path && a.Status == "firing" {
+			return &a
+		}
+	}
+	return nil
+}
+
+// waitFor waits up to 60s for cond.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !cond(); time.Sleep(500 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 60s", what)
+		}
+	}
+}
+
 func (w *webhook) find(alertname, container string) *deliveredAlert {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -109,15 +131,26 @@ func TestAlertDeliveredAndDashboardQueriesAnswer(t *testing.T) {
 	exp := startRotationExporter(t, nil, "--rancher.container", sim.Name, "--rancher.container", v257.Name)
 	instance := strings.TrimPrefix(exp.url, "http://")
 
-	hook := &webhook{}
-	receiver := httptest.NewServer(hook)
-	defer receiver.Close()
-
+	// Two Alertmanagers get the same alerts: one with the shipped inhibition rules (its
+	// deliveries go to hook), one without (to bare).
+	hook, bare := &webhook{}, &webhook{}
 	dir := t.TempDir()
-	amPort, promPort := freePort(t), freePort(t)
-	amConfig := fmt.Sprintf(`route:
+	amPort, bareAMPort, promPort := freePort(t), freePort(t), freePort(t)
+	inhibit, err := os.ReadFile(filepath.Join(harness.RepoRoot(), "alerts", "alertmanager-inhibit.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, am := range []struct {
+		name    string
+		port    int
+		hook    *webhook
+		inhibit []byte
+	}{{"inhibiting", amPort, hook, inhibit}, {"bare", bareAMPort, bare, nil}} {
+		receiver := httptest.NewServer(am.hook)
+		defer receiver.Close()
+		config := fmt.Sprintf(`route:
   receiver: test
-  group_by: [alertname, container]
+  group_by: [alertname, container, path]
   group_wait: 1s
   group_interval: 1s
   repeat_interval: 1h
@@ -125,11 +158,13 @@ receivers:
   - name: test
     webhook_configs:
       - url: %s
-`, receiver.URL)
-	os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(amConfig), 0o644)
-	startDaemon(t, fmt.Sprintf("http://127.0.0.1:%d/-/ready", amPort), "prometheus-alertmanager",
-		"--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "am"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", amPort), "--cluster.listen-address=")
+`, receiver.URL) + string(am.inhibit)
+		file := filepath.Join(dir, am.name+".yml")
+		os.WriteFile(file, []byte(config), 0o644)
+		startDaemon(t, fmt.Sprintf("http://127.0.0.1:%d/-/ready", am.port), "prometheus-alertmanager",
+			"--config.file="+file, "--storage.path="+filepath.Join(dir, am.name),
+			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", am.port), "--cluster.listen-address=")
+	}
 
 	promConfig := fmt.Sprintf(`global:
   scrape_interval: 1s
@@ -138,12 +173,12 @@ rule_files: [%s]
 alerting:
   alertmanagers:
     - static_configs:
-        - targets: ["127.0.0.1:%d"]
+        - targets: ["127.0.0.1:%d", "127.0.0.1:%d"]
 scrape_configs:
   - job_name: rancher-cert-exporter
     static_configs:
       - targets: [%q]
-`, testRules(t, dir), amPort, instance)
+`, testRules(t, dir), amPort, bareAMPort, instance)
 	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(promConfig), 0o644)
 	promURL := fmt.Sprintf("http://127.0.0.1:%d", promPort)
 	startDaemon(t, promURL+"/-/ready", "prometheus",
@@ -183,6 +218,16 @@ scrape_configs:
 	if secretAlert == nil || secretAlert.Labels["container"] != v257.Name || secretAlert.Labels["source"] != "secret" ||
 		!strings.Contains(secretAlert.Annotations["description"], "Delete the secrets cattle-system/cattle-webhook-tls and cattle-webhook-ca") {
 		t.Errorf("the webhook certificate's alert was not delivered as expected: %+v", secretAlert)
+	}
+	// At 4 days left both the warning and the critical alert fire for each leaf; with the
+	// shipped inhibition only the critical one is delivered, without it both are.
+	leaf := "/var/lib/rancher/k3s/server/tls/client-admin.crt"
+	waitFor(t, "the critical alert from the bare Alertmanager", func() bool { return bare.findPath("K3sCertificateExpiringCritical", sim.Name, leaf) != nil })
+	waitFor(t, "the warning from the bare Alertmanager", func() bool { return bare.findPath("K3sCertificateExpiringSoon", sim.Name, leaf) != nil })
+	waitFor(t, "the critical alert from the inhibiting Alertmanager", func() bool { return hook.findPath("K3sCertificateExpiringCritical", sim.Name, leaf) != nil })
+	time.Sleep(5 * time.Second) // group_interval 1s: a warning would have come by now
+	if a := hook.findPath("K3sCertificateExpiringSoon", sim.Name, leaf); a != nil {
+		t.Errorf("the inhibiting Alertmanager delivered the warning beside the critical alert: %+v", a)
 	}
 	if hook.find("K3sCertificateExpiringCritical", sim.Name) == nil {
 		t.Error("K3sCertificateExpiringCritical was not delivered for leaves 4 days from expiry")
