@@ -59,7 +59,7 @@ func Discover(ctx context.Context, cli Engine) ([]string, error) {
 	}
 	var ids []string
 	for _, c := range res.Items {
-		if _, helper := c.Labels[HelperLabel]; helper || !IsRancherImage(c.Image) {
+		if c.Labels[RoleLabel] == RoleHelper || !IsRancherImage(c.Image) {
 			continue
 		}
 		ids = append(ids, c.ID)

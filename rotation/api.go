@@ -5,12 +5,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -18,19 +19,12 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
-// maxJobs bounds the finished jobs kept for GET.
-const maxJobs = 100
-
 // API serves the rotation endpoints behind a bearer token.
 type API struct {
 	rot      *Rotator
 	token    [sha256.Size]byte
 	failures *rate.Limiter // failed authentications allowed: 5 at once, then one a second
-
-	mu      sync.Mutex
-	jobs    map[string]*Job
-	order   []string
-	running map[string]string // container ID → job ID
+	jobs     *Jobs
 }
 
 // ReadToken reads the bearer token from a file and reports whether the file is readable by
@@ -51,14 +45,13 @@ func ReadToken(file string) (token string, loose bool, err error) {
 	return token, info.Mode().Perm()&0o077 != 0, nil
 }
 
-// NewAPI serves rot behind token.
-func NewAPI(rot *Rotator, token string) *API {
+// NewAPI serves rot behind token, running its jobs in jobs.
+func NewAPI(rot *Rotator, jobs *Jobs, token string) *API {
 	return &API{
 		rot:      rot,
 		token:    sha256.Sum256([]byte(token)),
 		failures: rate.NewLimiter(rate.Every(time.Second), 5),
-		jobs:     map[string]*Job{},
-		running:  map[string]string{},
+		jobs:     jobs,
 	}
 }
 
@@ -69,6 +62,8 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("/api/v1/containers/{name}/rotate", methodNotAllowed("POST"))
 	mux.Handle("GET /api/v1/rotations/{id}", a.authorized(a.status))
 	mux.Handle("/api/v1/rotations/{id}", methodNotAllowed("GET, HEAD"))
+	mux.Handle("GET /api/v1/rotations", a.authorized(a.list))
+	mux.Handle("/api/v1/rotations", methodNotAllowed("GET, HEAD"))
 }
 
 func methodNotAllowed(allow string) http.Handler {
@@ -110,52 +105,47 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	a.mu.Lock()
-	if id, busy := a.running[c.ID]; busy {
-		a.mu.Unlock()
-		w.Header().Set("Location", "/api/v1/rotations/"+id)
-		writeError(w, http.StatusConflict, fmt.Sprintf("rotation %s of container %s is running", id, c.Name))
-		return
-	}
-	job := a.rot.NewRotation(c, strategy, req.DryRun)
-	id := job.Report().ID
-	a.running[c.ID] = id
-	a.keep(id, job)
-	a.mu.Unlock()
-
-	go func() {
-		job.Run(context.Background(), nil)
-		a.mu.Lock()
-		delete(a.running, c.ID)
-		a.mu.Unlock()
-	}()
-	w.Header().Set("Location", "/api/v1/rotations/"+id)
-	writeJSON(w, http.StatusAccepted, job.Report())
-}
-
-// keep stores a job, dropping the oldest finished ones beyond maxJobs. Called with a.mu held.
-func (a *API) keep(id string, job *Job) {
-	a.jobs[id] = job
-	a.order = append(a.order, id)
-	for len(a.order) > maxJobs {
-		old := a.order[0]
-		if a.jobs[old].Report().State == Running {
-			break
+	a.rot.FinishAbandoned(ctx, a.jobs) // one of this container holds its lock: 409 below
+	job, err := a.rot.NewRotation(c, strategy, req.DryRun)
+	var busy *ErrBusy
+	switch {
+	case errors.As(err, &busy):
+		if busy.JobID != "" {
+			w.Header().Set("Location", "/api/v1/rotations/"+busy.JobID)
 		}
-		delete(a.jobs, old)
-		a.order = a.order[1:]
+		writeError(w, http.StatusConflict, fmt.Sprintf("container %s: %v", c.Name, err))
+		return
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	a.jobs.Start(job)
+	rep := job.Report()
+	w.Header().Set("Location", "/api/v1/rotations/"+rep.ID)
+	writeJSON(w, http.StatusAccepted, rep)
+}
+
+// status reports a job of this process, else of an earlier one from its journal.
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if job, ok := a.jobs.Get(id); ok {
+		writeJSON(w, http.StatusOK, job.Report())
+		return
+	}
+	j, err := readJournal(a.rot.cfg.BackupDir, id)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		writeError(w, http.StatusNotFound, "no rotation "+id)
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, j.Report)
 	}
 }
 
-func (a *API) status(w http.ResponseWriter, r *http.Request) {
-	a.mu.Lock()
-	job, ok := a.jobs[r.PathValue("id")]
-	a.mu.Unlock()
-	if !ok {
-		writeError(w, http.StatusNotFound, "no rotation "+r.PathValue("id"))
-		return
-	}
-	writeJSON(w, http.StatusOK, job.Report())
+// list reports the recent jobs of every process, newest first.
+func (a *API) list(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.rot.Reports(a.jobs))
 }
 
 // authorized checks the bearer token in constant time. After repeated failures every request

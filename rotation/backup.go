@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -15,9 +16,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
-
-	"github.com/moby/moby/client"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
@@ -26,89 +26,178 @@ import (
 // directories and links).
 type manifest map[string]string
 
-// writeBackup archives the k3s certificate directories of a container into a new .tar.gz
-// in dir, fsyncs it and reads it back to verify every entry before returning. Entry names are
-// the paths inside the container without the leading "/", so the archive restores onto "/".
-func writeBackup(ctx context.Context, cli *client.Client, c rancher.Container, dir string, now time.Time) (string, manifest, error) {
+// backupTimeFormat names backups by the creation of their job: sortable, and the same when a
+// recovered job writes its backup again.
+const backupTimeFormat = "20060102T150405.000Z"
+
+// backupName is the file of a job's backup.
+func backupName(dir, container string, created time.Time) string {
+	return filepath.Join(dir, container+"-"+created.UTC().Format(backupTimeFormat)+".tar.gz")
+}
+
+// backup writes the archive preflight made (or, for a recovered job, a new one: nothing has
+// changed before this step) under its final name, verified.
+func (j *Job) backup(ctx context.Context) (string, error) {
+	data, m := j.archive, j.manifest
+	if data == nil {
+		var err error
+		if data, m, _, err = archive(ctx, j.eng, j.c); err != nil {
+			return "", err
+		}
+	}
+	file := backupName(j.cfg.BackupDir, j.j.Container, j.j.Created)
+	if err := writeBackup(file, "."+j.j.ID+".tar.gz.tmp", data, m); err != nil {
+		return "", err
+	}
+	j.set(func(jr *journal) { jr.Backup = file })
+	return fmt.Sprintf("%s: %d entries written, read back and verified", file, len(m)), nil
+}
+
+// writeBackup writes an archive to a temporary dot-file beside file, fsyncs it, reads it back
+// and compares every entry with want, and only then renames it to file: a partial or
+// unverified archive never has a final name.
+func writeBackup(file, tmpName string, data []byte, want manifest) error {
+	dir := filepath.Dir(file)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", nil, fmt.Errorf("backup directory: %w", err)
+		return fmt.Errorf("backup directory: %w", err)
 	}
-	file := filepath.Join(dir, fmt.Sprintf("%s-%s.tar.gz", c.Name, now.UTC().Format("20060102T150405.000Z")))
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := filepath.Join(dir, tmpName)
+	err := writeSynced(tmp, data)
+	if err == nil {
+		stall("backup")
+		var got manifest
+		if got, err = readBackup(tmp); err == nil {
+			err = sameManifest(want, got)
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, file)
+	}
+	if err == nil {
+		err = syncDir(dir)
+	}
 	if err != nil {
-		return "", nil, fmt.Errorf("create backup: %w", err)
+		os.Remove(tmp)
+		return fmt.Errorf("backup %s: %w", file, err)
 	}
-	written, err := archiveTree(ctx, cli, c, f)
+	return nil
+}
+
+// writeSynced writes data to file and fsyncs it.
+func writeSynced(file string, data []byte) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
-		os.Remove(file)
-		return "", nil, fmt.Errorf("write backup %s: %w", file, err)
-	}
-	read, err := readBackup(file)
-	if err != nil {
-		return file, nil, fmt.Errorf("verify backup %s: %w", file, err)
-	}
-	if err := sameManifest(written, read); err != nil {
-		return file, nil, fmt.Errorf("verify backup %s: %w", file, err)
-	}
-	return file, written, nil
+	return err
 }
 
-// archiveTree streams the k3s certificate locations of the container's release, with the keys
-// beside the certificates, into a gzipped tar and returns what it wrote.
-func archiveTree(ctx context.Context, cli *client.Client, c rancher.Container, w io.Writer) (manifest, error) {
-	gz := gzip.NewWriter(w)
+// checkFreeSpace refuses a backup directory with less free space than twice the tree: the
+// backup, its temporary copy and the journals must fit with room to spare.
+func checkFreeSpace(dir string, treeBytes int64) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("backup directory: %w", err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("backup directory %s: %w", dir, err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if free/2 < treeBytes {
+		return fmt.Errorf("backup directory %s has %d bytes free, less than twice the %d bytes of the certificate tree: free some space or give another --rotation.backup-dir", dir, free, treeBytes)
+	}
+	return nil
+}
+
+// archive reads the k3s certificate locations of the container's release, with the keys beside
+// the certificates, into a gzipped tar in memory; it returns the entries and the bytes of the
+// files. Entry names are the paths inside the container without the leading "/", so the
+// archive restores onto "/".
+func archive(ctx context.Context, eng rancher.Engine, c rancher.Container) ([]byte, manifest, int64, error) {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
 	m := manifest{}
-	err := rancher.Walk(ctx, cli, c.ID, rancher.Sources(c.Profile.K3sLocations(), true), func(src rancher.Source, r io.Reader) error {
-		if err := copyEntries(tar.NewReader(r), tw, strings.TrimPrefix(path.Dir(src.Path), "/"), m); err != nil {
+	var size int64
+	err := rancher.Walk(ctx, eng, c.ID, rancher.Sources(c.Profile.K3sLocations(), true), func(src rancher.Source, r io.Reader) error {
+		n, err := copyEntries(tar.NewReader(r), tw, strings.TrimPrefix(path.Dir(src.Path), "/"), m)
+		size += n
+		if err != nil {
 			return fmt.Errorf("archive %s: %w", src.Path, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	if len(m) == 0 {
-		return nil, errors.New("nothing to back up")
+		return nil, nil, 0, errors.New("nothing to back up")
 	}
 	if err := tw.Close(); err != nil {
+		return nil, nil, 0, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, nil, 0, err
+	}
+	return buf.Bytes(), m, size, nil
+}
+
+// treeOf parses the certificates of an archive.
+func treeOf(data []byte) (tree, error) {
+	t := tree{}
+	err := eachEntry(bytes.NewReader(data), func(hdr *tar.Header, r io.Reader) error {
+		if hdr.Typeflag != tar.TypeReg {
+			return nil
+		}
+		b, err := io.ReadAll(r)
+		t.add("/"+hdr.Name, b)
+		return err
+	})
+	return t, err
+}
+
+// treeOfBackup parses the certificates of a backup file.
+func treeOfBackup(file string) (tree, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
 		return nil, err
 	}
-	return m, gz.Close()
+	return treeOf(data)
 }
 
 // copyEntries rewrites each entry name under prefix and records its checksum.
-func copyEntries(tr *tar.Reader, tw *tar.Writer, prefix string, m manifest) error {
+func copyEntries(tr *tar.Reader, tw *tar.Writer, prefix string, m manifest) (int64, error) {
+	var size int64
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			return size, nil
 		}
 		if err != nil {
-			return err
+			return size, err
 		}
 		if path.IsAbs(hdr.Name) || slices.Contains(strings.Split(hdr.Name, "/"), "..") {
-			return fmt.Errorf("unsafe entry %q", hdr.Name)
+			return size, fmt.Errorf("unsafe entry %q", hdr.Name)
 		}
 		hdr.Name = path.Join(prefix, hdr.Name)
 		if hdr.Typeflag == tar.TypeLink {
 			hdr.Linkname = path.Join(prefix, hdr.Linkname)
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return err
+			return size, err
 		}
 		h := sha256.New()
-		if _, err := io.Copy(io.MultiWriter(tw, h), tr); err != nil {
-			return err
+		n, err := io.Copy(io.MultiWriter(tw, h), tr)
+		size += n
+		if err != nil {
+			return size, err
 		}
 		m[hdr.Name] = ""
 		if hdr.Typeflag == tar.TypeReg {
@@ -124,33 +213,41 @@ func readBackup(file string) (manifest, error) {
 		return nil, err
 	}
 	defer f.Close()
-	gz, err := gzip.NewReader(f)
+	m := manifest{}
+	err = eachEntry(f, func(hdr *tar.Header, r io.Reader) error {
+		h := sha256.New()
+		if _, err := io.Copy(h, r); err != nil {
+			return err
+		}
+		m[hdr.Name] = ""
+		if hdr.Typeflag == tar.TypeReg {
+			m[hdr.Name] = hex.EncodeToString(h.Sum(nil))
+		}
+		return nil
+	})
+	return m, err
+}
+
+// eachEntry reads a gzipped tar to its end, checksum included.
+func eachEntry(r io.Reader, fn func(*tar.Header, io.Reader) error) error {
+	gz, err := gzip.NewReader(r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	tr := tar.NewReader(gz)
-	m := manifest{}
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		h := sha256.New()
-		if _, err := io.Copy(h, tr); err != nil {
-			return nil, err
-		}
-		m[hdr.Name] = ""
-		if hdr.Typeflag == tar.TypeReg {
-			m[hdr.Name] = hex.EncodeToString(h.Sum(nil))
+		if err := fn(hdr, tr); err != nil {
+			return err
 		}
 	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return gz.Close()
 }
 
 func sameManifest(want, got manifest) error {

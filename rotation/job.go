@@ -1,6 +1,8 @@
 // Package rotation rotates the k3s certificates of a Rancher container safely: verified backup
 // first, keys never touched, works on a crash-looping container, verified after. It also
-// restores a backup. The HTTP API and the CLI both run the same jobs.
+// restores a backup. Every job is journaled, so a process that dies mid-job leaves nothing
+// that the next one does not finish, and runs alone on its container, whatever the process.
+// The HTTP API and the CLI both run the same jobs.
 package rotation
 
 import (
@@ -10,13 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
-
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
 // Config bounds and places the jobs.
@@ -25,6 +26,8 @@ type Config struct {
 	SettleTime  time.Duration // how long a started container must run cleanly
 	StopTimeout time.Duration // docker stop grace period
 	Timeout     time.Duration // a whole job
+	BackupKeep  int           // verified backups kept per container after a success
+	Owner       string        // this process, as journals and locks name it
 }
 
 // Job states.
@@ -32,6 +35,12 @@ const (
 	Running   = "running"
 	Succeeded = "succeeded"
 	Failed    = "failed"
+)
+
+// Job kinds.
+const (
+	KindRotate  = "rotate"
+	KindRestore = "restore"
 )
 
 // Step outcomes.
@@ -72,110 +81,281 @@ type Report struct {
 	Error          string            `json:"error,omitempty"`
 	Created        time.Time         `json:"created"`
 	Finished       time.Time         `json:"finished,omitzero"`
+	// StartedAt is when the job last started the container: its log since then is checked.
+	StartedAt time.Time `json:"started_at,omitzero"`
 }
 
 // Rotator runs rotation and restore jobs against one Docker engine.
 type Rotator struct {
-	eng     engine
+	eng     Engine
 	cfg     Config
 	logger  *slog.Logger
 	metrics *Metrics
 }
 
 // New makes a Rotator; metrics may be nil.
-func New(cli *client.Client, cfg Config, logger *slog.Logger, metrics *Metrics) *Rotator {
-	return &Rotator{eng: engine{cli: cli, stopTimeout: cfg.StopTimeout}, cfg: cfg, logger: logger, metrics: metrics}
+func New(eng Engine, cfg Config, logger *slog.Logger, metrics *Metrics) *Rotator {
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = fmt.Sprintf("process %d on %s", os.Getpid(), host)
+	}
+	return &Rotator{eng: eng, cfg: cfg, logger: logger, metrics: metrics}
 }
+
+// BackupDir is where backups, journals and locks are.
+func (r *Rotator) BackupDir() string { return r.cfg.BackupDir }
 
 // Lookup finds a Rancher container by name or ID.
 func (r *Rotator) Lookup(ctx context.Context, name string) (rancher.Container, error) {
-	return rancher.Inspect(ctx, r.eng.cli, name)
+	return rancher.Inspect(ctx, r.eng, name)
 }
 
 // Job is one rotation or restore; its report is read concurrently through Report.
 type Job struct {
 	*Rotator
 	c        rancher.Container
-	mu       sync.Mutex
-	report   Report
+	lock     *containerLock
 	progress func(Step)
+	resumed  bool // a job a dead process left unfinished, found by Recover
+
+	mu sync.Mutex
+	j  journal
+
+	archive  []byte   // the backup preflight made, written by the backup step
+	manifest manifest // its entries
 }
 
-// NewRotation prepares a rotation of c.
-func (r *Rotator) NewRotation(c rancher.Container, s Strategy, dryRun bool) *Job {
-	return r.newJob(c, Report{Kind: "rotate", RequestedStrategy: s, DryRun: dryRun})
+// NewRotation prepares a rotation of c, taking c's lock: *ErrBusy when another job, in any
+// process, rotates or restores it.
+func (r *Rotator) NewRotation(c rancher.Container, s Strategy, dryRun bool) (*Job, error) {
+	return r.newJob(c, Report{Kind: KindRotate, RequestedStrategy: s, DryRun: dryRun})
 }
 
-// NewRestore prepares the restore of a backup into c.
-func (r *Rotator) NewRestore(c rancher.Container, backup string) *Job {
-	return r.newJob(c, Report{Kind: "restore", Backup: backup})
+// NewRestore prepares the restore of a backup into c, taking c's lock.
+func (r *Rotator) NewRestore(c rancher.Container, backup string) (*Job, error) {
+	return r.newJob(c, Report{Kind: KindRestore, Backup: backup})
 }
 
-func (r *Rotator) newJob(c rancher.Container, rep Report) *Job {
+func (r *Rotator) newJob(c rancher.Container, rep Report) (*Job, error) {
 	id := make([]byte, 8)
 	rand.Read(id)
-	rep.ID, rep.Container, rep.State, rep.Created = hex.EncodeToString(id), c.Name, Running, time.Now().UTC()
-	rep.Steps = []Step{}
-	return &Job{Rotator: r, c: c, report: rep}
+	rep.ID, rep.Container, rep.State, rep.Created, rep.Steps = hex.EncodeToString(id), c.Name, Running, time.Now().UTC(), []Step{}
+	lock, err := tryLock(r.cfg.BackupDir, c.ID, rep.ID, r.cfg.Owner)
+	if err != nil {
+		return nil, err
+	}
+	return &Job{Rotator: r, c: c, lock: lock, j: journal{Report: rep, ContainerID: c.ID, WasUp: c.Up(), Owner: r.cfg.Owner}}, nil
 }
 
 // Report returns a copy of the job's report.
 func (j *Job) Report() Report {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	rep := j.report
+	rep := j.j.Report
 	rep.Steps = append([]Step{}, rep.Steps...)
 	rep.Plan = append([]string(nil), rep.Plan...)
 	return rep
 }
 
-// Run runs the job to its end; progress, if set, sees each step as it starts and ends.
+// Run runs the job to its end and releases the container's lock; progress, if set, sees each
+// step as it starts and ends. A cancelled ctx stops the job between steps and rolls it back.
 func (j *Job) Run(ctx context.Context, progress func(Step)) Report {
+	defer j.lock.release()
 	j.progress = progress
 	ctx, cancel := context.WithTimeout(ctx, j.cfg.Timeout)
 	defer cancel()
-	j.metrics.begin(j.c.Name)
+	j.metrics.begin(j.j.Container)
 	var err error
-	if j.report.Kind == "restore" {
+	switch {
+	case j.resumed:
+		err = j.resume(ctx)
+	case j.j.Kind == KindRestore:
 		err = j.restore(ctx)
-	} else {
+	default:
 		err = j.rotate(ctx)
 	}
-	j.mu.Lock()
-	j.report.State, j.report.Finished = Succeeded, time.Now().UTC()
+	return j.finish(err)
+}
+
+// finish ends the job: on failure the container is brought back and the helpers removed, and
+// the journal is closed.
+func (j *Job) finish(err error) Report {
 	if err != nil {
-		j.report.State, j.report.Error = Failed, err.Error()
+		err = errors.Join(err, j.rollBack(j.resumed && j.changedFiles()))
 	}
-	state := j.report.State
-	j.mu.Unlock()
-	j.metrics.end(j.c.Name, j.report.Kind, state, j.report.DryRun)
-	logger := j.logger.With("job", j.report.ID, "kind", j.report.Kind, "container", j.c.Name)
+	var herr error
+	if !j.j.DryRun {
+		herr = j.removeHelpers()
+	}
+	switch {
+	case herr != nil && err != nil:
+		err = errors.Join(err, herr)
+	case herr != nil:
+		j.logger.Warn("job succeeded, but a helper container is left; the next start removes it", "job", j.j.ID, "err", herr)
+	}
+	j.mu.Lock()
+	j.j.State, j.j.Finished, j.j.Todo = Succeeded, time.Now().UTC(), nil
 	if err != nil {
-		logger.Error("job failed", "err", err, "backup", j.report.Backup)
+		j.j.State, j.j.Error = Failed, err.Error()
+	}
+	rep := j.j.Report
+	j.mu.Unlock()
+	if serr := j.save(); serr != nil {
+		j.logger.Error("cannot close the journal", "job", rep.ID, "err", serr)
+	}
+	if err == nil && rep.Kind == KindRotate && !rep.DryRun {
+		if removed, perr := pruneBackups(j.cfg.BackupDir, rep.Container, j.cfg.BackupKeep); perr != nil {
+			j.logger.Warn("pruning backups", "container", rep.Container, "err", perr)
+		} else if len(removed) > 0 {
+			j.logger.Info("pruned backups", "container", rep.Container, "removed", removed)
+		}
+	}
+	pruneJournals(j.cfg.BackupDir)
+	j.metrics.end(rep.Container, rep.Kind, rep.State, rep.DryRun)
+	logger := j.logger.With("job", rep.ID, "kind", rep.Kind, "container", rep.Container)
+	if err != nil {
+		logger.Error("job failed", "err", err, "backup", rep.Backup)
 	} else {
-		logger.Info("job succeeded", "backup", j.report.Backup)
+		logger.Info("job succeeded", "backup", rep.Backup)
 	}
 	return j.Report()
 }
 
-// step runs fn as a named step of the report.
+// rollBack brings back a container that ran (or crash-looped) before the job stopped it, with
+// restore first putting the backup's files back. It runs on fresh contexts: the job's may be
+// gone, and the engine may be restarting, for which ensureStarted waits.
+func (j *Job) rollBack(restore bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var errs []error
+	if restore && j.j.Backup != "" {
+		if err := j.step("restore-backup", func() (string, error) { return j.putBackupBack(ctx) }); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if j.j.WasUp && j.stoppedIt() {
+		if err := j.step("recover", j.ensureStarted); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeHelpers removes the job's helper containers that are left (a helper removes itself
+// when it ends, unless the process or the engine dies first).
+func (j *Job) removeHelpers() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := j.eng.RemoveHelpers(ctx, func(l map[string]string) bool { return l[LabelJob] != j.j.ID }); err != nil {
+		return fmt.Errorf("remove helper containers: %w", err)
+	}
+	return nil
+}
+
+// changedFiles tells whether the job began to change the container's files.
+func (j *Job) changedFiles() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range j.j.Steps {
+		if (s.Name == "remove" || s.Name == "copy") && s.Outcome != StepSkipped {
+			return true
+		}
+	}
+	return false
+}
+
+// stoppedIt tells whether the job stopped the container.
+func (j *Job) stoppedIt() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range j.j.Steps {
+		if s.Name == "stop" && s.Outcome != StepSkipped {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureStarted starts the container if it is not running, retrying for a minute on fresh
+// contexts: it runs after a failure, when the engine may be restarting. It says what it did.
+func (j *Job) ensureStarted() (string, error) {
+	deadline := time.Now().Add(time.Minute)
+	var err error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var c rancher.Container
+		if c, err = rancher.Inspect(ctx, j.eng, j.j.ContainerID); err == nil {
+			if c.Up() {
+				cancel()
+				return fmt.Sprintf("the container is %s", c.State), nil
+			}
+			err = j.eng.Start(ctx, j.j.ContainerID)
+		}
+		cancel()
+		if err == nil {
+			return "container started again after the failure", nil
+		}
+		if readerr.ReasonOf(err) == readerr.ContainerNotFound {
+			return "", err // gone: nothing to start
+		}
+		time.Sleep(time.Second)
+	}
+	return "", err
+}
+
+// runTodo runs the steps still to do, in order; each leaves the journal one step further.
+func (j *Job) runTodo(ctx context.Context) error {
+	for {
+		j.mu.Lock()
+		if len(j.j.Todo) == 0 {
+			j.mu.Unlock()
+			return nil
+		}
+		t := j.j.Todo[0]
+		j.mu.Unlock()
+		if t.Skip != "" {
+			j.skip(t.Name, t.Skip)
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped before %s: %w", t.Name, context.Cause(ctx))
+		}
+		if err := j.step(t.Name, func() (string, error) { return j.do(ctx, t) }); err != nil {
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+				err = fmt.Errorf("%w: %w", cause, err) // say why the context ended
+			}
+			return err
+		}
+	}
+}
+
+// step runs fn as a named step, journaled before it changes anything and after; when it is the
+// head of the todo list and succeeds, it leaves the list in the same write.
 func (j *Job) step(name string, fn func() (string, error)) error {
 	j.mu.Lock()
-	j.report.Steps = append(j.report.Steps, Step{Name: name, Start: time.Now().UTC(), Outcome: StepRunning})
-	i := len(j.report.Steps) - 1
-	s := j.report.Steps[i]
+	j.j.Steps = append(j.j.Steps, Step{Name: name, Start: time.Now().UTC(), Outcome: StepRunning})
+	i := len(j.j.Steps) - 1
+	s := j.j.Steps[i]
 	j.mu.Unlock()
+	if err := j.save(); err != nil {
+		return fmt.Errorf("%s: not started, the journal cannot be written: %w", name, err)
+	}
 	j.notify(s)
 
 	detail, err := fn()
 	j.mu.Lock()
-	s = j.report.Steps[i]
+	s = j.j.Steps[i]
 	s.End, s.Outcome, s.Detail = time.Now().UTC(), StepOK, detail
 	if err != nil {
 		s.Outcome, s.Detail = StepFailed, err.Error()
+	} else if len(j.j.Todo) > 0 && j.j.Todo[0].Name == name {
+		j.j.Todo = j.j.Todo[1:]
 	}
-	j.report.Steps[i] = s
+	j.j.Steps[i] = s
 	j.mu.Unlock()
+	if serr := j.save(); serr != nil && err == nil {
+		err = fmt.Errorf("the journal cannot be written: %w", serr)
+	}
 	j.notify(s)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -183,12 +363,17 @@ func (j *Job) step(name string, fn func() (string, error)) error {
 	return nil
 }
 
+// skip records a step that is not run, and leaves the todo list.
 func (j *Job) skip(name, why string) {
 	now := time.Now().UTC()
 	s := Step{Name: name, Start: now, End: now, Outcome: StepSkipped, Detail: why}
 	j.mu.Lock()
-	j.report.Steps = append(j.report.Steps, s)
+	j.j.Steps = append(j.j.Steps, s)
+	if len(j.j.Todo) > 0 && j.j.Todo[0].Name == name {
+		j.j.Todo = j.j.Todo[1:]
+	}
 	j.mu.Unlock()
+	_ = j.save() // the next step's save records it too
 	j.notify(s)
 }
 
@@ -198,26 +383,15 @@ func (j *Job) notify(s Step) {
 	}
 }
 
-func (j *Job) set(fn func(r *Report)) {
+func (j *Job) set(fn func(j *journal)) {
 	j.mu.Lock()
-	fn(&j.report)
+	fn(&j.j)
 	j.mu.Unlock()
 }
 
-// wasUp tells whether the container ran (or crash-looped) before the job: it must not be
-// left stopped.
-func (j *Job) wasUp() bool {
-	return j.c.State == container.StateRunning || j.c.State == container.StateRestarting
-}
-
-// recoverOnFailure starts the container again after a failed step, if it was up before.
-func (j *Job) recoverOnFailure(err *error) {
-	if *err == nil || !j.wasUp() {
-		return
-	}
-	if rerr := j.step("recover", func() (string, error) {
-		return "container started again after the failure", j.eng.ensureStarted(j.c.ID)
-	}); rerr != nil {
-		*err = errors.Join(*err, rerr)
-	}
+// save writes the journal.
+func (j *Job) save() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.j.save(j.cfg.BackupDir)
 }

@@ -4,65 +4,59 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
-
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
 )
 
 // restore puts a backup's files back: stop, copy the archive in, start, compare the bytes.
-func (j *Job) restore(ctx context.Context) (err error) {
-	var want manifest
+func (j *Job) restore(ctx context.Context) error {
 	if err := j.step("preflight", func() (string, error) {
-		var err error
-		if want, err = readBackup(j.report.Backup); err != nil {
-			return "", fmt.Errorf("read backup %s: %w", j.report.Backup, err)
+		want, err := readBackup(j.j.Backup)
+		if err != nil {
+			return "", fmt.Errorf("read backup %s: %w", j.j.Backup, err)
 		}
-		return fmt.Sprintf("%s: %d entries", j.report.Backup, len(want)), nil
+		j.set(func(jr *journal) {
+			jr.Todo = []todo{{Name: "stop"}, {Name: "copy"}, {Name: "start"}, {Name: "verify"}}
+		})
+		return fmt.Sprintf("%s: %d entries", j.j.Backup, len(want)), nil
 	}); err != nil {
 		return err
 	}
-	defer j.recoverOnFailure(&err)
-	if j.c.State == container.StateRunning || j.c.State == container.StateRestarting {
-		if err := j.step("stop", func() (string, error) { return "", j.eng.stop(ctx, j.c.ID) }); err != nil {
-			return err
+	return j.runTodo(ctx)
+}
+
+// verifyRestore checks that the container holds the backup's bytes; whether it then runs is
+// the restored certificates' business.
+func (j *Job) verifyRestore(ctx context.Context) (string, error) {
+	want, err := readBackup(j.j.Backup)
+	if err != nil {
+		return "", err
+	}
+	_, got, _, err := archive(ctx, j.eng, j.c) // checksums what the container holds now
+	if err != nil {
+		return "", err
+	}
+	var differ []string
+	files := 0
+	for name, sum := range want {
+		if sum == "" {
+			continue
+		}
+		files++
+		if got[name] != sum {
+			differ = append(differ, "/"+name)
 		}
 	}
-	if err := j.step("copy", func() (string, error) { return "", j.copyIn(ctx) }); err != nil {
-		return err
+	if len(differ) > 0 {
+		return "", fmt.Errorf("%d files differ from the backup: %s", len(differ), strings.Join(differ, ", "))
 	}
-	if err := j.step("start", func() (string, error) { return "", j.eng.start(ctx, j.c.ID) }); err != nil {
-		return err
-	}
-	return j.step("verify", func() (string, error) {
-		got, err := archiveTree(ctx, j.eng.cli, j.c, io.Discard) // checksums what the container holds now
-		if err != nil {
-			return "", err
-		}
-		var differ []string
-		files := 0
-		for name, sum := range want {
-			if sum == "" {
-				continue
-			}
-			files++
-			if got[name] != sum {
-				differ = append(differ, "/"+name)
-			}
-		}
-		if len(differ) > 0 {
-			return "", fmt.Errorf("%d files differ from the backup: %s", len(differ), strings.Join(differ, ", "))
-		}
-		return fmt.Sprintf("%d files byte-identical to the backup", files), nil
-	})
+	return fmt.Sprintf("%d files byte-identical to the backup", files), nil
 }
 
 // copyIn extracts the backup onto "/" of the (stopped) container; entry names are the paths
 // inside it.
 func (j *Job) copyIn(ctx context.Context) error {
-	f, err := os.Open(j.report.Backup)
+	f, err := os.Open(j.j.Backup)
 	if err != nil {
 		return err
 	}
@@ -71,6 +65,17 @@ func (j *Job) copyIn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = j.eng.cli.CopyToContainer(ctx, j.c.ID, client.CopyToContainerOptions{DestinationPath: "/", Content: gz})
-	return err
+	return j.eng.CopyTo(ctx, j.j.ContainerID, gz)
+}
+
+// putBackupBack restores the backup when a recovered job cannot be finished: stop, copy, and
+// the start that follows in the rollback.
+func (j *Job) putBackupBack(ctx context.Context) (string, error) {
+	if err := j.eng.Stop(ctx, j.j.ContainerID); err != nil {
+		return "", err
+	}
+	if err := j.copyIn(ctx); err != nil {
+		return "", err
+	}
+	return "the files of " + j.j.Backup + " put back", nil
 }

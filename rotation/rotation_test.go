@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -249,7 +250,7 @@ func TestReadBackupDetectsTampering(t *testing.T) {
 }
 
 func TestAuthorization(t *testing.T) {
-	api := NewAPI(New(nil, Config{}, nil, nil), "s3cret")
+	api := NewAPI(New(nil, Config{BackupDir: t.TempDir()}, slog.New(slog.DiscardHandler), nil), NewJobs(), "s3cret")
 	mux := http.NewServeMux()
 	api.Register(mux)
 	do := func(method, path, auth string) *httptest.ResponseRecorder {

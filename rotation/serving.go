@@ -27,14 +27,14 @@ func servingSecretName() string {
 // apiClient connects to the container's API server with its current kubeconfig and address,
 // both of which a start may change.
 func (j *Job) apiClient(ctx context.Context, acceptExpired bool) (*cluster.Client, string, error) {
-	c, err := rancher.Inspect(ctx, j.eng.cli, j.c.ID)
+	c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
 	if err != nil {
 		return nil, "", err
 	}
 	if c.APIAddress == "" || !c.Up() {
 		return nil, "", readerr.Newf(readerr.APIUnreachable, "container %s is %s with no API address", c.Name, c.State)
 	}
-	kubeconfig, err := rancher.ReadKubeconfig(ctx, j.eng.cli, c.ID)
+	kubeconfig, err := rancher.ReadKubeconfig(ctx, j.eng, c.ID)
 	if err != nil {
 		return nil, "", err
 	}

@@ -5,8 +5,6 @@ import (
 	"crypto/x509"
 	"strings"
 
-	"github.com/moby/moby/client"
-
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
@@ -16,21 +14,29 @@ type tree map[string]*x509.Certificate
 
 // readTree reads and parses the k3s certificates of the container's release. Files that do
 // not parse are left out: the rotation acts on certificates it understands.
-func readTree(ctx context.Context, cli *client.Client, c rancher.Container) (tree, error) {
-	files, err := rancher.ReadTree(ctx, cli, c.ID, c.Profile.K3sLocations())
+func readTree(ctx context.Context, eng rancher.Engine, c rancher.Container) (tree, error) {
+	files, err := rancher.ReadTree(ctx, eng, c.ID, c.Profile.K3sLocations())
 	if err != nil {
 		return nil, err
 	}
 	t := tree{}
 	for _, f := range files {
-		if f.Err != nil {
-			continue
-		}
-		if cert, err := certs.Parse(f.Path, f.Data); err == nil && cert != nil {
-			t[f.Path] = cert
+		if f.Err == nil {
+			t.add(f.Path, f.Data)
 		}
 	}
 	return t, nil
+}
+
+// add parses a certificate file or listener cache into the tree; what does not parse is left
+// out.
+func (t tree) add(p string, data []byte) {
+	if !strings.HasSuffix(p, ".crt") && !rancher.IsListenerCache(p) {
+		return
+	}
+	if cert, err := certs.Parse(p, data); err == nil && cert != nil {
+		t[p] = cert
+	}
 }
 
 // leaves are the .crt files holding a leaf certificate (not a CA).

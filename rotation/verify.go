@@ -21,13 +21,13 @@ var errUnknownAuthority = errors.New("the log shows x509: certificate signed by 
 // settle watches the container for the settle time after a start: it must keep running
 // without restarting, and its log since the start must be free of x509 errors.
 func (j *Job) settle(ctx context.Context, id string, started time.Time) error {
-	first, err := rancher.Inspect(ctx, j.eng.cli, id)
+	first, err := rancher.Inspect(ctx, j.eng, id)
 	if err != nil {
 		return err
 	}
 	deadline := time.Now().Add(j.cfg.SettleTime)
 	for {
-		c, err := rancher.Inspect(ctx, j.eng.cli, id)
+		c, err := rancher.Inspect(ctx, j.eng, id)
 		if err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ func (j *Job) settle(ctx context.Context, id string, started time.Time) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	logs, err := j.eng.logs(ctx, id, started)
+	logs, err := j.eng.Logs(ctx, id, started)
 	if err != nil {
 		return fmt.Errorf("read log: %w", err)
 	}
@@ -129,7 +129,7 @@ func firstLineWith(logs, substr string) string {
 
 // logTail is the end of the container's log since a time, for error messages.
 func (j *Job) logTail(ctx context.Context, id string, since time.Time) string {
-	logs, err := j.eng.logs(ctx, id, since)
+	logs, err := j.eng.Logs(ctx, id, since)
 	if err != nil || logs == "" {
 		return ""
 	}

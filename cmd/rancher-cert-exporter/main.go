@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -49,6 +51,8 @@ func run(args []string) int {
 		settleTime  = app.Flag("rotation.settle-time", "How long a restarted container must run without restarts or x509 errors.").Default("20s").Duration()
 		stopTimeout = app.Flag("rotation.stop-timeout", "Grace period of docker stop.").Default("30s").Duration()
 		jobTimeout  = app.Flag("rotation.timeout", "Time limit of a whole rotation or restore.").Default("10m").Duration()
+		backupKeep  = app.Flag("rotation.backup-keep", "Verified backups kept per container after a successful rotation; the oldest beyond are pruned, never one a running or failed job names (0 keeps all).").Default("10").Int()
+		stopGrace   = app.Flag("rotation.stop-grace", "On SIGTERM or SIGINT, how long a running rotation or restore may take to finish or roll back before the process exits (keep it under the stop timeout of the exporter's container).").Default("25s").Duration()
 
 		serveCmd    = app.Command("serve", "Serve /metrics (default).").Default()
 		metricsPath = serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
@@ -96,7 +100,11 @@ func run(args []string) int {
 		docker = cli
 		cfg.Engine = cli
 	}
-	rotCfg := rotation.Config{BackupDir: *backupDir, SettleTime: *settleTime, StopTimeout: *stopTimeout, Timeout: *jobTimeout}
+	rotCfg := rotation.Config{BackupDir: *backupDir, SettleTime: *settleTime, StopTimeout: *stopTimeout, Timeout: *jobTimeout,
+		BackupKeep: *backupKeep, Owner: owner(cmd)}
+	newRotator := func(m *rotation.Metrics) *rotation.Rotator {
+		return rotation.New(rotation.NewEngine(docker, *stopTimeout), rotCfg, logger, m)
+	}
 
 	switch cmd {
 	case rotateCmd.FullCommand(), restoreCmd.FullCommand():
@@ -104,11 +112,14 @@ func run(args []string) int {
 			logger.Error("give exactly one --rancher.container")
 			return 2
 		}
-		rot := rotation.New(docker, rotCfg, logger, nil)
-		if cmd == rotateCmd.FullCommand() {
-			return runRotate(rot, (*containers)[0], rotation.Strategy(*strategy), *dryRun)
+		fg := foreground{rot: newRotator(nil), grace: *stopGrace}
+		if !fg.recoverJobs() {
+			return 1
 		}
-		return runRestore(rot, (*containers)[0], *backupFile)
+		if cmd == rotateCmd.FullCommand() {
+			return fg.rotate((*containers)[0], rotation.Strategy(*strategy), *dryRun)
+		}
+		return fg.restore((*containers)[0], *backupFile)
 	}
 	coll := collector.New(cfg, logger)
 
@@ -117,17 +128,46 @@ func run(args []string) int {
 	}
 	reg := prometheus.NewRegistry()
 	mux := http.NewServeMux()
-	if *tokenFile != "" {
-		if err := enableRotation(reg, mux, docker, rotCfg, *tokenFile, logger); err != nil {
-			logger.Error("rotation API", "err", err)
-			return 2
-		}
+	jobs := rotation.NewJobs()
+	if *tokenFile != "" && docker == nil {
+		logger.Error("the rotation API needs the Docker engine: give --rancher.container or leave --rancher.discover on")
+		return 2
 	}
-	if err := serve(reg, mux, coll, logger, *metricsPath, *tokenFile != "", webFlags); err != nil {
+	if docker != nil {
+		var metrics *rotation.Metrics
+		if *tokenFile != "" {
+			metrics = rotation.NewMetrics(reg)
+		}
+		rot := newRotator(metrics)
+		if *tokenFile != "" {
+			if err := enableRotation(mux, rot, jobs, *tokenFile, logger); err != nil {
+				logger.Error("rotation API", "err", err)
+				return 2
+			}
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			rot.FinishAbandoned(ctx, jobs)
+		}()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err = serve(ctx, reg, mux, coll, logger, *metricsPath, *tokenFile != "", webFlags)
+	if !jobs.Shutdown(*stopGrace) {
+		logger.Warn("a rotation or restore still runs at the end of the stop grace; the next start finishes it from its journal", "stop_grace", *stopGrace)
+	}
+	if err != nil {
 		logger.Error("serve", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// owner names this process in journals and locks, for whoever finds its job or lock.
+func owner(cmd string) string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s %s (pid %d on %s, started %s)", name, cmd, os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
 }
 
 func validate(cfg collector.Config) error {

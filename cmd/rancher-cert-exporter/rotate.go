@@ -3,24 +3,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
-
-	"github.com/moby/moby/client"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 )
 
 // enableRotation serves the rotation API; it stays off unless a token file is given.
-func enableRotation(reg prometheus.Registerer, mux *http.ServeMux, cli *client.Client, cfg rotation.Config, tokenFile string, logger *slog.Logger) error {
-	if cli == nil {
-		return fmt.Errorf("the rotation API needs the Docker engine: give --rancher.container or leave --rancher.discover on")
-	}
+func enableRotation(mux *http.ServeMux, rot *rotation.Rotator, jobs *rotation.Jobs, tokenFile string, logger *slog.Logger) error {
 	token, loose, err := rotation.ReadToken(tokenFile)
 	if err != nil {
 		return err
@@ -28,37 +25,66 @@ func enableRotation(reg prometheus.Registerer, mux *http.ServeMux, cli *client.C
 	if loose {
 		logger.Warn("token file is readable by group or others; chmod 600 it", "file", tokenFile)
 	}
-	rotation.NewAPI(rotation.New(cli, cfg, logger, rotation.NewMetrics(reg)), token).Register(mux)
-	logger.Info("rotation API enabled", "backup_dir", cfg.BackupDir)
+	rotation.NewAPI(rot, jobs, token).Register(mux)
+	logger.Info("rotation API enabled", "backup_dir", rot.BackupDir())
 	return nil
 }
 
-func runRotate(rot *rotation.Rotator, name string, s rotation.Strategy, dryRun bool) int {
-	return runJob(rot, name, func(r *rotation.Rotator, c rancher.Container) *rotation.Job { return r.NewRotation(c, s, dryRun) })
+// foreground runs jobs for the rotate and restore subcommands, printing each step, and on
+// SIGTERM or SIGINT lets the job finish or roll back within the grace period.
+type foreground struct {
+	rot   *rotation.Rotator
+	grace time.Duration
 }
 
-func runRestore(rot *rotation.Rotator, name, backup string) int {
-	return runJob(rot, name, func(r *rotation.Rotator, c rancher.Container) *rotation.Job { return r.NewRestore(c, backup) })
+// recoverJobs finishes the jobs a dead process left unfinished before anything else.
+func (fg foreground) recoverJobs() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	found, err := fg.rot.Recover(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "recovering unfinished jobs:", err)
+	}
+	ok := true
+	for _, job := range found {
+		rep := job.Report()
+		fmt.Fprintf(os.Stderr, "finishing %s job %s of %s, which a dead process left unfinished\n", rep.Kind, rep.ID, rep.Container)
+		if rep = fg.run(job); rep.State != rotation.Succeeded {
+			ok = false
+		}
+		fmt.Fprintf(os.Stderr, "recovered job %s: %s\n", rep.ID, rep.State)
+	}
+	return ok
 }
 
-// runJob runs a job in the foreground, printing each step as it starts and ends, then the
-// report as JSON. Exit 0 when it succeeded.
-func runJob(rot *rotation.Rotator, name string, newJob func(*rotation.Rotator, rancher.Container) *rotation.Job) int {
+func (fg foreground) rotate(name string, s rotation.Strategy, dryRun bool) int {
+	return fg.runNew(name, func(c rancher.Container) (*rotation.Job, error) { return fg.rot.NewRotation(c, s, dryRun) })
+}
+
+func (fg foreground) restore(name, backup string) int {
+	return fg.runNew(name, func(c rancher.Container) (*rotation.Job, error) { return fg.rot.NewRestore(c, backup) })
+}
+
+// runNew runs a new job and prints its report as JSON. Exit 0 when it succeeded.
+func (fg foreground) runNew(name string, newJob func(rancher.Container) (*rotation.Job, error)) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	c, err := rot.Lookup(ctx, name)
+	c, err := fg.rot.Lookup(ctx, name)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	rep := newJob(rot, c).Run(context.Background(), func(s rotation.Step) {
-		if s.Outcome == rotation.StepRunning {
-			fmt.Fprintf(os.Stderr, "%s %-10s ...\n", s.Start.Local().Format("15:04:05"), s.Name)
-			return
-		}
-		fmt.Fprintf(os.Stderr, "%s %-10s %s (%s) %s\n", s.End.Local().Format("15:04:05"), s.Name, s.Outcome,
-			s.End.Sub(s.Start).Round(time.Millisecond), s.Detail)
-	})
+	job, err := newJob(c)
+	var busy *rotation.ErrBusy
+	if errors.As(err, &busy) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", c.Name, err)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	rep := fg.run(job)
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(rep); err != nil {
@@ -72,4 +98,44 @@ func runJob(rot *rotation.Rotator, name string, newJob func(*rotation.Rotator, r
 		return 1
 	}
 	return 0
+}
+
+// run runs a job, printing each step as it starts and ends. A signal lets it finish or roll
+// back within the grace period; past that the process exits and the next start finishes it.
+func (fg foreground) run(job *rotation.Job) rotation.Report {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	done := make(chan rotation.Report, 1)
+	go func() {
+		done <- job.Run(ctx, printStep)
+	}()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	select {
+	case rep := <-done:
+		return rep
+	case sig := <-sigs:
+		fmt.Fprintf(os.Stderr, "%s: the job finishes or rolls back within %s\n", sig, fg.grace)
+	}
+	ended := make(chan struct{})
+	var rep rotation.Report
+	go func() {
+		rep = <-done
+		close(ended)
+	}()
+	if !rotation.FinishWithin(ended, func() { cancel(rotation.ErrStopping) }, fg.grace) {
+		fmt.Fprintln(os.Stderr, "the job did not end within the stop grace; the next start finishes it from its journal")
+		return job.Report()
+	}
+	return rep
+}
+
+func printStep(s rotation.Step) {
+	if s.Outcome == rotation.StepRunning {
+		fmt.Fprintf(os.Stderr, "%s %-10s ...\n", s.Start.Local().Format("15:04:05"), s.Name)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s %-10s %s (%s) %s\n", s.End.Local().Format("15:04:05"), s.Name, s.Outcome,
+		s.End.Sub(s.Start).Round(time.Millisecond), s.Detail)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -17,8 +18,8 @@ import (
 )
 
 // serve serves the metrics and the status page (and whatever mux already has) until the
-// server fails.
-func serve(reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger *slog.Logger, metricsPath string, rotationAPI bool, webFlags *web.FlagConfig) error {
+// server fails or ctx ends.
+func serve(ctx context.Context, reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger *slog.Logger, metricsPath string, rotationAPI bool, webFlags *web.FlagConfig) error {
 	reg.MustRegister(versioncollector.NewCollector("rancher_cert_exporter"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle(metricsPath, coll.Handler(reg, logger))
@@ -28,5 +29,15 @@ func serve(reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collect
 	}
 	logger.Info("starting", "version", version.Info())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return web.ListenAndServe(srv, webFlags, logger)
+	failed := make(chan error, 1)
+	go func() { failed <- web.ListenAndServe(srv, webFlags, logger) }()
+	select {
+	case err := <-failed:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("stopping")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
 }

@@ -1,0 +1,143 @@
+package rotation
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+// Engine is the part of the Docker Engine API a job uses: the reads of the rancher package,
+// and the few calls that change a container. dockerEngine is the real one; the state machine's
+// tests run against a fake.
+type Engine interface {
+	rancher.Engine
+	Stop(ctx context.Context, id string) error
+	Start(ctx context.Context, id string) error
+	// RunHelper runs cmd in a short-lived container of c's image with c's volumes, no network
+	// and no shell, labelled for the job; it waits for it, removes it, and returns its output
+	// in the error when it fails.
+	RunHelper(ctx context.Context, c rancher.Container, jobID string, cmd []string) error
+	// RemoveHelpers removes the helper containers for which keep is false, given their
+	// labels, and says how many.
+	RemoveHelpers(ctx context.Context, keep func(labels map[string]string) bool) (int, error)
+	// CopyTo extracts a tar stream onto "/" of a container.
+	CopyTo(ctx context.Context, id string, tar io.Reader) error
+	// Logs is the container's log since a time.
+	Logs(ctx context.Context, id string, since time.Time) (string, error)
+}
+
+// Labels of the helper containers: the role, the job and the container it works on.
+const (
+	LabelJob       = "io.rancher-cert-exporter.job"
+	LabelContainer = "io.rancher-cert-exporter.container"
+)
+
+// dockerEngine is Engine on a Docker client.
+type dockerEngine struct {
+	*client.Client
+	stopTimeout time.Duration
+}
+
+// NewEngine is the Engine of a Docker client; stopTimeout is docker stop's grace period.
+func NewEngine(cli *client.Client, stopTimeout time.Duration) Engine {
+	return dockerEngine{Client: cli, stopTimeout: stopTimeout}
+}
+
+func (e dockerEngine) Stop(ctx context.Context, id string) error {
+	secs := int(e.stopTimeout.Seconds())
+	if _, err := e.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &secs}); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	return nil
+}
+
+func (e dockerEngine) Start(ctx context.Context, id string) error {
+	if _, err := e.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	return nil
+}
+
+func (e dockerEngine) RunHelper(ctx context.Context, c rancher.Container, jobID string, cmd []string) error {
+	res, err := e.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{
+			Image:           c.ImageID, // the image is local: nothing is pulled
+			Entrypoint:      cmd[:1],
+			Cmd:             cmd[1:],
+			Labels:          map[string]string{rancher.RoleLabel: rancher.RoleHelper, LabelJob: jobID, LabelContainer: c.ID},
+			NetworkDisabled: true,
+		},
+		HostConfig: &container.HostConfig{VolumesFrom: []string{c.ID}, NetworkMode: "none"},
+	})
+	if err != nil {
+		return fmt.Errorf("create helper container: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = e.ContainerRemove(rctx, res.ID, client.ContainerRemoveOptions{Force: true}) // else removed by its label later
+	}()
+	stall("remove")
+	wait := e.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := e.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("start helper container: %w", err)
+	}
+	select {
+	case r := <-wait.Result:
+		if r.StatusCode != 0 {
+			out, _ := e.Logs(ctx, res.ID, time.Time{})
+			return fmt.Errorf("helper container exited %d: %s", r.StatusCode, strings.TrimSpace(out))
+		}
+		return nil
+	case err := <-wait.Error:
+		return fmt.Errorf("wait for helper container: %w", err)
+	}
+}
+
+func (e dockerEngine) RemoveHelpers(ctx context.Context, keep func(labels map[string]string) bool) (int, error) {
+	res, err := e.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", rancher.RoleLabel+"="+rancher.RoleHelper)})
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, c := range res.Items {
+		if keep(c.Labels) {
+			continue
+		}
+		if _, err := e.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+func (e dockerEngine) CopyTo(ctx context.Context, id string, tar io.Reader) error {
+	_, err := e.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: tar})
+	return err
+}
+
+func (e dockerEngine) Logs(ctx context.Context, id string, since time.Time) (string, error) {
+	opts := client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true}
+	if !since.IsZero() {
+		opts.Since = since.Format(time.RFC3339Nano)
+	}
+	r, err := e.ContainerLogs(ctx, id, opts)
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	var out bytes.Buffer
+	_, err = stdcopy.StdCopy(&out, &out, r)
+	return out.String(), err
+}

@@ -1,0 +1,300 @@
+package rotation
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+// fakeEngine is one Rancher v2.3 container as the job sees it through the engine: its files,
+// its state, and a k3s that re-issues missing leaves from their kept keys when it starts.
+// Every call is an event; a test can make the n-th event fail once, or make the process
+// "die" there (a panic the test recovers: no deferred rollback of the job runs).
+type fakeEngine struct {
+	t *testing.T
+
+	mu       sync.Mutex
+	files    map[string][]byte
+	state    container.ContainerState
+	restarts int
+	helpers  map[string]map[string]string // helper ID → labels
+	nextID   int
+	// unknownAuthority makes the log of the first start show a listener cache from an old CA.
+	unknownAuthority bool
+	starts           int
+
+	events []string
+	dieAt  int    // die before the event with this index (-1: never)
+	failOn string // the first event of this name fails
+}
+
+const fakeID = "f00dfeed"
+
+var errFake = errors.New("injected engine failure")
+
+type died struct{ event string }
+
+func newFakeEngine(t *testing.T, leafDays int) *fakeEngine {
+	f := &fakeEngine{t: t, files: map[string][]byte{}, state: container.StateRestarting, helpers: map[string]map[string]string{}, dieAt: -1}
+	now := time.Now()
+	tls := rancher.ServerTLSDir + "/"
+	caKey := f.key(tls + "server-ca.key")
+	ca := f.cert(tls+"server-ca.crt", "k3s-server-ca", nil, caKey, caKey, true, now.Add(3650*24*time.Hour))
+	f.cert(tls+"client-ca.crt", "k3s-client-ca", nil, f.key(tls+"client-ca.key"), f.key(tls+"client-ca.key"), true, now.Add(3650*24*time.Hour))
+	for _, leaf := range []string{"client-admin", "serving-kube-apiserver", "client-kube-proxy"} {
+		f.cert(tls+leaf+".crt", leaf, ca, f.key(tls+leaf+".key"), caKey, false, now.Add(time.Duration(leafDays)*24*time.Hour))
+	}
+	return f
+}
+
+// key returns the key at p, creating it the first time.
+func (f *fakeEngine) key(p string) *ecdsa.PrivateKey {
+	if data, ok := f.files[p]; ok {
+		block, _ := pem.Decode(data)
+		k, err := x509.ParseECPrivateKey(block.Bytes)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		return k
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalECPrivateKey(k)
+	f.files[p] = pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+	return k
+}
+
+func (f *fakeEngine) cert(p, cn string, parent *x509.Certificate, key, signer *ecdsa.PrivateKey, isCA bool, notAfter time.Time) *x509.Certificate {
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: notAfter, IsCA: isCA, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.files[p] = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	c, _ := x509.ParseCertificate(der)
+	return c
+}
+
+// event records a call, and dies or fails when asked to. Called with f.mu held.
+func (f *fakeEngine) event(name string) error {
+	i := len(f.events)
+	f.events = append(f.events, name)
+	if i == f.dieAt {
+		f.dieAt = -1
+		panic(died{name})
+	}
+	if name == f.failOn {
+		f.failOn = ""
+		return fmt.Errorf("%s: %w", name, errFake)
+	}
+	return nil
+}
+
+// point is a stall point of the job, as an event.
+func (f *fakeEngine) point(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_ = f.event("at-" + name)
+}
+
+func (f *fakeEngine) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
+	return client.ContainerListResult{}, nil
+}
+
+func (f *fakeEngine) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.event("inspect"); err != nil {
+		return client.ContainerInspectResult{}, err
+	}
+	if id != fakeID && id != "rancher" {
+		return client.ContainerInspectResult{}, errdefs.ErrNotFound
+	}
+	return client.ContainerInspectResult{Container: container.InspectResponse{
+		ID: fakeID, Name: "/rancher", Image: "sha256:0123", RestartCount: f.restarts,
+		State:  &container.State{Status: f.state, StartedAt: time.Now().Format(time.RFC3339Nano)},
+		Config: &container.Config{Image: "rancher/rancher:v2.3.2", Env: []string{"CATTLE_SERVER_VERSION=v2.3.2", "CATTLE_K3S_VERSION=v0.8.0"}},
+	}}, nil
+}
+
+// CopyFromContainer streams a directory or file as the archive endpoint does: entry names start
+// with the base name of the path. Reads are not events: the tree is read concurrently.
+func (f *fakeEngine) CopyFromContainer(_ context.Context, _ string, opts client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	src := opts.SourcePath
+	var names []string
+	for p := range f.files {
+		if p == src || strings.HasPrefix(p, src+"/") {
+			names = append(names, p)
+		}
+	}
+	if len(names) == 0 {
+		return client.CopyFromContainerResult{}, errdefs.ErrNotFound
+	}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, p := range names {
+		name := path.Base(src) + strings.TrimPrefix(p, src)
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(f.files[p])), Typeflag: tar.TypeReg})
+		tw.Write(f.files[p])
+	}
+	tw.Close()
+	return client.CopyFromContainerResult{Content: io.NopCloser(&buf)}, nil
+}
+
+func (f *fakeEngine) Stop(_ context.Context, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.event("stop"); err != nil {
+		return err
+	}
+	f.state = container.StateExited
+	return nil
+}
+
+// Start runs k3s: every leaf whose certificate is missing is re-issued from its key by the CA.
+func (f *fakeEngine) Start(_ context.Context, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.event("start"); err != nil {
+		return err
+	}
+	if f.state == container.StateRunning {
+		return nil
+	}
+	tls := rancher.ServerTLSDir + "/"
+	caBlock, _ := pem.Decode(f.files[tls+"server-ca.crt"])
+	ca, _ := x509.ParseCertificate(caBlock.Bytes)
+	caKey := f.key(tls + "server-ca.key")
+	for p := range f.files {
+		crt := strings.TrimSuffix(p, ".key") + ".crt"
+		if strings.HasSuffix(p, ".key") && !strings.Contains(p, "-ca.") && f.files[crt] == nil {
+			f.cert(crt, path.Base(crt), ca, f.key(p), caKey, false, time.Now().Add(365*24*time.Hour))
+		}
+	}
+	f.state = container.StateRunning
+	f.starts++
+	return nil
+}
+
+func (f *fakeEngine) RunHelper(_ context.Context, c rancher.Container, jobID string, cmd []string) error {
+	id, err := f.createHelper(c, jobID)
+	if err != nil {
+		return err
+	}
+	stall("remove")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.event("helper-run"); err != nil {
+		return err
+	}
+	if len(cmd) < 3 || strings.Join(cmd[:3], " ") != "rm -f --" {
+		f.t.Fatalf("helper runs %v", cmd)
+	}
+	for _, p := range cmd[3:] {
+		delete(f.files, p)
+	}
+	delete(f.helpers, id)
+	return nil
+}
+
+func (f *fakeEngine) createHelper(c rancher.Container, jobID string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.event("helper-create"); err != nil {
+		return "", err
+	}
+	f.nextID++
+	id := fmt.Sprint("helper", f.nextID)
+	f.helpers[id] = map[string]string{rancher.RoleLabel: rancher.RoleHelper, LabelJob: jobID, LabelContainer: c.ID}
+	return id, nil
+}
+
+func (f *fakeEngine) RemoveHelpers(_ context.Context, keep func(map[string]string) bool) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.event("remove-helpers"); err != nil {
+		return 0, err
+	}
+	n := 0
+	for id, labels := range f.helpers {
+		if !keep(labels) {
+			delete(f.helpers, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (f *fakeEngine) CopyTo(_ context.Context, _ string, r io.Reader) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.event("copy-to"); err != nil {
+		return err
+	}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			data, _ := io.ReadAll(tr)
+			f.files["/"+hdr.Name] = data
+		}
+	}
+}
+
+func (f *fakeEngine) Logs(context.Context, string, time.Time) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.event("logs"); err != nil {
+		return "", err
+	}
+	if f.unknownAuthority && f.starts == 1 {
+		return "E x509: certificate signed by unknown authority\n", nil
+	}
+	return "I k3s is up\n", nil
+}
+
+// snapshot copies the files.
+func (f *fakeEngine) snapshot() map[string][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]byte{}
+	for p, d := range f.files {
+		out[p] = d
+	}
+	return out
+}

@@ -1,0 +1,110 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+// Recover finds the jobs that dead processes left unfinished (their journal says running and
+// no live process holds their container's lock) and returns them ready to run, holding those
+// locks: Run finishes each. It also removes helper containers that no live job owns.
+func (r *Rotator) Recover(ctx context.Context) ([]*Job, error) {
+	all, errs := journals(r.cfg.BackupDir)
+	var jobs []*Job
+	held := map[string]bool{}
+	for _, jr := range all {
+		if jr.State != Running || held[jr.ContainerID] {
+			continue
+		}
+		lock, err := tryLock(r.cfg.BackupDir, jr.ContainerID, jr.ID, r.cfg.Owner)
+		var busy *ErrBusy
+		if errors.As(err, &busy) {
+			continue // its process lives, and finishes it
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		held[jr.ContainerID] = true
+		jobs = append(jobs, &Job{Rotator: r, lock: lock, j: *jr, resumed: true})
+	}
+	removed, err := r.eng.RemoveHelpers(ctx, func(labels map[string]string) bool {
+		id := labels[LabelContainer]
+		return !held[id] && !lockFree(r.cfg.BackupDir, id)
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("remove leftover helper containers: %w", err))
+	}
+	if removed > 0 {
+		r.logger.Info("removed leftover helper containers", "count", removed)
+	}
+	return jobs, errors.Join(errs...)
+}
+
+// resume finishes a job a dead process left: the step it was in is marked interrupted, and
+// the steps still to do run again from the first (each is idempotent).
+func (j *Job) resume(ctx context.Context) error {
+	interrupted := "between steps"
+	j.set(func(jr *journal) {
+		for i, s := range jr.Steps {
+			if s.Outcome == StepRunning {
+				jr.Steps[i].Outcome, jr.Steps[i].Detail = StepFailed, "interrupted: the process running the job died"
+				interrupted = "during " + s.Name
+			}
+		}
+	})
+	c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
+	j.c = c
+	todo := make([]string, len(j.j.Todo))
+	for i, t := range j.j.Todo {
+		todo[i] = t.Name
+	}
+	if err := j.step("recover", func() (string, error) {
+		if err != nil {
+			return "", err
+		}
+		detail := fmt.Sprintf("recovered after interruption: %s died %s", j.j.Owner, interrupted)
+		if len(todo) > 0 {
+			detail += "; resuming with " + strings.Join(todo, ", ")
+		}
+		return detail, nil
+	}); err != nil {
+		return err
+	}
+	if len(todo) == 0 {
+		if j.verified() {
+			return nil
+		}
+		return errors.New("interrupted before its plan was made: nothing was changed; run it again")
+	}
+	return j.runTodo(ctx)
+}
+
+// verified tells whether the job's last verify succeeded: a job that died after it is done.
+func (j *Job) verified() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i := len(j.j.Steps) - 1; i >= 0; i-- {
+		if s := j.j.Steps[i]; s.Name == "verify" {
+			return s.Outcome == StepOK
+		}
+	}
+	return false
+}
+
+// FinishAbandoned starts in js the jobs that dead processes left unfinished.
+func (r *Rotator) FinishAbandoned(ctx context.Context, js *Jobs) {
+	found, err := r.Recover(ctx)
+	if err != nil {
+		r.logger.Warn("recovering unfinished jobs", "err", err)
+	}
+	for _, job := range found {
+		r.logger.Warn("finishing a job that a dead process left unfinished", "job", job.j.ID, "kind", job.j.Kind,
+			"container", job.j.Container, "owner", job.j.Owner)
+		js.Start(job)
+	}
+}

@@ -1,0 +1,105 @@
+package rotation
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+// do runs one step of the todo list. Every step is idempotent: a step a dead process began is
+// run again whole.
+func (j *Job) do(ctx context.Context, t todo) (string, error) {
+	switch t.Name {
+	case "backup":
+		return j.backup(ctx)
+	case "delete-secret":
+		if t.Wait {
+			return j.deleteServingSecret(ctx, j.cfg.SettleTime+time.Minute)
+		}
+		return j.deleteSecretBeforeStop(ctx)
+	case "stop":
+		return "", j.changing(ctx, func(ctx context.Context) error {
+			err := j.eng.Stop(ctx, j.j.ContainerID)
+			stall("stop")
+			return err
+		})
+	case "remove":
+		if err := checkRemovable(t.Files); err != nil {
+			return "", err
+		}
+		return strings.Join(t.Files, " "), j.changing(ctx, func(ctx context.Context) error {
+			return j.eng.RunHelper(ctx, j.c, j.j.ID, append([]string{"rm", "-f", "--"}, t.Files...))
+		})
+	case "copy":
+		return "", j.changing(ctx, j.copyIn)
+	case "start":
+		j.set(func(jr *journal) { jr.StartedAt = time.Now().UTC() })
+		return "", j.changing(ctx, func(ctx context.Context) error {
+			err := j.eng.Start(ctx, j.j.ContainerID)
+			stall("start")
+			return err
+		})
+	case "verify":
+		stall("verify")
+		if j.j.Kind == KindRestore {
+			return j.verifyRestore(ctx)
+		}
+		return j.verifyRotation(ctx, t.Final)
+	}
+	return "", fmt.Errorf("unknown step %q in the journal", t.Name)
+}
+
+// changing runs a call that changes the container to its end even when the job is cancelled
+// meanwhile (a half-done stop would finish after the job gave up on it): cancellation takes
+// effect between steps.
+func (j *Job) changing(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.cfg.StopTimeout+time.Minute)
+	defer cancel()
+	return fn(ctx)
+}
+
+// insertAfter puts steps into the todo list after the first todo named after (after the head
+// when there is none). Called from a running step, which is the head.
+func (j *Job) insertAfter(after string, steps ...todo) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	at := 1
+	for i, t := range j.j.Todo {
+		if i > 0 && t.Name == after {
+			at = i + 1
+			break
+		}
+	}
+	at = min(at, len(j.j.Todo))
+	j.j.Todo = append(j.j.Todo[:at], append(steps, j.j.Todo[at:]...)...)
+}
+
+// deleteSecretBeforeStop deletes the serving secret while the API server answers; when the
+// container is down or its API server does not answer, the secret is deleted after the start
+// instead: the listener then reloads the old certificate from it, so a second stop, removal of
+// the cache it rewrote and start follow.
+func (j *Job) deleteSecretBeforeStop(ctx context.Context) (string, error) {
+	c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
+	if err != nil {
+		return "", err
+	}
+	why := fmt.Sprintf("container %s", c.State)
+	if c.Up() {
+		detail, err := j.deleteServingSecret(ctx, 0)
+		if !isUnreachable(err) {
+			return detail, err
+		}
+		why = fmt.Sprintf("the API server did not answer (%v)", err)
+	}
+	cache := []string{rancher.ServerTLSDir + "/" + certs.DynamicCertFile}
+	j.insertAfter("start",
+		todo{Name: "delete-secret", Wait: true},
+		todo{Name: "stop"},
+		todo{Name: "remove", Files: cache},
+		todo{Name: "start"})
+	return why + ": deleting after the start, then restarting once more", nil
+}
