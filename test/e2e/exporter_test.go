@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,8 +56,38 @@ func freePort(t testing.TB) int {
 // exporter is the real binary serving on a loopback port.
 type exporter struct {
 	url string
-	log *bytes.Buffer
+	log *syncBuffer
 	cmd *exec.Cmd
+}
+
+// syncBuffer is the output of a process, read while the process writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor waits until the output holds substr.
+func (b *syncBuffer) waitFor(t testing.TB, substr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(b.String(), substr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within %s in:\n%s", substr, timeout, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // startExporter runs the binary with args and waits until /metrics answers.
@@ -66,7 +97,7 @@ func startExporter(t testing.TB, env []string, args ...string) *exporter {
 	args = append([]string{fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)}, args...)
 	cmd := exec.Command(exporterBinary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
-	e := &exporter{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &bytes.Buffer{}, cmd: cmd}
+	e := &exporter{url: fmt.Sprintf("http://127.0.0.1:%d", port), log: &syncBuffer{}, cmd: cmd}
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	cmd.SysProcAttr = dieWithTest
 	if err := cmd.Start(); err != nil {

@@ -98,9 +98,15 @@ var legacyFiles = []string{"management-state/tls/ca.crt", "management-state/tls/
 // is hundreds of megabytes on the bulky releases, unwritten.
 func copyTree(t *testing.T, name string) string {
 	t.Helper()
+	return copyTreeFrom(t, engine.Client, name)
+}
+
+// copyTreeFrom is copyTree through another engine.
+func copyTreeFrom(t *testing.T, cli *client.Client, name string) string {
+	t.Helper()
 	dir := t.TempDir()
 	for _, src := range []string{"/var/lib/rancher/k3s/server", "/var/lib/rancher/k3s/agent", "/var/lib/rancher/management-state/tls"} {
-		res, err := engine.Client.CopyFromContainer(context.Background(), name, client.CopyFromContainerOptions{SourcePath: src})
+		res, err := cli.CopyFromContainer(context.Background(), name, client.CopyFromContainerOptions{SourcePath: src})
 		if errdefs.IsNotFound(err) {
 			continue
 		}

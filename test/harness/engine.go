@@ -25,9 +25,11 @@ var privateHost = "unix://" + filepath.Join(privateRoot, "docker.sock")
 
 // Engine is a reachable Docker engine; Stop ends it only if the harness started it.
 type Engine struct {
-	Client  *client.Client
-	Host    string    // the DOCKER_HOST the engine answers on
-	started *exec.Cmd // the dockerd the harness started, if it did
+	Client     *client.Client
+	Host       string    // the DOCKER_HOST the engine answers on
+	started    *exec.Cmd // the dockerd the harness started, if it did
+	root       string    // its data, exec root and socket
+	ownNetwork bool      // in a network namespace of its own
 }
 
 // Connect connects to the engine named by DOCKER_HOST, else the default socket, else the one
@@ -60,34 +62,69 @@ func StartEngine(ctx context.Context) (*Engine, error) {
 			return nil, err
 		}
 	}
+	return startDockerd(ctx, privateRoot, false)
+}
+
+// StartSecondEngine starts another dockerd with its own socket, data and exec root under root
+// (keep it short: socket paths are limited) and its own network namespace, so that its bridge
+// and rules never touch the first engine's (a dockerd with --bridge=none deletes docker0).
+// Its containers are reached through the socket only. Stop ends it.
+func StartSecondEngine(ctx context.Context, root string) (*Engine, error) {
+	return startDockerd(ctx, root, true)
+}
+
+func startDockerd(ctx context.Context, root string, ownNetwork bool) (*Engine, error) {
 	for _, dir := range []string{"root", "exec"} {
-		if err := os.MkdirAll(filepath.Join(privateRoot, dir), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o700); err != nil {
 			return nil, err
 		}
 	}
-	logFile, err := os.Create(filepath.Join(privateRoot, "dockerd.log"))
+	logFile, err := os.OpenFile(filepath.Join(root, "dockerd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command("dockerd", "--host", privateHost,
-		"--data-root", filepath.Join(privateRoot, "root"), "--exec-root", filepath.Join(privateRoot, "exec"),
-		"--pidfile", filepath.Join(privateRoot, "dockerd.pid"), "--storage-driver=vfs")
+	host := "unix://" + filepath.Join(root, "docker.sock")
+	cmd := exec.Command("dockerd", "--host", host,
+		"--data-root", filepath.Join(root, "root"), "--exec-root", filepath.Join(root, "exec"),
+		"--pidfile", filepath.Join(root, "dockerd.pid"), "--storage-driver=vfs")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives an interrupted test's process group
+	if ownNetwork {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dockerd: %w", err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if cli, err := ping(ctx, privateHost); err == nil {
-			os.Setenv("DOCKER_HOST", privateHost)
-			return &Engine{Client: cli, Host: privateHost, started: cmd}, nil
+		if cli, err := ping(ctx, host); err == nil {
+			if root == privateRoot {
+				os.Setenv("DOCKER_HOST", host)
+			}
+			return &Engine{Client: cli, Host: host, started: cmd, root: root, ownNetwork: ownNetwork}, nil
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 	_ = cmd.Process.Kill()
-	return nil, fmt.Errorf("dockerd did not answer on %s within 60s; see %s/dockerd.log", privateHost, privateRoot)
+	return nil, fmt.Errorf("dockerd did not answer on %s within 60s; see %s/dockerd.log", host, root)
+}
+
+// Restart stops a dockerd the harness started, as a host's service manager would, and starts
+// it again on the same root.
+func (e *Engine) Restart(ctx context.Context) error {
+	if e.started == nil {
+		return errors.New("the harness did not start this engine")
+	}
+	if err := e.Stop(); err != nil {
+		return err
+	}
+	started, err := startDockerd(ctx, e.root, e.ownNetwork)
+	if err != nil {
+		return err
+	}
+	*e = *started
+	return nil
 }
 
 func ping(ctx context.Context, host string) (*client.Client, error) {
