@@ -106,7 +106,7 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 	}
 
 	a.rot.FinishAbandoned(ctx, a.jobs) // one of this container holds its lock: 409 below
-	job, err := a.rot.NewRotation(c, strategy, req.DryRun)
+	job, err := a.rot.NewRotation(c, strategy, req.DryRun, TriggerAPI)
 	var busy *ErrBusy
 	switch {
 	case errors.As(err, &busy):

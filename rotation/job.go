@@ -43,6 +43,13 @@ const (
 	KindRestore = "restore"
 )
 
+// What started a job.
+const (
+	TriggerAPI  = "api"
+	TriggerCLI  = "cli"
+	TriggerAuto = "auto"
+)
+
 // Step outcomes.
 const (
 	StepRunning = "running"
@@ -63,7 +70,8 @@ type Step struct {
 // Report is a job as the API and the CLI show it.
 type Report struct {
 	ID        string   `json:"id"`
-	Kind      string   `json:"kind"` // rotate or restore
+	Kind      string   `json:"kind"`    // rotate or restore
+	Trigger   string   `json:"trigger"` // api, cli or auto
 	Container string   `json:"container"`
 	Strategy  Strategy `json:"strategy,omitempty"` // the strategy that ran
 	// RequestedStrategy is what was asked for; Reason says why Strategy was chosen.
@@ -127,13 +135,13 @@ type Job struct {
 
 // NewRotation prepares a rotation of c, taking c's lock: *ErrBusy when another job, in any
 // process, rotates or restores it.
-func (r *Rotator) NewRotation(c rancher.Container, s Strategy, dryRun bool) (*Job, error) {
-	return r.newJob(c, Report{Kind: KindRotate, RequestedStrategy: s, DryRun: dryRun})
+func (r *Rotator) NewRotation(c rancher.Container, s Strategy, dryRun bool, trigger string) (*Job, error) {
+	return r.newJob(c, Report{Kind: KindRotate, Trigger: trigger, RequestedStrategy: s, DryRun: dryRun})
 }
 
 // NewRestore prepares the restore of a backup into c, taking c's lock.
-func (r *Rotator) NewRestore(c rancher.Container, backup string) (*Job, error) {
-	return r.newJob(c, Report{Kind: KindRestore, Backup: backup})
+func (r *Rotator) NewRestore(c rancher.Container, backup, trigger string) (*Job, error) {
+	return r.newJob(c, Report{Kind: KindRestore, Trigger: trigger, Backup: backup})
 }
 
 func (r *Rotator) newJob(c rancher.Container, rep Report) (*Job, error) {
@@ -164,7 +172,7 @@ func (j *Job) Run(ctx context.Context, progress func(Step)) Report {
 	j.progress = progress
 	ctx, cancel := context.WithTimeout(ctx, j.cfg.Timeout)
 	defer cancel()
-	j.metrics.begin(j.j.Container)
+	j.metrics.begin(j.j.Container, j.j.Trigger)
 	var err error
 	switch {
 	case j.resumed:
@@ -211,7 +219,7 @@ func (j *Job) finish(err error) Report {
 		}
 	}
 	pruneJournals(j.cfg.BackupDir)
-	j.metrics.end(rep.Container, rep.Kind, rep.State, rep.DryRun)
+	j.metrics.end(rep)
 	logger := j.logger.With("job", rep.ID, "kind", rep.Kind, "container", rep.Container)
 	if err != nil {
 		logger.Error("job failed", "err", err, "backup", rep.Backup)

@@ -37,7 +37,7 @@ func runUntilDeath(t *testing.T, rot *Rotator, f *fakeEngine) (rep Report, death
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := rot.NewRotation(c, Auto, false)
+	job, err := rot.NewRotation(c, Auto, false, TriggerCLI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,17 +256,17 @@ func TestBusyContainerRefusesASecondJob(t *testing.T) {
 	useFake(t, f)
 	rot := New(f, testConfig(t.TempDir()), slog.New(slog.DiscardHandler), nil)
 	c, _ := rot.Lookup(context.Background(), fakeID)
-	first, err := rot.NewRotation(c, Auto, false)
+	first, err := rot.NewRotation(c, Auto, false, TriggerCLI)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = rot.NewRestore(c, "x.tar.gz")
+	_, err = rot.NewRestore(c, "x.tar.gz", TriggerCLI)
 	var busy *ErrBusy
 	if !errors.As(err, &busy) || busy.JobID != first.Report().ID {
 		t.Fatalf("second job: %v", err)
 	}
 	first.Run(context.Background(), nil)
-	if _, err := rot.NewRotation(c, Auto, true); err != nil {
+	if _, err := rot.NewRotation(c, Auto, true, TriggerCLI); err != nil {
 		t.Fatalf("after the first ended: %v", err)
 	}
 }

@@ -1,6 +1,10 @@
 package rotation
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics count rotation outcomes; a nil *Metrics records nothing.
 type Metrics struct {
@@ -14,35 +18,57 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rancher_cert_exporter_rotations_total",
-			Help: "Certificate rotations and restores run, by container, kind and result (dry runs not counted).",
-		}, []string{"container", "kind", "result"}),
+			Help: "Certificate rotations and restores run by this process, by container, kind, result and trigger (api, cli or auto; dry runs not counted).",
+		}, []string{"container", "kind", "result", "trigger"}),
 		last: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rancher_cert_exporter_rotation_last_timestamp_seconds",
-			Help: "When the last rotation or restore of the container ended, by kind and result, as Unix seconds.",
-		}, []string{"container", "kind", "result"}),
+			Help: "When the last rotation or restore of the container ended, by kind, result and trigger, as Unix seconds (from the journals after a restart).",
+		}, []string{"container", "kind", "result", "trigger"}),
 		inProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rancher_cert_exporter_rotation_in_progress",
-			Help: "1 while a rotation or restore of the container runs.",
-		}, []string{"container"}),
+			Help: "1 while a rotation or restore of the container runs in this process, by trigger.",
+		}, []string{"container", "trigger"}),
 	}
 	reg.MustRegister(m.total, m.last, m.inProgress)
 	return m
 }
 
-func (m *Metrics) begin(container string) {
+func (m *Metrics) begin(container, trigger string) {
 	if m != nil {
-		m.inProgress.WithLabelValues(container).Set(1)
+		m.inProgress.WithLabelValues(container, trigger).Set(1)
 	}
 }
 
-func (m *Metrics) end(container, kind, state string, dryRun bool) {
+func (m *Metrics) end(rep Report) {
 	if m == nil {
 		return
 	}
-	m.inProgress.WithLabelValues(container).Set(0)
-	if dryRun {
+	m.inProgress.WithLabelValues(rep.Container, rep.Trigger).Set(0)
+	if rep.DryRun {
 		return
 	}
-	m.total.WithLabelValues(container, kind, state).Inc()
-	m.last.WithLabelValues(container, kind, state).SetToCurrentTime()
+	m.total.WithLabelValues(rep.Container, rep.Kind, rep.State, rep.Trigger).Inc()
+	m.setLast(rep.Container, rep.Kind, rep.State, rep.Trigger, rep.Finished)
+}
+
+func (m *Metrics) setLast(container, kind, state, trigger string, at time.Time) {
+	m.last.WithLabelValues(container, kind, state, trigger).Set(float64(at.UnixNano()) / 1e9)
+}
+
+// LoadLastFromJournals sets the last-ended gauges from the journals of earlier processes, so
+// that a failure stays visible (and alerting) across a restart of the exporter.
+func (r *Rotator) LoadLastFromJournals() {
+	if r.metrics == nil {
+		return
+	}
+	all, _ := journals(r.cfg.BackupDir)
+	seen := map[[4]string]bool{}
+	for _, j := range all { // newest first
+		key := [4]string{j.Container, j.Kind, j.State, j.Trigger}
+		if j.State == Running || j.DryRun || j.Finished.IsZero() || seen[key] {
+			continue
+		}
+		seen[key] = true
+		r.metrics.setLast(j.Container, j.Kind, j.State, j.Trigger, j.Finished)
+	}
 }

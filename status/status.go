@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/autorotate"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
@@ -32,6 +33,7 @@ type Options struct {
 	MetricsPath   string
 	RotationAPI   bool // link the rotation jobs
 	Thresholds    thresholds.Days
+	Auto          *autorotate.Scheduler // nil when automatic rotation is off
 }
 
 // Handler serves the page.
@@ -69,6 +71,8 @@ type server struct {
 	// RancherK3sCertificatesNotRenewed, without its for:).
 	Gap    bool
 	Advice string
+	// Auto is the next automatic rotation, or why there is none.
+	Auto string
 }
 
 // row is one certificate, or one that could not be read.
@@ -111,7 +115,11 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 		return a.NotAfter.Compare(b.NotAfter)
 	})
 	for _, c := range snap.Containers {
-		v.Servers = append(v.Servers, summarize(c, v.Rows, infos, now, t))
+		s := summarize(c, v.Rows, infos, now, t)
+		if opts.Auto != nil {
+			s.Auto = autoLine(opts.Auto, c.Name)
+		}
+		v.Servers = append(v.Servers, s)
 	}
 	for _, s := range snap.Sources {
 		if s.Up || len(s.Errors) == 0 {
@@ -166,6 +174,27 @@ func summarize(c rancher.Container, rows []row, infos map[string]*certs.Info, no
 			c.Name + " backs them up, renews them and verifies the server runs."
 	}
 	return s
+}
+
+// autoLine says when the scheduler rotates a container, and why.
+func autoLine(sched *autorotate.Scheduler, container string) string {
+	d, ok := sched.Planned(container)
+	if !ok {
+		return "not decided yet"
+	}
+	would := ""
+	if sched.Mode() == autorotate.Plan {
+		would = "would run (plan mode) "
+	}
+	switch d.Action {
+	case autorotate.Rotate:
+		return would + "now: " + d.Why
+	case autorotate.Wait:
+		return would + d.At.UTC().Format("Mon 2006-01-02 15:04 MST") + ": " + d.Why
+	case autorotate.Skip:
+		return "not planned: " + d.Why
+	}
+	return "none due: " + d.Why
 }
 
 func orUnknown(s string) string {

@@ -15,14 +15,17 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/autorotate"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/status"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
 )
 
@@ -52,6 +55,10 @@ func run(args []string) int {
 		stopTimeout = app.Flag("rotation.stop-timeout", "Grace period of docker stop.").Default("30s").Duration()
 		jobTimeout  = app.Flag("rotation.timeout", "Time limit of a whole rotation or restore.").Default("10m").Duration()
 		backupKeep  = app.Flag("rotation.backup-keep", "Verified backups kept per container after a successful rotation; the oldest beyond are pruned, never one a running or failed job names (0 keeps all).").Default("10").Int()
+		autoMode    = app.Flag("rotation.auto", "Rotate the k3s certificates automatically before they expire: off, plan (say what would be done and when, do nothing) or on.").Default(autorotate.Off).Enum(autorotate.Off, autorotate.Plan, autorotate.On)
+		autoBefore  = durationFlag(app, "rotation.auto-before", "Rotate automatically what expires within this long (e.g. 14d).", "14d")
+		autoWindow  = app.Flag("rotation.window", `When automatic rotations may start: "[DAYS] HH:MM-HH:MM [ZONE]", e.g. "Sun 02:00-04:00 Europe/Berlin" or "Mon-Fri 22:00-02:00"; any time when empty. Expired certificates are rotated at once.`).Default("").String()
+		autoBackoff = durationFlag(app, "rotation.auto-backoff", "After a failed automatic rotation of a container, no new attempt for this long.", "24h")
 		stopGrace   = app.Flag("rotation.stop-grace", "On SIGTERM or SIGINT, how long a running rotation or restore may take to finish or roll back before the process exits (keep it under the stop timeout of the exporter's container).").Default("25s").Duration()
 
 		serveCmd    = app.Command("serve", "Serve /metrics (default).").Default()
@@ -89,6 +96,12 @@ func run(args []string) int {
 		logger.Error("invalid flags", "err", err)
 		return 2
 	}
+	window, err := autorotate.ParseWindow(*autoWindow)
+	if err != nil {
+		logger.Error("invalid flags", "err", err)
+		return 2
+	}
+	autoCfg := autorotate.Config{Mode: *autoMode, Before: time.Duration(*autoBefore), Window: window, Backoff: time.Duration(*autoBackoff)}
 	var docker *client.Client
 	if *discover || len(*containers) > 0 {
 		cli, err := client.New(client.FromEnv)
@@ -129,31 +142,20 @@ func run(args []string) int {
 	reg := prometheus.NewRegistry()
 	mux := http.NewServeMux()
 	jobs := rotation.NewJobs()
-	if *tokenFile != "" && docker == nil {
-		logger.Error("the rotation API needs the Docker engine: give --rancher.container or leave --rancher.discover on")
-		return 2
-	}
-	if docker != nil {
-		var metrics *rotation.Metrics
-		if *tokenFile != "" {
-			metrics = rotation.NewMetrics(reg)
-		}
-		rot := newRotator(metrics)
-		if *tokenFile != "" {
-			if err := enableRotation(mux, rot, jobs, *tokenFile, logger); err != nil {
-				logger.Error("rotation API", "err", err)
-				return 2
-			}
-		}
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			rot.FinishAbandoned(ctx, jobs)
-		}()
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	err = serve(ctx, reg, mux, coll, logger, *metricsPath, *tokenFile != "", webFlags)
+	var sched *autorotate.Scheduler
+	if docker != nil {
+		if sched, err = serveRotation(ctx, reg, mux, newRotator, jobs, coll, *tokenFile, autoCfg, logger); err != nil {
+			logger.Error("rotation", "err", err)
+			return 2
+		}
+	} else if *tokenFile != "" || autoCfg.Mode != autorotate.Off {
+		logger.Error("the rotation API and automatic rotation need the Docker engine: give --rancher.container or leave --rancher.discover on")
+		return 2
+	}
+	err = serve(ctx, reg, mux, coll, logger, *metricsPath, status.Options{Name: name, Version: version.Version,
+		MetricsPath: *metricsPath, RotationAPI: *tokenFile != "", Thresholds: thresholds.Default, Auto: sched}, webFlags)
 	if !jobs.Shutdown(*stopGrace) {
 		logger.Warn("a rotation or restore still runs at the end of the stop grace; the next start finishes it from its journal", "stop_grace", *stopGrace)
 	}
@@ -162,6 +164,13 @@ func run(args []string) int {
 		return 1
 	}
 	return 0
+}
+
+// durationFlag is a duration flag that takes days and weeks too (14d, 2w), as Prometheus does.
+func durationFlag(app *kingpin.Application, name, help, def string) *model.Duration {
+	d := new(model.Duration)
+	app.Flag(name, help).Default(def).SetValue(d)
+	return d
 }
 
 // owner names this process in journals and locks, for whoever finds its job or lock.

@@ -12,9 +12,42 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/autorotate"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 )
+
+// serveRotation sets up what serve does with rotations: it finishes the jobs dead processes
+// left, serves the API when a token file is given, and runs the automatic rotation when asked
+// (the returned scheduler; nil when off).
+func serveRotation(ctx context.Context, reg prometheus.Registerer, mux *http.ServeMux, newRotator func(*rotation.Metrics) *rotation.Rotator,
+	jobs *rotation.Jobs, coll *collector.Collector, tokenFile string, auto autorotate.Config, logger *slog.Logger) (*autorotate.Scheduler, error) {
+	var metrics *rotation.Metrics
+	if tokenFile != "" || auto.Mode != autorotate.Off {
+		metrics = rotation.NewMetrics(reg)
+	}
+	rot := newRotator(metrics)
+	rot.LoadLastFromJournals()
+	if tokenFile != "" {
+		if err := enableRotation(mux, rot, jobs, tokenFile, logger); err != nil {
+			return nil, err
+		}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		rot.FinishAbandoned(ctx, jobs)
+	}()
+	if auto.Mode == autorotate.Off {
+		return nil, nil
+	}
+	sched := autorotate.New(auto, rot, jobs, coll, reg, logger)
+	go sched.Run(ctx)
+	return sched, nil
+}
 
 // enableRotation serves the rotation API; it stays off unless a token file is given.
 func enableRotation(mux *http.ServeMux, rot *rotation.Rotator, jobs *rotation.Jobs, tokenFile string, logger *slog.Logger) error {
@@ -58,11 +91,15 @@ func (fg foreground) recoverJobs() bool {
 }
 
 func (fg foreground) rotate(name string, s rotation.Strategy, dryRun bool) int {
-	return fg.runNew(name, func(c rancher.Container) (*rotation.Job, error) { return fg.rot.NewRotation(c, s, dryRun) })
+	return fg.runNew(name, func(c rancher.Container) (*rotation.Job, error) {
+		return fg.rot.NewRotation(c, s, dryRun, rotation.TriggerCLI)
+	})
 }
 
 func (fg foreground) restore(name, backup string) int {
-	return fg.runNew(name, func(c rancher.Container) (*rotation.Job, error) { return fg.rot.NewRestore(c, backup) })
+	return fg.runNew(name, func(c rancher.Container) (*rotation.Job, error) {
+		return fg.rot.NewRestore(c, backup, rotation.TriggerCLI)
+	})
 }
 
 // runNew runs a new job and prints its report as JSON. Exit 0 when it succeeded.

@@ -14,18 +14,16 @@ import (
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/status"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
 )
 
 // serve serves the metrics and the status page (and whatever mux already has) until the
 // server fails or ctx ends.
-func serve(ctx context.Context, reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger *slog.Logger, metricsPath string, rotationAPI bool, webFlags *web.FlagConfig) error {
+func serve(ctx context.Context, reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger *slog.Logger, metricsPath string, page status.Options, webFlags *web.FlagConfig) error {
 	reg.MustRegister(versioncollector.NewCollector("rancher_cert_exporter"),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle(metricsPath, coll.Handler(reg, logger))
 	if metricsPath != "/" {
-		mux.Handle("GET /{$}", status.Handler(coll, status.Options{Name: name, Version: version.Version,
-			MetricsPath: metricsPath, RotationAPI: rotationAPI, Thresholds: thresholds.Default}))
+		mux.Handle("GET /{$}", status.Handler(coll, page))
 	}
 	logger.Info("starting", "version", version.Info())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

@@ -1,0 +1,116 @@
+// Package autorotate rotates the k3s certificates of Rancher containers before they expire, at
+// the next opening of a maintenance window, through the same crash-safe jobs as the API and the
+// CLI. Off unless asked for; in plan mode it only says what it would do.
+package autorotate
+
+import (
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+// Modes of --rotation.auto.
+const (
+	Off  = "off"
+	Plan = "plan"
+	On   = "on"
+)
+
+// Config is when automatic rotations run.
+type Config struct {
+	Mode    string
+	Before  time.Duration // rotate what expires within this long
+	Window  Window
+	Backoff time.Duration // after a failure, no new attempt for this long
+}
+
+// Actions of a decision.
+const (
+	Rotate = "rotate" // now
+	Wait   = "wait"   // until At: the window's opening or the backoff's end
+	None   = "none"   // nothing due
+	Skip   = "skip"   // due, but not ours to rotate now: Why says why
+)
+
+// Decision is what the scheduler does about one container, and why.
+type Decision struct {
+	Container string
+	Action    string
+	At        time.Time // when it rotates (Rotate, Wait)
+	Expires   time.Time // the earliest expiry that the rotation renews
+	Path      string    // of that certificate
+	Why       string
+}
+
+// decide is the rule: a container whose earliest renewable certificate expires within Before
+// is rotated at the next opening of the window, at once when it has expired (the server is
+// down already), never within Backoff of a failed automatic rotation and never when it is
+// stopped.
+func decide(now time.Time, c rancher.Container, certs []collector.CertFile, cfg Config, lastFailure time.Time) Decision {
+	d := Decision{Container: c.Name, Action: None}
+	for _, cf := range certs {
+		if renewedByRotation(c, cf) && (d.Path == "" || cf.Cert.NotAfter.Before(d.Expires)) {
+			d.Expires, d.Path = cf.Cert.NotAfter, cf.Path
+		}
+	}
+	switch {
+	case d.Path == "":
+		d.Why = "no k3s certificate read yet"
+		return d
+	case d.Expires.Sub(now) > cfg.Before:
+		d.Why = fmt.Sprintf("earliest k3s certificate %s expires %s, not within %s", path.Base(d.Path), stamp(d.Expires), days(cfg.Before))
+		return d
+	case !c.Up():
+		d.Action = Skip
+		d.Why = fmt.Sprintf("%s expires %s, but the container is %s: a stopped server is not rotated automatically; start it, or rotate it by hand", path.Base(d.Path), stamp(d.Expires), c.State)
+		return d
+	}
+	d.At = now
+	expired := !d.Expires.After(now)
+	if until := lastFailure.Add(cfg.Backoff); !lastFailure.IsZero() && until.After(now) {
+		d.At = until
+	}
+	if !expired {
+		d.At = cfg.Window.Next(d.At)
+	}
+	reason := fmt.Sprintf("%s expires %s", path.Base(d.Path), stamp(d.Expires))
+	if expired {
+		reason = fmt.Sprintf("%s expired %s: the server is down, so the window does not wait", path.Base(d.Path), stamp(d.Expires))
+	}
+	switch {
+	case d.At.After(now) && d.At.Equal(lastFailure.Add(cfg.Backoff)):
+		d.Action, d.Why = Wait, reason+fmt.Sprintf("; the last automatic rotation failed %s, so not before %s", stamp(lastFailure), stamp(d.At))
+	case d.At.After(now):
+		d.Action, d.Why = Wait, reason+fmt.Sprintf("; at the next opening of the window %s", cfg.Window)
+	default:
+		d.Action, d.Why = Rotate, reason
+	}
+	return d
+}
+
+// renewedByRotation tells whether a rotation renews a certificate: a k3s leaf or listener
+// cache, or the serving secret of the releases that reload it.
+func renewedByRotation(c rancher.Container, cf collector.CertFile) bool {
+	if cf.Container != c.Name || cf.Cert == nil {
+		return false
+	}
+	switch cf.Source {
+	case collector.SourceK3s:
+		return !cf.Cert.IsCA && rancher.InK3sLocation(cf.Path)
+	case collector.SourceSecret:
+		return c.Profile.ServingFromSecret() && path.Dir(cf.Path) == rancher.ServingSecret.Namespace+"/"+rancher.ServingSecret.Name
+	}
+	return false
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}

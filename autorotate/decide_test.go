@@ -1,0 +1,70 @@
+package autorotate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+func TestDecide(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC) // a Friday
+	day := 24 * time.Hour
+	v23 := rancher.Container{Name: "rancher", State: container.StateRunning,
+		Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.3.2", K3s: "v0.8.0"})}
+	v24 := v23
+	v24.Profile = rancher.ProfileOf(rancher.Versions{Rancher: "v2.4.8", K3s: "v1.17.2+k3s1"})
+	stopped := v23
+	stopped.State = container.StateExited
+	crashLoop := v23
+	crashLoop.State = container.StateRestarting
+	cert := func(source, p string, left time.Duration, ca bool) collector.CertFile {
+		return collector.CertFile{Container: "rancher", Source: source, Path: p, Cert: &certs.Info{IsCA: ca, NotAfter: now.Add(left)}}
+	}
+	tls := rancher.ServerTLSDir + "/"
+	leaf := func(left time.Duration) []collector.CertFile {
+		return []collector.CertFile{
+			cert(collector.SourceK3s, tls+"server-ca.crt", day, true), // a CA: not what a rotation renews
+			cert(collector.SourceK3s, rancher.ManagementTLSDir+"/localhost.crt", day, false),
+			cert(collector.SourceUI, "127.0.0.1:443", day, false),
+			cert(collector.SourceK3s, tls+"client-admin.crt", left, false),
+			cert(collector.SourceK3s, tls+"serving-kube-apiserver.crt", left+time.Hour, false),
+		}
+	}
+	sunday, _ := ParseWindow("Sun 02:00-04:00 UTC")
+	opening := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	cfg := func(w Window) Config { return Config{Mode: On, Before: 14 * day, Window: w, Backoff: day} }
+	for _, tc := range []struct {
+		name        string
+		c           rancher.Container
+		certs       []collector.CertFile
+		cfg         Config
+		lastFailure time.Time
+		action      string
+		at          time.Time
+		path, says  string
+	}{
+		{"not due", v23, leaf(30 * day), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", "not within 14d"},
+		{"due, any time", v23, leaf(3 * day), cfg(Window{}), time.Time{}, Rotate, now, "client-admin.crt", "expires"},
+		{"due, window closed", v23, leaf(3 * day), cfg(sunday), time.Time{}, Wait, opening, "client-admin.crt", "next opening of the window Sun 02:00-04:00 UTC"},
+		{"expired, window closed", crashLoop, leaf(-2 * day), cfg(sunday), time.Time{}, Rotate, now, "client-admin.crt", "the window does not wait"},
+		{"stopped on purpose", stopped, leaf(3 * day), cfg(Window{}), time.Time{}, Skip, time.Time{}, "client-admin.crt", "container is exited"},
+		{"backoff after a failure", v23, leaf(3 * day), cfg(Window{}), now.Add(-time.Hour), Wait, now.Add(23 * time.Hour), "client-admin.crt", "failed"},
+		{"expired, backoff", crashLoop, leaf(-day), cfg(sunday), now.Add(-time.Hour), Wait, now.Add(23 * time.Hour), "client-admin.crt", "not before"},
+		{"backoff over", v23, leaf(3 * day), cfg(Window{}), now.Add(-25 * time.Hour), Rotate, now, "client-admin.crt", "expires"},
+		{"only CAs and others", v23, leaf(400 * day)[:3], cfg(Window{}), time.Time{}, None, time.Time{}, "", "no k3s certificate"},
+		{"2.4 serving secret", v24, append(leaf(200*day), cert(collector.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "kube-system/k3s-serving/tls.crt", "tls.crt"},
+		{"2.3 has no serving secret to renew", v23, append(leaf(200*day), cert(collector.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
+		{"other secrets are Rancher's business", v24, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
+	} {
+		d := decide(now, tc.c, tc.certs, tc.cfg, tc.lastFailure)
+		if d.Action != tc.action || !d.At.Equal(tc.at) || d.Path != tc.path && !strings.HasSuffix(d.Path, "/"+tc.path) || !strings.Contains(d.Why, tc.says) {
+			t.Errorf("%s: %+v; want %s at %s on %s saying %q", tc.name, d, tc.action, tc.at, tc.path, tc.says)
+		}
+	}
+}

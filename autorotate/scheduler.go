@@ -1,0 +1,201 @@
+package autorotate
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
+)
+
+// Snapshots is where the scheduler sees the containers and their certificates: the collector.
+type Snapshots interface {
+	Last(ctx context.Context) collector.Snapshot
+	Gather(ctx context.Context) collector.Snapshot
+}
+
+// How often decisions are made, and how old a snapshot may be: scrapes gather fresher ones,
+// and without scrapes the scheduler gathers its own.
+const (
+	tick     = 5 * time.Second
+	maxStale = time.Minute
+)
+
+// Scheduler decides, for every Rancher container, when its certificates are rotated, and
+// starts the rotations (in mode on).
+type Scheduler struct {
+	cfg    Config
+	rot    *rotation.Rotator
+	jobs   *rotation.Jobs
+	snaps  Snapshots
+	logger *slog.Logger
+	next   *prometheus.GaugeVec
+
+	mu        sync.Mutex
+	decisions map[string]Decision      // the last, by container
+	running   map[string]*rotation.Job // automatic jobs, by container
+	failed    map[string]time.Time     // when the last automatic rotation failed
+	ended     map[string]time.Time     // when the last automatic rotation ended
+}
+
+// New makes a scheduler and registers its metric. The failures of earlier processes' automatic
+// rotations, from the journals, start their backoff.
+func New(cfg Config, rot *rotation.Rotator, jobs *rotation.Jobs, snaps Snapshots, reg prometheus.Registerer, logger *slog.Logger) *Scheduler {
+	s := &Scheduler{cfg: cfg, rot: rot, jobs: jobs, snaps: snaps, logger: logger,
+		next: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rancher_cert_exporter_auto_rotation_next_timestamp_seconds",
+			Help: "When the next automatic rotation of the container runs (or would, with --rotation.auto=plan), as Unix seconds; absent when none is due.",
+		}, []string{"container"}),
+		decisions: map[string]Decision{}, running: map[string]*rotation.Job{},
+		failed: map[string]time.Time{}, ended: map[string]time.Time{},
+	}
+	reg.MustRegister(s.next)
+	for _, rep := range rot.Reports(jobs) { // newest first
+		if rep.Trigger != rotation.TriggerAuto || rep.Kind != rotation.KindRotate || rep.State == rotation.Running {
+			continue
+		}
+		if _, ok := s.ended[rep.Container]; !ok {
+			s.ended[rep.Container] = rep.Finished
+		}
+		if _, ok := s.failed[rep.Container]; !ok && rep.State == rotation.Failed {
+			s.failed[rep.Container] = rep.Finished
+		}
+	}
+	return s
+}
+
+// Run decides every few seconds until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	s.logger.Info("automatic rotation", "mode", s.cfg.Mode, "before", days(s.cfg.Before), "window", s.cfg.Window.String(), "backoff", s.cfg.Backoff)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		s.round(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// round makes one decision per container from the freshest snapshot there is.
+func (s *Scheduler) round(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	snap := s.snaps.Last(ctx)
+	if time.Since(snap.Taken) > maxStale {
+		snap = s.snaps.Gather(ctx)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reap()
+	now := time.Now()
+	seen := map[string]bool{}
+	for _, c := range snap.Containers {
+		seen[c.Name] = true
+		if _, busy := s.running[c.Name]; busy {
+			continue
+		}
+		if !readSince(snap, c.Name, s.ended[c.Name]) {
+			continue // the certificates are from before our last rotation: wait for a fresh read
+		}
+		d := decide(now, c, snap.Certs(), s.cfg, s.failed[c.Name])
+		s.record(d)
+		if d.Action == Rotate && s.cfg.Mode == On {
+			s.start(c, d)
+		}
+	}
+	for name := range s.decisions {
+		if !seen[name] {
+			delete(s.decisions, name)
+			s.next.DeleteLabelValues(name)
+		}
+	}
+}
+
+// readSince tells whether the container's k3s tree was read after t.
+func readSince(snap collector.Snapshot, container string, t time.Time) bool {
+	for _, r := range snap.Sources {
+		if r.Container == container && r.Source == collector.SourceK3s {
+			return r.ReadAt.After(t)
+		}
+	}
+	return false
+}
+
+// record keeps a decision, sets the metric, and logs it when it changed.
+func (s *Scheduler) record(d Decision) {
+	prev, had := s.decisions[d.Container]
+	s.decisions[d.Container] = d
+	if d.Action == Rotate || d.Action == Wait {
+		s.next.WithLabelValues(d.Container).Set(float64(d.At.Unix()))
+	} else {
+		s.next.DeleteLabelValues(d.Container)
+	}
+	if had && prev.Action == d.Action && prev.Path == d.Path && (d.Action == Rotate || prev.At.Equal(d.At)) {
+		return
+	}
+	action := d.Action
+	if s.cfg.Mode == Plan && (action == Rotate || action == Wait) {
+		action = "would " + action
+	}
+	attrs := []any{"container", d.Container, "decision", action, "reason", d.Why}
+	if !d.At.IsZero() {
+		attrs = append(attrs, "at", d.At.UTC().Format(time.RFC3339))
+	}
+	s.logger.Info("automatic rotation", attrs...)
+}
+
+// start runs an automatic rotation with strategy auto.
+func (s *Scheduler) start(c rancher.Container, d Decision) {
+	job, err := s.rot.NewRotation(c, rotation.Auto, false, rotation.TriggerAuto)
+	var busy *rotation.ErrBusy
+	switch {
+	case errors.As(err, &busy):
+		s.logger.Info("automatic rotation put off: the container is busy", "container", c.Name, "holder", busy.Holder)
+		return
+	case err != nil:
+		s.logger.Error("automatic rotation not started", "container", c.Name, "err", err)
+		return
+	}
+	s.running[c.Name] = job
+	s.jobs.Start(job)
+	s.logger.Info("automatic rotation started", "container", c.Name, "job", job.Report().ID, "reason", d.Why)
+}
+
+// reap notes the automatic jobs that ended.
+func (s *Scheduler) reap() {
+	for name, job := range s.running {
+		rep := job.Report()
+		if rep.State == rotation.Running {
+			continue
+		}
+		delete(s.running, name)
+		s.ended[name] = rep.Finished
+		if rep.State == rotation.Failed {
+			s.failed[name] = rep.Finished
+			s.logger.Error("automatic rotation failed", "container", name, "job", rep.ID, "err", rep.Error,
+				"backup", rep.Backup, "next_attempt_after", rep.Finished.Add(s.cfg.Backoff).UTC().Format(time.RFC3339))
+		} else {
+			s.logger.Info("automatic rotation succeeded", "container", name, "job", rep.ID, "strategy", rep.Strategy, "backup", rep.Backup)
+		}
+	}
+}
+
+// Planned is the last decision about a container, for the status page.
+func (s *Scheduler) Planned(container string) (Decision, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.decisions[container]
+	return d, ok
+}
+
+// Mode is the configured mode.
+func (s *Scheduler) Mode() string { return s.cfg.Mode }
