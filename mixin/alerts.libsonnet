@@ -104,6 +104,24 @@ local lib = import 'lib.libsonnet';
           'The {{ $labels.source }} certificates of container "{{ $labels.container }}" on {{ $labels.instance }} could not be read for 10 minutes; their expiry is not watched. rancher_cert_exporter_read_errors_total tells the reason.',
         ),
         alert(
+          'RancherCertAutoRotationFailed', 'critical', '0m',
+          // The last automatic rotation of a container failed, and no rotation succeeded since.
+          |||
+            max by (instance, container) (rancher_cert_exporter_rotation_last_timestamp_seconds{%(auto)s})
+            unless on (instance, container)
+            (
+              max by (instance, container) (rancher_cert_exporter_rotation_last_timestamp_seconds{%(ok)s})
+                > on (instance, container)
+              max by (instance, container) (rancher_cert_exporter_rotation_last_timestamp_seconds{%(auto)s})
+            )
+          ||| % {
+            auto: lib.selector(c, ['kind="rotate"', 'trigger="auto"', 'result="failed"']),
+            ok: lib.selector(c, ['kind="rotate"', 'result="succeeded"']),
+          },
+          "An automatic rotation of a Rancher server's k3s certificates failed.",
+          'The automatic rotation of container {{ $labels.container }} on {{ $labels.instance }} failed at {{ $value | humanizeTimestamp }}. The container was brought back as it was and the backup kept; no new attempt before --rotation.auto-backoff has passed, and the certificates still expire. Read the job (GET /api/v1/rotations, or the exporter log line "automatic rotation failed"), fix the cause, then rotate by hand: rancher-cert-exporter rotate --rancher.container {{ $labels.container }}.',
+        ),
+        alert(
           'RancherServerCrashLooping', 'critical', '5m',
           'delta(rancher_cert_exporter_container_restart_count{%s}[15m]) >= 3' % all,
           'A Rancher server container is restarting over and over.',

@@ -737,7 +737,7 @@
         {
           "type": "timeseries",
           "title": "Rotations",
-          "description": "Certificate rotations and restores run through the exporter's API or CLI, by result; the line under it is 1 while one runs.",
+          "description": "Certificate rotations and restores the exporter ran, by result and trigger (api, auto, or a CLI job it finished); the line under it is 1 while one runs.",
           "gridPos": {
             "h": 8,
             "w": 16,
@@ -750,9 +750,9 @@
                 "type": "prometheus",
                 "uid": "${datasource}"
               },
-              "expr": q("sum by (container, kind, result) (rancher_cert_exporter_rotations_total{instance=~\"$instance\", container=~\"$container\"})"),
+              "expr": q("sum by (container, kind, result, trigger) (rancher_cert_exporter_rotations_total{instance=~\"$instance\", container=~\"$container\"})"),
               "refId": "A",
-              "legendFormat": "{{container}} {{kind}} {{result}}"
+              "legendFormat": "{{container}} {{kind}} {{result}} ({{trigger}})"
             },
             {
               "datasource": {
@@ -785,6 +785,45 @@
             "uid": "${datasource}"
           },
           "id": 10
+        },
+        {
+          "type": "stat",
+          "title": "Next automatic rotation",
+          "description": "When the next automatic rotation of each container runs (--rotation.auto=on) or would run (plan): the next opening of --rotation.window for what expires within --rotation.auto-before, at once for what has expired. No data while nothing is due or automatic rotation is off.",
+          "gridPos": {
+            "h": 4,
+            "w": 24,
+            "x": 0,
+            "y": 48
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("max by (container) (rancher_cert_exporter_auto_rotation_next_timestamp_seconds{instance=~\"$instance\", container=~\"$container\"}) * 1000"),
+              "refId": "A",
+              "legendFormat": "{{container}}"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "dateTimeAsIso"
+            },
+            "overrides": []
+          },
+          "options": {
+            "reduceOptions": {
+              "calcs": ["lastNotNull"]
+            },
+            "textMode": "value_and_name"
+          },
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "id": 12
         }
       ]
     },
