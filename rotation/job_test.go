@@ -249,6 +249,9 @@ func TestLockNamesTheHolder(t *testing.T) {
 	if !lockFree(dir, "abc") {
 		t.Fatal("released lock reported held")
 	}
+	if holder, _ := os.ReadFile(lockFile(dir, "abc")); !strings.Contains(string(holder), "job job1 rotate CLI pid 7") {
+		t.Fatalf("the probe overwrote the last holder: %q", holder)
+	}
 }
 
 func TestBusyContainerRefusesASecondJob(t *testing.T) {

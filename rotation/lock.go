@@ -30,7 +30,19 @@ func lockFile(backupDir, containerID string) string {
 
 // tryLock takes the container's lock without waiting, and records the holder.
 func tryLock(backupDir, containerID, jobID, owner string) (*containerLock, error) {
-	file := lockFile(backupDir, containerID)
+	f, err := flock(lockFile(backupDir, containerID))
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte("job "+jobID+" "+owner+"\n"), 0) // who holds it, for the loser's message
+	}
+	return &containerLock{f: f}, nil
+}
+
+// flock opens file and takes its lock without waiting: *ErrBusy, naming the holder, when a
+// process holds it.
+func flock(file string) (*os.File, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
@@ -48,10 +60,7 @@ func tryLock(backupDir, containerID, jobID, owner string) (*containerLock, error
 		}
 		return nil, fmt.Errorf("lock %s: %w", file, err)
 	}
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte("job "+jobID+" "+owner+"\n"), 0) // who holds it, for the loser's message
-	}
-	return &containerLock{f: f}, nil
+	return f, nil
 }
 
 // release frees the lock; closing the file releases the flock.
@@ -62,12 +71,13 @@ func (l *containerLock) release() {
 	}
 }
 
-// lockFree tells whether no live process holds the container's lock.
+// lockFree tells whether no live process holds the container's lock; the probe leaves the
+// last holder's name in the file.
 func lockFree(backupDir, containerID string) bool {
-	l, err := tryLock(backupDir, containerID, "-", "probe")
+	f, err := flock(lockFile(backupDir, containerID))
 	if err != nil {
 		return false
 	}
-	l.release()
+	f.Close()
 	return true
 }
