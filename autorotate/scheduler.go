@@ -93,10 +93,12 @@ func (s *Scheduler) round(ctx context.Context) {
 	if time.Since(snap.Taken) > maxStale {
 		snap = s.snaps.Gather(ctx)
 	}
+	s.rot.FinishAbandoned(s.jobs) // a container a dead CLI stopped is brought back before deciding
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reap()
 	now := time.Now()
+	certs := snap.Certs()
 	seen := map[string]bool{}
 	for _, c := range snap.Containers {
 		seen[c.Name] = true
@@ -106,7 +108,7 @@ func (s *Scheduler) round(ctx context.Context) {
 		if !readSince(snap, c.Name, s.ended[c.Name]) {
 			continue // the certificates are from before our last rotation: wait for a fresh read
 		}
-		d := decide(now, c, snap.Certs(), s.cfg, s.failed[c.Name])
+		d := decide(now, c, certs, s.cfg, s.failed[c.Name])
 		s.record(d)
 		if d.Action == Rotate && s.cfg.Mode == On {
 			s.start(c, d)

@@ -105,7 +105,7 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	a.rot.FinishAbandoned(ctx, a.jobs) // one of this container holds its lock: 409 below
+	a.rot.FinishAbandoned(a.jobs) // one of this container holds its lock: 409 below
 	job, err := a.rot.NewRotation(c, strategy, req.DryRun, TriggerAPI)
 	var busy *ErrBusy
 	switch {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -200,12 +201,7 @@ func TestRecoveredJobThatCannotFinishPutsTheBackupBack(t *testing.T) {
 	clean := newFakeEngine(t, 10)
 	useFake(t, clean)
 	runUntilDeath(t, New(clean, testConfig(t.TempDir()), logger, nil), clean)
-	for i, ev := range clean.events {
-		if ev == "start" {
-			f.dieAt = i
-			break
-		}
-	}
+	f.dieAt = slices.Index(clean.events, "start")
 	useFake(t, f)
 	if _, death := runUntilDeath(t, New(f, testConfig(dir), logger, nil), f); death != "start" {
 		t.Fatalf("died at %q", death)
@@ -251,6 +247,36 @@ func TestLockNamesTheHolder(t *testing.T) {
 	}
 	if holder, _ := os.ReadFile(lockFile(dir, "abc")); !strings.Contains(string(holder), "job job1 rotate CLI pid 7") {
 		t.Fatalf("the probe overwrote the last holder: %q", holder)
+	}
+}
+
+// TestAbandonedReadsOnlyTheJournals: finding the jobs a dead process left makes no engine call,
+// so it can run before every request and every round of the automatic rotation; a second look
+// while the first finder holds them finds none.
+func TestAbandonedReadsOnlyTheJournals(t *testing.T) {
+	f := newFakeEngine(t, 10)
+	useFake(t, f)
+	dir := t.TempDir()
+	logger := slog.New(slog.DiscardHandler)
+	clean := newFakeEngine(t, 10)
+	useFake(t, clean)
+	runUntilDeath(t, New(clean, testConfig(t.TempDir()), logger, nil), clean)
+	f.dieAt = slices.Index(clean.events, "start")
+	useFake(t, f)
+	if _, death := runUntilDeath(t, New(f, testConfig(dir), logger, nil), f); death != "start" {
+		t.Fatalf("died at %q", death)
+	}
+	f.events = nil
+	rot := New(f, testConfig(dir), logger, nil)
+	jobs, err := rot.Abandoned()
+	if err != nil || len(jobs) != 1 || len(f.events) != 0 {
+		t.Fatalf("abandoned %d jobs, %v, engine calls %v", len(jobs), err, f.events)
+	}
+	if again, _ := rot.Abandoned(); len(again) != 0 {
+		t.Fatalf("a held job found again: %d", len(again))
+	}
+	if rep := jobs[0].Run(context.Background(), nil); rep.State != Succeeded {
+		t.Fatalf("%s: %s", rep.State, rep.Error)
 	}
 }
 

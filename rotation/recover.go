@@ -9,40 +9,44 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
-// Recover finds the jobs that dead processes left unfinished (their journal says running and
-// no live process holds their container's lock) and returns them ready to run, holding those
-// locks: Run finishes each. It also removes helper containers that no live job owns.
-func (r *Rotator) Recover(ctx context.Context) ([]*Job, error) {
+// Abandoned finds the jobs that dead processes left unfinished (their journal says running
+// and no live process holds their container's lock) and returns them ready to run, holding
+// those locks: Run finishes each. It reads the journals only.
+func (r *Rotator) Abandoned() ([]*Job, error) {
 	all, errs := journals(r.cfg.BackupDir)
 	var jobs []*Job
-	held := map[string]bool{}
 	for _, jr := range all {
-		if jr.State != Running || held[jr.ContainerID] {
+		if jr.State != Running {
 			continue
 		}
 		lock, err := tryLock(r.cfg.BackupDir, jr.ContainerID, jr.ID, r.cfg.Owner)
 		var busy *ErrBusy
 		if errors.As(err, &busy) {
-			continue // its process lives, and finishes it
+			continue // its process lives and finishes it, or we took it for another journal
 		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		held[jr.ContainerID] = true
 		jobs = append(jobs, &Job{Rotator: r, lock: lock, j: *jr, resumed: true})
 	}
-	removed, err := r.eng.RemoveHelpers(ctx, func(labels map[string]string) bool {
-		id := labels[LabelContainer]
-		return !held[id] && !lockFree(r.cfg.BackupDir, id)
+	return jobs, errors.Join(errs...)
+}
+
+// Recover is what a starting process does: Abandoned, then the removal of helper containers
+// whose container no live job holds (those of the abandoned jobs go when those jobs end).
+func (r *Rotator) Recover(ctx context.Context) ([]*Job, error) {
+	jobs, err := r.Abandoned()
+	removed, herr := r.eng.RemoveHelpers(ctx, func(labels map[string]string) bool {
+		return !lockFree(r.cfg.BackupDir, labels[LabelContainer])
 	})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("remove leftover helper containers: %w", err))
+	if herr != nil {
+		err = errors.Join(err, fmt.Errorf("remove leftover helper containers: %w", herr))
 	}
 	if removed > 0 {
 		r.logger.Info("removed leftover helper containers", "count", removed)
 	}
-	return jobs, errors.Join(errs...)
+	return jobs, err
 }
 
 // resume finishes a job a dead process left: the step it was in is marked interrupted, and
@@ -96,9 +100,21 @@ func (j *Job) verified() bool {
 	return false
 }
 
-// FinishAbandoned starts in js the jobs that dead processes left unfinished.
-func (r *Rotator) FinishAbandoned(ctx context.Context, js *Jobs) {
+// FinishAbandoned starts in js the jobs that dead processes left unfinished. It makes no Docker
+// call, so it runs before every request and every round of the automatic rotation: a CLI that
+// died while the exporter runs does not leave its container stopped until the next start.
+func (r *Rotator) FinishAbandoned(js *Jobs) {
+	found, err := r.Abandoned()
+	r.start(found, err, js)
+}
+
+// RecoverInto is Recover, its jobs started in js: for the start of serve.
+func (r *Rotator) RecoverInto(ctx context.Context, js *Jobs) {
 	found, err := r.Recover(ctx)
+	r.start(found, err, js)
+}
+
+func (r *Rotator) start(found []*Job, err error, js *Jobs) {
 	if err != nil {
 		r.logger.Warn("recovering unfinished jobs", "err", err)
 	}

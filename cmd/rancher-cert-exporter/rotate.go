@@ -39,7 +39,7 @@ func serveRotation(ctx context.Context, reg prometheus.Registerer, mux *http.Ser
 	go func() {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		rot.FinishAbandoned(ctx, jobs)
+		rot.RecoverInto(ctx, jobs)
 	}()
 	if auto.Mode == autorotate.Off {
 		return nil, nil

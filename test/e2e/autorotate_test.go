@@ -5,6 +5,9 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +294,37 @@ func TestAutoRotationRotatesAnExpiredServerAtOnce(t *testing.T) {
 	}
 	if earliest := earliestK3sLeaf(t, e.scrape(t), sim.Name); earliest.Before(time.Now().Add(300 * day)) {
 		t.Errorf("earliest k3s leaf expires %s after the rotation", earliest)
+	}
+}
+
+// TestAutoRotationFinishesWhatADeadCLILeft: with automatic rotation on, a rotate that dies
+// after stopping the container is finished by the running exporter within a few rounds —
+// no request and no restart needed.
+func TestAutoRotationFinishesWhatADeadCLILeft(t *testing.T) {
+	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 200, CrashLoop: true})
+	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
+	e := startRotationExporter(t, nil, "--rancher.container", sim.Name, "--rotation.auto=on")
+	cli := exec.Command(exporterBinary(t), "rotate", "--rancher.container", sim.Name, "--rotation.backup-dir", e.backups, "--rotation.settle-time", "3s")
+	cli.Env = append(os.Environ(), rotation.StallEnv+"=stop")
+	var cliErr syncBuffer
+	cli.Stderr, cli.SysProcAttr = &cliErr, dieWithTest
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cliErr.waitFor(t, "stalled at stop", time.Minute)
+	cli.Process.Kill()
+	cli.Wait()
+	killed := time.Now()
+	journals, _ := filepath.Glob(filepath.Join(e.backups, "journal", "*.json"))
+	if len(journals) != 1 {
+		t.Fatalf("journals %v", journals)
+	}
+	rep := e.waitWithin(t, strings.TrimSuffix(filepath.Base(journals[0]), ".json"), time.Minute)
+	t.Logf("the exporter finished the dead CLI's job %s after the kill: %s", time.Since(killed).Round(time.Millisecond), rep.State)
+	if rep.State != rotation.Succeeded || rep.Trigger != rotation.TriggerCLI {
+		t.Fatalf("the CLI's job: %+v", rep)
+	}
+	if state, _ := inspect(t, sim.ID); state != "running" {
+		t.Errorf("container %s", state)
 	}
 }
