@@ -15,17 +15,24 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
-// TestExporterKnowsEachRelease runs one simulated server of every release next to each other:
-// the exporter reports each one's versions, renewal mode and windows as the field table has
-// them, and exactly that release's certificate files, equal to openssl.
-func TestExporterKnowsEachRelease(t *testing.T) {
+// startEveryRelease starts a ready simulator of every release, by Rancher version.
+func startEveryRelease(t *testing.T, leafDays int) map[string]*harness.Sim {
+	t.Helper()
 	sims := map[string]*harness.Sim{}
 	for _, p := range harness.Profiles {
-		sims[p.Rancher] = engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: 100})
+		sims[p.Rancher] = engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: leafDays})
 	}
 	for _, sim := range sims {
 		engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
 	}
+	return sims
+}
+
+// TestExporterKnowsEachRelease runs one simulated server of every release next to each other:
+// the exporter reports each one's versions, renewal mode and windows as the field table has
+// them, and exactly that release's certificate files, equal to openssl.
+func TestExporterKnowsEachRelease(t *testing.T) {
+	sims := startEveryRelease(t, 100)
 	e := startExporter(t, nil) // discovery
 	mfs := e.scrape(t)
 	for _, p := range harness.Profiles {

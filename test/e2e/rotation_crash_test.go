@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -333,7 +334,7 @@ func TestBackupRetention(t *testing.T) {
 		}
 	}
 	files := backupsNow()
-	if len(files) != 10 || contains(files, oldest.Backup) || !contains(files, failed.Backup) {
+	if len(files) != 10 || slices.Contains(files, oldest.Backup) || !slices.Contains(files, failed.Backup) {
 		t.Fatalf("after the 11th backup: %v; want 10, without the oldest %s, with the failed job's %s", files, oldest.Backup, failed.Backup)
 	}
 
@@ -342,18 +343,9 @@ func TestBackupRetention(t *testing.T) {
 	e = startRotationExporterIn(t, dir, nil, "--rancher.container", sim.Name, "--rotation.settle-time", "1s", "--rotation.backup-keep", "2")
 	last := e.rotate(t, sim.Name, restart)
 	files = backupsNow()
-	if len(files) != 3 || !contains(files, last.Backup) || !contains(files, failed.Backup) {
+	if len(files) != 3 || !slices.Contains(files, last.Backup) || !slices.Contains(files, failed.Backup) {
 		t.Fatalf("with --rotation.backup-keep 2: %v; want the 2 newest and the failed job's %s", files, failed.Backup)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestSIGTERMFinishesOrRollsBackTheRotation: on SIGTERM the exporter lets a rotation finish when

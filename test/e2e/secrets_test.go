@@ -104,13 +104,7 @@ func kubectlCerts(t *testing.T, sim *harness.Sim) map[string]string {
 // TestSecretsMatchKubectl: for every release with cluster secrets, the exporter reports
 // exactly the TLS and CA secrets a real kubectl lists, each to the second of openssl.
 func TestSecretsMatchKubectl(t *testing.T) {
-	sims := map[string]*harness.Sim{}
-	for _, p := range harness.Profiles {
-		sims[p.Rancher] = engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: 20})
-	}
-	for _, sim := range sims {
-		engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
-	}
+	sims := startEveryRelease(t, 20)
 	e := startExporter(t, nil)
 	body := scrapeText(t, e)
 	mfs := e.scrape(t)
