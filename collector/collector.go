@@ -64,17 +64,18 @@ type Collector struct {
 
 // New builds the collector of the configured sources.
 func New(cfg Config, logger *slog.Logger) *Collector {
-	var sources []string
+	var names []string
 	if cfg.Engine != nil {
-		sources = append(sources, SourceK3s, SourceUI)
-		if cfg.Docker.Secrets {
-			sources = append(sources, SourceSecret)
+		for _, s := range sources {
+			if s.name != SourceSecret || cfg.Docker.Secrets {
+				names = append(names, s.name)
+			}
 		}
 	}
 	if len(cfg.FilePatterns) > 0 {
-		sources = append(sources, SourceFile)
+		names = append(names, SourceFile)
 	}
-	c := &Collector{errs: newErrorTracker(logger, sources)}
+	c := &Collector{errs: newErrorTracker(logger, names)}
 	if cfg.Engine != nil {
 		host := ""
 		if h, ok := cfg.Engine.(interface{ DaemonHost() string }); ok {

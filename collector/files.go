@@ -17,6 +17,9 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
+// SourceFile is certificate files on the host (--files.path).
+const SourceFile = "file"
+
 // fileSource reads certificate files on the host: files, directories (recursively) and globs.
 type fileSource struct {
 	patterns []string

@@ -1,119 +1,62 @@
+// Package collector reads certificates from the sources (k3s trees in Rancher containers,
+// the Rancher UI, host files) and turns them into Prometheus metrics.
 package collector
 
 import (
-	"context"
-	"slices"
-	"sync"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
-// sourceState is the last read of one source of one container. A scrape reads it; a read
-// replaces it when the container changed, the last read failed or the refresh interval has
-// passed. At most one read runs at a time, and only the scrape that starts it waits for it
-// (within its budget) — others use the values they find, unless there are none yet.
-type sourceState struct {
-	container, source string
-
-	mu      sync.Mutex
-	last    SourceResult  // the last completed read
-	good    SourceResult  // the last read that worked
-	basis   readBasis     // the container as it was when the last read started
-	running chan struct{} // closed when the running read ends; nil when none runs
-	reads   int           // completed reads
+// CertFile is one certificate file and the certificate it stands for.
+type CertFile struct {
+	Container, Source, Path string
+	Cert                    *certs.Info
 }
 
-// readBasis is what makes a container's tree change: a start (a restart by the restart
-// policy bumps the count).
-type readBasis struct {
-	startedAt time.Time
-	restarts  int
+// FileError is something a source could not read, and why.
+type FileError struct {
+	Container, Source, Path string
+	Err                     error
 }
 
-func basisOf(c rancher.Container) readBasis {
-	return readBasis{startedAt: c.StartedAt, restarts: c.RestartCount}
+// SourceResult is one read of one source for one container ("" for host files).
+type SourceResult struct {
+	Container, Source string
+	Up                bool
+	Duration          time.Duration
+	Certs             []CertFile
+	Errors            []FileError
+	// ReadAt is when the values were read; a scrape may report values older than itself.
+	ReadAt time.Time
 }
 
-// startSettle is how long k3s may take to renew its certificates after a start: a read made
-// sooner after the start is made once more after it.
-const startSettle = 30 * time.Second
-
-// due tells whether the state needs a new read for the container as it is now: it is new, its
-// last read failed, it started since (or restarted), the interval has passed, or the last read
-// came too soon after the start.
-func (s *sourceState) due(now time.Time, b readBasis, interval time.Duration) bool {
-	last := s.last.ReadAt
-	tooSoon := last.Sub(b.startedAt) < startSettle && now.Sub(b.startedAt) >= startSettle
-	return last.IsZero() || !s.last.Up || s.basis != b || now.Sub(last) >= interval || tooSoon
+// Snapshot is everything one gather found.
+type Snapshot struct {
+	Taken      time.Time // when it was complete
+	Sources    []SourceResult
+	Containers []rancher.Container
+	// DockerUp is nil when no Docker source is configured.
+	DockerUp *bool
+	// TreeReads counts the reads of each container's tree, by container name.
+	TreeReads map[string]int
 }
 
-// get returns the values to report, starting a read when one is due. read runs detached from
-// the scrape, bounded by its own timeout, so a read a scrape gave up on still lands.
-func (s *sourceState) get(ctx context.Context, b readBasis, interval time.Duration, read func(context.Context) SourceResult, timeout time.Duration) SourceResult {
-	s.mu.Lock()
-	wait := false
-	if s.running == nil && s.due(time.Now(), b, interval) {
-		s.running = make(chan struct{})
-		wait = true
-		go s.read(b, read, timeout, s.running)
+// Certs lists every certificate of the snapshot.
+func (s Snapshot) Certs() []CertFile {
+	var all []CertFile
+	for _, r := range s.Sources {
+		all = append(all, r.Certs...)
 	}
-	running := s.running
-	if s.last.ReadAt.IsZero() {
-		wait = true // nothing to report yet: wait for whichever read runs
-	}
-	s.mu.Unlock()
-
-	if wait && running != nil {
-		select {
-		case <-running:
-		case <-ctx.Done():
-			return s.overrun()
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.last
+	return all
 }
 
-func (s *sourceState) read(b readBasis, read func(context.Context) SourceResult, timeout time.Duration, done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	res := read(ctx)
-	cancel()
-	res.ReadAt = time.Now()
-	s.mu.Lock()
-	if sameCerts(s.last.Certs, res.Certs) {
-		res.Certs = s.last.Certs // unchanged: the cached exposition stays valid
+// Errors lists every read error of the snapshot.
+func (s Snapshot) Errors() []FileError {
+	var all []FileError
+	for _, r := range s.Sources {
+		all = append(all, r.Errors...)
 	}
-	s.last, s.basis, s.running = res, b, nil
-	if res.Up {
-		s.good = res
-	}
-	s.reads++
-	s.mu.Unlock()
-	close(done)
-}
-
-// overrun is what a scrape reports when its budget ran out waiting: the last good values,
-// down, with the reason.
-func (s *sourceState) overrun() SourceResult {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	res := s.good
-	res.Container, res.Source, res.Up = s.container, s.source, false
-	res.Errors = append(slices.Clip(res.Errors), FileError{Container: s.container, Source: s.source,
-		Err: readerr.Newf(readerr.Timeout, "the %s read of %q did not end within the scrape's budget", s.source, s.container)})
-	return res
-}
-
-// completedReads is how many reads of the source ended.
-func (s *sourceState) completedReads() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.reads
-}
-
-func sameCerts(a, b []CertFile) bool {
-	return slices.EqualFunc(a, b, func(x, y CertFile) bool { return x == y })
+	return all
 }

@@ -11,29 +11,33 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
+// SourceSecret is the certificates the container's embedded cluster keeps as secrets.
+const SourceSecret = "secret"
+
 // secretTimeout bounds one read of a container's cluster secrets, so that an API server that
 // does not answer never holds up the other sources.
 const secretTimeout = 5 * time.Second
 
+var secretSource = source{
+	name:     SourceSecret,
+	reads:    func(cfg DockerConfig, _ rancher.Container) bool { return cfg.Secrets },
+	interval: func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },
+	timeout:  secretTimeout,
+	read:     readSecrets,
+}
+
 // readSecrets lists the certificates a running container's embedded cluster keeps as
 // secrets, through its own API server with its own admin kubeconfig. Read only: one list.
-func (d *dockerSource) readSecrets(ctx context.Context, c rancher.Container, st *containerState) SourceResult {
-	start := time.Now()
-	res := SourceResult{Container: c.Name, Source: SourceSecret}
-	found, err := listSecretCerts(ctx, d.cli, c)
+func readSecrets(ctx context.Context, env readEnv, c rancher.Container) readout {
+	found, err := listSecretCerts(ctx, env.engine, c)
 	if err != nil {
-		res.Errors = []FileError{{Container: c.Name, Source: SourceSecret, Path: c.APIAddress, Err: err}}
-	} else {
-		res.Up = true
-		cache := st.caches[SourceSecret]
-		for _, s := range found {
-			addFile(&res, cache, rancher.File{Path: s.Path(), Data: s.Data})
-		}
-		cache.Sweep()
+		return readout{path: c.APIAddress, err: err}
 	}
-	res.Duration = time.Since(start)
-	d.errs.observe(c.Name+"/secret", res.Errors)
-	return res
+	files := make([]rancher.File, len(found))
+	for i, s := range found {
+		files[i] = rancher.File{Path: s.Path(), Data: s.Data}
+	}
+	return readout{files: files}
 }
 
 func listSecretCerts(ctx context.Context, eng rancher.Engine, c rancher.Container) ([]cluster.SecretCert, error) {

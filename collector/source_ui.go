@@ -4,14 +4,61 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"net"
 	"net/url"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
-const uiTimeout = 5 * time.Second
+// SourceUI is the certificate the Rancher UI serves, read by a TLS handshake.
+const SourceUI = "ui"
+
+// uiTimeout bounds the handshake; uiReadTimeout the whole read.
+const (
+	uiTimeout     = 5 * time.Second
+	uiReadTimeout = 10 * time.Second
+)
+
+var uiSource = source{
+	name: SourceUI,
+	// A stopped container serves nothing; with --rancher.url the UI may be served elsewhere.
+	reads: func(cfg DockerConfig, c rancher.Container) bool {
+		return c.State == container.StateRunning || cfg.UIURL != ""
+	},
+	interval: func(cfg DockerConfig) time.Duration { return cfg.UIRefreshInterval },
+	timeout:  uiReadTimeout,
+	read:     readUI,
+}
+
+func readUI(ctx context.Context, env readEnv, c rancher.Container) readout {
+	if env.urlConflict {
+		return readout{err: readerr.Newf(readerr.NoUIAddress, "--rancher.url names one UI, but several Rancher containers are read: give --rancher.container")}
+	}
+	target, err := uiTargetOf(env.cfg, c)
+	if err != nil {
+		return readout{err: err}
+	}
+	cert, err := probeUI(ctx, target)
+	if err != nil {
+		return readout{path: target.url, err: err}
+	}
+	return readout{files: []rancher.File{{Path: target.url, Data: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})}}}
+}
+
+func uiTargetOf(cfg DockerConfig, c rancher.Container) (uiTarget, error) {
+	if cfg.UIURL != "" {
+		return uiTargetFromURL(cfg.UIURL)
+	}
+	if c.UIAddress == "" {
+		return uiTarget{}, readerr.Newf(readerr.NoUIAddress, "container %s publishes no 443/tcp and has no IP address", c.Name)
+	}
+	return uiTargetFromAddr(c.UIAddress), nil
+}
 
 // uiTarget is where a Rancher UI is probed: the dial address, the name sent as SNI, and the
 // URL reported as the path label.

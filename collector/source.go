@@ -1,0 +1,74 @@
+package collector
+
+import (
+	"context"
+	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+)
+
+// source is one kind of certificate a Rancher container has: its k3s files, the UI certificate,
+// its cluster's secrets. Adding one is a file with its source and a line in sources.
+type source struct {
+	name string
+	// reads tells whether the source is read for the container as it is now (and how the
+	// exporter is configured); a source that is not read reports nothing.
+	reads func(cfg DockerConfig, c rancher.Container) bool
+	// interval is how long a read is trusted while the container does not start again.
+	interval func(cfg DockerConfig) time.Duration
+	// timeout bounds one read, detached from any scrape.
+	timeout time.Duration
+	read    func(ctx context.Context, env readEnv, c rancher.Container) readout
+}
+
+// sources are read for every Rancher container, in this order.
+var sources = []source{k3sSource, uiSource, secretSource}
+
+// readEnv is what a read may use.
+type readEnv struct {
+	engine rancher.Engine
+	cfg    DockerConfig
+	// urlConflict: --rancher.url is set while several containers are read.
+	urlConflict bool
+}
+
+// readout is what one read found: certificate files (each with its certificate or why it could
+// not be read), or why the source as a whole could not be read, and at which path.
+type readout struct {
+	files []rancher.File
+	path  string // what was read, for an error of the whole source
+	err   error
+}
+
+// result parses a readout into a source result, through the source's cache of parsed
+// certificates.
+func (o readout) result(container, source string, cache *certs.Cache) SourceResult {
+	res := SourceResult{Container: container, Source: source}
+	if o.err != nil {
+		res.Errors = []FileError{{Container: container, Source: source, Path: o.path, Err: o.err}}
+		return res
+	}
+	res.Up = true
+	for _, f := range o.files {
+		addFile(&res, cache, f)
+	}
+	cache.Sweep()
+	return res
+}
+
+// addFile parses one file into the result: a certificate, an error, or nothing (a file with PEM
+// blocks but no certificate, such as a key).
+func addFile(res *SourceResult, cache *certs.Cache, f rancher.File) {
+	err := f.Err
+	var cert *certs.Info
+	if err == nil {
+		cert, err = cache.Parse(f.Path, f.Data)
+	}
+	switch {
+	case err != nil:
+		res.Errors = append(res.Errors, FileError{Container: res.Container, Source: res.Source, Path: f.Path, Err: err})
+	case cert != nil:
+		res.Certs = append(res.Certs, CertFile{Container: res.Container, Source: res.Source, Path: f.Path, Cert: cert})
+	}
+}
