@@ -37,21 +37,31 @@ var (
 	V23 = Profile{Image: "rancher/rancher:v2.3.1-sim", Rancher: "v2.3.1", K3s: "v0.8.0",
 		Sim: []string{"SIM_RENEWAL=never", "SIM_LEGACY_TLS=true", "SIM_TOKEN_SECRETS=3"}}
 	V24 = Profile{Image: "rancher/rancher:v2.4.8-sim", Rancher: "v2.4.8", K3s: "v1.17.2+k3s1",
-		Sim: []string{"SIM_RENEWAL=on-start", "SIM_SERVING_SECRET=true", "SIM_SERVING_FROM_SECRET=true", "SIM_TOKEN_SECRETS=3"}}
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_TOKEN_SECRETS=3"}}
 	V257 = Profile{Image: "rancher/rancher:v2.5.7-sim", Rancher: "v2.5.7", K3s: "v1.18.8+k3s1",
-		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_SERVING_SECRET=true", "SIM_SERVING_FROM_SECRET=true", "SIM_CONTAINERD_MB=256",
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_CONTAINERD_MB=256",
+			"SIM_WEBHOOK=never", "SIM_INTERNAL=true", "SIM_TOKEN_SECRETS=3"}}
+	V260 = Profile{Image: "rancher/rancher:v2.6.0-sim", Rancher: "v2.6.0", K3s: "v1.21.3+k3s1",
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_CONTAINERD_MB=64",
 			"SIM_WEBHOOK=never", "SIM_INTERNAL=true", "SIM_TOKEN_SECRETS=3"}}
 	V275 = Profile{Image: "rancher/rancher:v2.7.5-sim", Rancher: "v2.7.5", K3s: "v1.26.4+k3s1",
-		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_ETCD=true", "SIM_SERVING_SECRET=true", "SIM_CONTAINERD_MB=256",
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_CONTAINERD_MB=256",
+			"SIM_WEBHOOK=renew", "SIM_INTERNAL=true", "SIM_OPAQUE_SECRETS=300"}}
+	V2103 = Profile{Image: "rancher/rancher:v2.10.3-sim", Rancher: "v2.10.3", K3s: "v1.31.1+k3s1", EnvEquals: true, Label: true,
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_CONTAINERD_MB=64",
+			"SIM_WEBHOOK=renew", "SIM_INTERNAL=true", "SIM_OPAQUE_SECRETS=300"}}
+	V2113 = Profile{Image: "rancher/rancher:v2.11.3-sim", Rancher: "v2.11.3", K3s: "v1.32.1+k3s1", Label: true,
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_AGENT=true", "SIM_CONTAINERD_MB=64",
 			"SIM_WEBHOOK=renew", "SIM_INTERNAL=true", "SIM_OPAQUE_SECRETS=300"}}
 	V2123 = Profile{Image: "rancher/rancher:v2.12.3-sim", Rancher: "v2.12.3", K3s: "v1.33.1+k3s1", EnvEquals: true, Label: true,
-		Sim: []string{"SIM_RENEWAL=on-start", "SIM_RENEW_WINDOW_DAYS=120", "SIM_AGENT=true", "SIM_ETCD=true", "SIM_SERVING_SECRET=true", "SIM_CONTAINERD_MB=256",
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_RENEW_WINDOW_DAYS=120", "SIM_AGENT=true", "SIM_CONTAINERD_MB=256",
 			"SIM_WEBHOOK=renew", "SIM_INTERNAL=true", "SIM_OPAQUE_SECRETS=300"}}
 	// V23NoRm is V23 without busybox, for fault tests.
 	V23NoRm = Profile{Image: "rancher/rancher:v2.3.1-sim-norm", Rancher: V23.Rancher, K3s: V23.K3s, Sim: V23.Sim, NoRm: true}
 
-	// Profiles are the releases every per-release test runs on.
-	Profiles = []Profile{V23, V24, V257, V275, V2123}
+	// Profiles are the releases every per-release test runs on: each release of the field table
+	// whose certificate files differ from the one before.
+	Profiles = []Profile{V23, V24, V257, V260, V275, V2103, V2113, V2123}
 )
 
 // Image names, for tests that only need one.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -19,57 +20,35 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// kubeconfigFile is where k3s writes the admin kubeconfig at every start.
-const kubeconfigFile = "/etc/rancher/k3s/k3s.yaml"
-
-// api is the part of kube-apiserver on 6443 that certificate tooling uses: discovery and
-// secrets, read and delete, in their real JSON form. Clients authenticate with a certificate
-// signed by client-ca, as k3s's do; only system:masters may act.
+// api is the part of kube-apiserver on 6443 that certificate tooling uses: discovery, secrets
+// (read and delete) and, on k3s v0.8, the listener's ListenerConfig, in their real JSON form.
+// Clients authenticate with a certificate signed by client-ca, as k3s's do, or up to v1.18 with
+// the basic-auth users of server/cred/passwd (--basic-auth-file, v0.8.0
+// pkg/daemons/control/server.go:174); only system:masters may act.
 type api struct {
-	store    *secretStore
-	clientCA *x509.CertPool
-	serving  tls.Certificate
-	version  string        // the k3s version, for /version
-	stall    time.Duration // answer this late: an API server that does not answer in time
+	store     *secretStore
+	listeners *listenerStore // nil where the listener keeps its certificate in a file
+	clientCA  *x509.CertPool
+	passwd    string        // the passwd file
+	version   string        // the k3s version, for /version
+	stall     time.Duration // answer this late: an API server that does not answer in time
+	tls       *tls.Config
+	wrap      func(http.Handler) http.Handler // the listener's own handler around the API
 }
 
-// writeKubeconfig writes the admin kubeconfig as k3s does: the server CA and client-admin's
-// certificate and key inline, the server at 127.0.0.1:6443.
-func (k *k3s) writeKubeconfig() error {
-	cert, err := os.ReadFile(k.path("server/tls/client-admin.crt"))
-	if err != nil {
-		return err
+// newAPI serves the API with the 6443 listener's certificate: the ListenerConfig's on v0.8,
+// else the cache dynamic-cert.json.
+func (k *k3s) newAPI(l *listener) (*api, error) {
+	pool := x509.NewCertPool()
+	pool.AddCert(k.cas["server/tls/client-ca"].cert)
+	a := &api{store: k.store, clientCA: pool, passwd: k.path(passwdFile), version: os.Getenv("CATTLE_K3S_VERSION"), stall: k.cfg.apiStall,
+		// The certificate is checked in the handler, as kube-apiserver does, so that a wrong
+		// one gets 401 rather than a failed handshake.
+		tls: &tls.Config{ClientAuth: tls.RequestClientCert}, wrap: func(h http.Handler) http.Handler { return h }}
+	if l != nil {
+		a.listeners, a.tls.GetCertificate, a.wrap = l.store, l.getCertificate, l.cacheHandler
+		return a, nil
 	}
-	key, err := os.ReadFile(k.path("server/tls/client-admin.key"))
-	if err != nil {
-		return err
-	}
-	enc := func(b []byte) string { return b64(b) }
-	cfg := fmt.Sprintf(`apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: %s
-    server: https://127.0.0.1:6443
-  name: default
-contexts:
-- context:
-    cluster: default
-    user: default
-  name: default
-current-context: default
-kind: Config
-preferences: {}
-users:
-- name: default
-  user:
-    client-certificate-data: %s
-    client-key-data: %s
-`, enc(encodeCerts(k.cas["server/tls/server-ca"].cert)), enc(cert), enc(key))
-	return writeFile(kubeconfigFile, []byte(cfg), 0o600)
-}
-
-// newAPI serves the API with the current serving certificate (dynamic-cert.json).
-func (k *k3s) newAPI() (*api, error) {
 	s, _, err := readSecretFile(k.path(dynamicCertFile))
 	if err != nil {
 		return nil, err
@@ -78,9 +57,8 @@ func (k *k3s) newAPI() (*api, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(k.cas["server/tls/client-ca"].cert)
-	return &api{store: k.store, clientCA: pool, serving: serving, version: os.Getenv("CATTLE_K3S_VERSION"), stall: k.cfg.apiStall}, nil
+	a.tls.Certificates = []tls.Certificate{serving}
+	return a, nil
 }
 
 func (a *api) server(addr string) *http.Server {
@@ -93,38 +71,55 @@ func (a *api) server(addr string) *http.Server {
 	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/secrets", a.listSecrets)
 	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/secrets/{name}", a.getSecret)
 	mux.HandleFunc("DELETE /api/v1/namespaces/{namespace}/secrets/{name}", a.deleteSecret)
-	return &http.Server{
-		Addr:    addr,
-		Handler: a.authenticated(mux),
-		// The certificate is checked in the handler, as kube-apiserver does, so that a wrong
-		// one gets 401 rather than a failed handshake.
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{a.serving}, ClientAuth: tls.RequestClientCert},
+	if a.listeners != nil {
+		mux.HandleFunc("GET /apis/k3s.cattle.io/v1", a.getListenerResources)
+		mux.HandleFunc("GET /apis/k3s.cattle.io/v1/listenerconfigs", a.listListenerConfigs)
+		mux.HandleFunc("GET /apis/k3s.cattle.io/v1/namespaces/{namespace}/listenerconfigs", a.listListenerConfigs)
+		mux.HandleFunc("GET /apis/k3s.cattle.io/v1/namespaces/{namespace}/listenerconfigs/{name}", a.getListenerConfig)
 	}
+	return &http.Server{Addr: addr, Handler: a.wrap(a.authenticated(mux)), TLSConfig: a.tls}
 }
 
 func (a *api) authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(a.stall)
-		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		name, groups, ok := a.user(r)
+		if !ok {
 			writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
 			return
 		}
-		opts := x509.VerifyOptions{Roots: a.clientCA, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-		for _, c := range r.TLS.PeerCertificates[1:] {
-			opts.Intermediates.AddCert(c)
-		}
-		user := r.TLS.PeerCertificates[0]
-		if _, err := user.Verify(opts); err != nil {
-			writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized")
-			return
-		}
-		if !slices.Contains(user.Subject.Organization, "system:masters") {
+		if !slices.Contains(groups, "system:masters") {
 			writeStatus(w, http.StatusForbidden, metav1.StatusReasonForbidden,
-				fmt.Sprintf("%s is forbidden: User %q cannot %s resource", r.URL.Path, user.Subject.CommonName, strings.ToLower(r.Method)))
+				fmt.Sprintf("%s is forbidden: User %q cannot %s resource", r.URL.Path, name, strings.ToLower(r.Method)))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// user authenticates a request: basic auth against the passwd file, else a client certificate
+// signed by client-ca.
+func (a *api) user(r *http.Request) (string, []string, bool) {
+	if name, password, ok := r.BasicAuth(); ok {
+		users, err := readPasswd(a.passwd)
+		u, known := users[name]
+		if err != nil || !known || subtle.ConstantTimeCompare([]byte(u[0]), []byte(password)) != 1 {
+			return "", nil, false
+		}
+		return name, []string{u[1]}, true
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return "", nil, false
+	}
+	opts := x509.VerifyOptions{Roots: a.clientCA, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	user := r.TLS.PeerCertificates[0]
+	if _, err := user.Verify(opts); err != nil {
+		return "", nil, false
+	}
+	return user.Subject.CommonName, user.Subject.Organization, true
 }
 
 func (a *api) getVersion(w http.ResponseWriter, _ *http.Request) {
@@ -139,7 +134,44 @@ func (a *api) getAPIVersions(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *api) getAPIGroups(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}})
+	groups := []metav1.APIGroup{}
+	if a.listeners != nil {
+		v := metav1.GroupVersionForDiscovery{GroupVersion: "k3s.cattle.io/v1", Version: "v1"}
+		groups = append(groups, metav1.APIGroup{Name: "k3s.cattle.io", Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
+	}
+	writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: groups})
+}
+
+func (a *api) getListenerResources(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: "k3s.cattle.io/v1",
+		APIResources: []metav1.APIResource{{Name: "listenerconfigs", SingularName: "listenerconfig", Namespaced: true, Kind: "ListenerConfig",
+			Verbs: metav1.Verbs{"get", "list"}}}})
+}
+
+func (a *api) getListenerConfig(w http.ResponseWriter, r *http.Request) {
+	lc, found, err := a.listeners.get()
+	switch {
+	case err != nil:
+		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
+	case !found || r.PathValue("namespace") != lc.Namespace || r.PathValue("name") != lc.Name:
+		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("listenerconfigs.k3s.cattle.io %q not found", r.PathValue("name")))
+	default:
+		writeJSON(w, http.StatusOK, lc)
+	}
+}
+
+func (a *api) listListenerConfigs(w http.ResponseWriter, r *http.Request) {
+	lc, found, err := a.listeners.get()
+	if err != nil {
+		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
+		return
+	}
+	items := []listenerConfig{}
+	if ns := r.PathValue("namespace"); found && (ns == "" || ns == lc.Namespace) {
+		items = append(items, lc)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"apiVersion": "k3s.cattle.io/v1", "kind": "ListenerConfigList",
+		"metadata": metav1.ListMeta{ResourceVersion: lc.ResourceVersion}, "items": items})
 }
 
 func (a *api) getResources(w http.ResponseWriter, _ *http.Request) {
@@ -225,4 +257,17 @@ func newUID() types.UID {
 	rand.Read(b)
 	h := hex.EncodeToString(b)
 	return types.UID(h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:])
+}
+
+// served is the certificate the listener serves to a client that names host, as k3s's own
+// client does when it writes the kubeconfig.
+func (a *api) served(host string) (*x509.Certificate, error) {
+	if a.tls.GetCertificate == nil {
+		return x509.ParseCertificate(a.tls.Certificates[0].Certificate[0])
+	}
+	c, err := a.tls.GetCertificate(&tls.ClientHelloInfo{ServerName: host})
+	if err != nil {
+		return nil, err
+	}
+	return c.Leaf, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,48 +12,6 @@ import (
 
 // dataDir is Rancher's data directory, the volume of the image.
 const dataDir = "/var/lib/rancher"
-
-type caFile struct {
-	file, cn string
-	etcd     bool // only with embedded etcd
-}
-
-// The CAs of embedded k3s, by file (relative to the k3s directory) and CN prefix.
-var cas = []caFile{
-	{file: "server/tls/server-ca", cn: "k3s-server-ca"},
-	{file: "server/tls/client-ca", cn: "k3s-client-ca"},
-	{file: "server/tls/request-header-ca", cn: "k3s-request-header-ca"},
-	{file: "server/tls/etcd/server-ca", cn: "etcd-server-ca", etcd: true},
-	{file: "server/tls/etcd/peer-ca", cn: "etcd-peer-ca", etcd: true},
-}
-
-type leafFile struct {
-	file, ca    string
-	spec        leafSpec
-	etcd, agent bool // only with embedded etcd, only with the agent
-}
-
-var apiServerSANs = leafSpec{
-	cn: "kube-apiserver", server: true,
-	dns: []string{"kubernetes.default.svc", "kubernetes.default", "kubernetes", "localhost"},
-	ips: []net.IP{net.ParseIP("10.43.0.1"), net.ParseIP("127.0.0.1")},
-}
-
-var leaves = []leafFile{
-	{file: "server/tls/client-admin", ca: "server/tls/client-ca", spec: leafSpec{cn: "system:admin", orgs: []string{"system:masters"}}},
-	{file: "server/tls/client-auth-proxy", ca: "server/tls/request-header-ca", spec: leafSpec{cn: "system:auth-proxy"}},
-	{file: "server/tls/client-controller", ca: "server/tls/client-ca", spec: leafSpec{cn: "system:kube-controller-manager"}},
-	{file: "server/tls/client-kube-apiserver", ca: "server/tls/client-ca", spec: leafSpec{cn: "kube-apiserver"}},
-	{file: "server/tls/client-kube-proxy", ca: "server/tls/client-ca", spec: leafSpec{cn: "system:kube-proxy", orgs: []string{"system:nodes"}}},
-	{file: "server/tls/client-scheduler", ca: "server/tls/client-ca", spec: leafSpec{cn: "system:kube-scheduler"}},
-	{file: "server/tls/serving-kube-apiserver", ca: "server/tls/server-ca", spec: apiServerSANs},
-	{file: "server/tls/etcd/server-client", ca: "server/tls/etcd/server-ca", etcd: true, spec: leafSpec{cn: "etcd-server", server: true, dns: []string{"localhost"}, ips: []net.IP{net.ParseIP("127.0.0.1")}}},
-	{file: "server/tls/etcd/peer-server-client", ca: "server/tls/etcd/peer-ca", etcd: true, spec: leafSpec{cn: "etcd-peer", server: true, dns: []string{"localhost"}, ips: []net.IP{net.ParseIP("127.0.0.1")}}},
-	{file: "server/tls/etcd/client", ca: "server/tls/etcd/server-ca", etcd: true, spec: leafSpec{cn: "etcd-client"}},
-	{file: "agent/client-kubelet", ca: "server/tls/client-ca", agent: true, spec: leafSpec{cn: "system:node:local-node", orgs: []string{"system:nodes"}}},
-	{file: "agent/serving-kubelet", ca: "server/tls/server-ca", agent: true, spec: leafSpec{cn: "local-node", server: true, dns: []string{"local-node", "localhost"}}},
-	{file: "agent/client-kube-proxy", ca: "server/tls/client-ca", agent: true, spec: leafSpec{cn: "system:kube-proxy", orgs: []string{"system:nodes"}}},
-}
 
 // The agent keeps copies of the two CAs it trusts.
 var agentCACopies = []string{"server-ca", "client-ca"}
@@ -70,6 +27,7 @@ type authority struct {
 type k3s struct {
 	dir      string
 	cfg      config
+	rel      k3sRelease
 	now      time.Time
 	log      *logger
 	store    *secretStore
@@ -80,11 +38,19 @@ type k3s struct {
 
 func (k *k3s) path(rel string) string { return filepath.Join(k.dir, rel) }
 
-func (k *k3s) has(etcd, agent bool) bool { return (!etcd || k.cfg.etcd) && (!agent || k.cfg.agent) }
+// leaves are the leaves this k3s writes: the server's, and the agent's when it runs.
+func (k *k3s) leaves() []leafFile {
+	out := k.rel.serverLeaves()
+	if k.cfg.agent {
+		out = append(out, k.rel.agentLeaves()...)
+	}
+	return out
+}
 
 // ensureCAs loads every CA, creating the missing certificates from their keys (new or kept),
 // with a new CN k3s-<name>-ca@<unix time> as k3s does.
 func (k *k3s) ensureCAs() error {
+	cas := k.rel.cas()
 	_, err := os.Stat(k.path(cas[0].file + ".key"))
 	k.fresh = os.IsNotExist(err)
 	notBefore := k.now
@@ -96,9 +62,6 @@ func (k *k3s) ensureCAs() error {
 	}
 	k.cas = map[string]authority{}
 	for _, ca := range cas {
-		if !k.has(ca.etcd, false) {
-			continue
-		}
 		key, err := loadOrCreateKey(k.path(ca.file + ".key"))
 		if err != nil {
 			return err
@@ -119,26 +82,47 @@ func (k *k3s) ensureCAs() error {
 		}
 		k.cas[ca.file] = authority{cert, key}
 	}
+	if k.rel.nochainCopies() {
+		for _, name := range []string{"server-ca", "client-ca"} {
+			if err := k.writeIfChanged("server/tls/"+name+".nochain.crt", encodeCerts(k.cas["server/tls/"+name].cert)); err != nil {
+				return err
+			}
+		}
+	}
 	if k.cfg.agent {
 		for _, name := range agentCACopies {
-			data := encodeCerts(k.cas["server/tls/"+name].cert)
-			if old, _ := os.ReadFile(k.path("agent/" + name + ".crt")); string(old) != string(data) {
-				if err := writeFile(k.path("agent/"+name+".crt"), data, 0o644); err != nil {
-					return err
-				}
+			if err := k.writeIfChanged("agent/"+name+".crt", encodeCerts(k.cas["server/tls/"+name].cert)); err != nil {
+				return err
 			}
 		}
 	}
 	return ensureRSAKey(k.path("server/tls/service.key"))
 }
 
+// writeIfChanged writes a copy of a certificate when it differs from what the file holds.
+func (k *k3s) writeIfChanged(rel string, data []byte) error {
+	if old, _ := os.ReadFile(k.path(rel)); string(old) == string(data) {
+		return nil
+	}
+	return writeFile(k.path(rel), data, 0o644)
+}
+
+// cleanUp deletes the leftovers this k3s removes at start.
+func (k *k3s) cleanUp() error {
+	for _, rel := range k.rel.cleanedUp() {
+		if err := os.Remove(k.path(rel + ".crt")); err == nil {
+			k.log.info("Removed legacy certificate %s.crt", rel)
+		} else if !os.IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
+}
+
 // ensureLeaves re-issues, from its existing key, every leaf that is missing, not signed by its
 // current CA, or (in on-start mode) expired or expiring within the renewal window.
 func (k *k3s) ensureLeaves() error {
-	for _, l := range leaves {
-		if !k.has(l.etcd, l.agent) {
-			continue
-		}
+	for _, l := range k.leaves() {
 		ca := k.cas[l.ca]
 		key, err := loadOrCreateKey(k.path(l.file + ".key"))
 		if err != nil {
@@ -174,16 +158,18 @@ func (k *k3s) ensureLeaves() error {
 			k.log.info("Certificate %s.crt %s: re-issued, valid until %s", l.file, why, cert.NotAfter.UTC().Format(time.RFC3339))
 		}
 	}
+	for _, key := range k.rel.serverKeys() {
+		if _, err := loadOrCreateKey(k.path(key)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // expiredLeaf returns the first leaf that is not valid now, as the k3s TLS server refuses to
 // start with it.
 func (k *k3s) expiredLeaf() (string, *x509.Certificate) {
-	for _, l := range leaves {
-		if !k.has(l.etcd, l.agent) {
-			continue
-		}
+	for _, l := range k.leaves() {
 		cert, err := readCert(k.path(l.file + ".crt"))
 		if err == nil && cert != nil && (k.now.After(cert.NotAfter) || k.now.Before(cert.NotBefore)) {
 			return k.path(l.file + ".crt"), cert
@@ -203,7 +189,7 @@ func (k *k3s) checkDynamicCert() (stuck string, err error) {
 	ca := k.cas["server/tls/server-ca"]
 	file := k.path(dynamicCertFile)
 	s, cert, err := readSecretFile(file)
-	if err != nil && k.cfg.servingFromSecret {
+	if err != nil && k.rel.servingFromSecret {
 		if stored, ok := k.store.get("kube-system", "k3s-serving"); ok {
 			s = stored
 			if cert, err = firstCert(s.Data["tls.crt"]); err == nil {
@@ -221,7 +207,7 @@ func (k *k3s) checkDynamicCert() (stuck string, err error) {
 			return "", err
 		}
 		return "certificate signed by unknown authority", nil
-	case k.cfg.servingFromSecret:
+	case k.rel.servingFromSecret:
 		if !k.now.Before(cert.NotAfter) {
 			return fmt.Sprintf("certificate has expired or is not yet valid: current time %s is after %s",
 				k.now.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339)), nil
@@ -237,7 +223,7 @@ func (k *k3s) checkDynamicCert() (stuck string, err error) {
 // installServing issues the serving certificate on the first start, with the leaves: the
 // install a year ago wrote it before anything could expire.
 func (k *k3s) installServing() error {
-	if !k.fresh {
+	if !k.fresh || !k.rel.servingSecret {
 		return nil
 	}
 	return k.issueServing(secret{}, k.cas["server/tls/server-ca"])
@@ -279,7 +265,7 @@ func (k *k3s) writeDynamicCert(s secret) error {
 
 // mirror keeps kube-system/k3s-serving equal to the cache, as the listener does.
 func (k *k3s) mirror(s secret) error {
-	if !k.cfg.servingSecret {
+	if !k.rel.servingSecret {
 		return nil
 	}
 	return k.store.put(s)

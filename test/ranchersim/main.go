@@ -37,21 +37,14 @@ type profile struct {
 	renewal string        // never (k3s before v0.10) or on-start
 	window  time.Duration // on-start: leaves expiring within it are re-issued
 	agent   bool          // k3s runs its agent (Rancher 2.5 and later)
-	etcd    bool          // embedded etcd and its certificates (Rancher 2.6.3 and later)
 	// legacyTLS: management-state/tls left by Rancher 2.0–2.2 on a server upgraded into 2.3.
-	legacyTLS bool
-	// servingSecret: the 6443 serving certificate is mirrored in kube-system/k3s-serving
-	// (k3s v1.17 and later).
-	servingSecret bool
-	// servingFromSecret: the listener reloads the serving certificate from that secret at
-	// start and never renews it (k3s before v1.19: Rancher 2.4 to 2.5.7).
-	servingFromSecret bool
-	containerdMB      int    // layer-like files under agent/containerd, as a real server holds
-	webhook           string // none (before 2.5), never (renewed: 2.5.0 to 2.5.11) or renew
-	internal          bool   // tls-rancher-internal(-ca), from 2.5.7
-	tokenSecrets      int    // service-account token secrets with ca.crt (Kubernetes before 1.24)
-	opaqueSecrets     int    // helm release secrets, the bulk of a real secret list
-	apiStall          time.Duration
+	legacyTLS     bool
+	containerdMB  int    // layer-like files under agent/containerd, as a real server holds
+	webhook       string // none (before 2.5), never (renewed: 2.5.0 to 2.5.11) or renew
+	internal      bool   // tls-rancher-internal(-ca), from 2.5.7
+	tokenSecrets  int    // service-account token secrets with ca.crt (Kubernetes before 1.24)
+	opaqueSecrets int    // helm release secrets, the bulk of a real secret list
+	apiStall      time.Duration
 }
 
 func loadConfig() (config, error) {
@@ -81,8 +74,7 @@ func loadConfig() (config, error) {
 		name string
 		into *bool
 	}{
-		{"SIM_AGENT", &cfg.agent}, {"SIM_ETCD", &cfg.etcd}, {"SIM_LEGACY_TLS", &cfg.legacyTLS},
-		{"SIM_SERVING_SECRET", &cfg.servingSecret}, {"SIM_SERVING_FROM_SECRET", &cfg.servingFromSecret},
+		{"SIM_AGENT", &cfg.agent}, {"SIM_LEGACY_TLS", &cfg.legacyTLS},
 		{"SIM_INTERNAL", &cfg.internal},
 	}
 	for _, b := range bools {
@@ -142,40 +134,45 @@ func main() {
 
 func run(ctx context.Context, cfg config, log *logger) error {
 	now := time.Now()
+	rel := releaseOf(os.Getenv("CATTLE_K3S_VERSION"))
 	log.info("Starting k3s %s (simulated, renewal %s)", os.Getenv("CATTLE_K3S_VERSION"), cfg.renewal)
-	k := &k3s{dir: filepath.Join(cfg.dataDir, "k3s"), cfg: cfg, now: now, log: log,
+	// Rancher uses the kubeconfig of the previous start as soon as it exists.
+	previousKubeconfig, _ := os.ReadFile(kubeconfigFile)
+	k := &k3s{dir: filepath.Join(cfg.dataDir, "k3s"), cfg: cfg, rel: rel, now: now, log: log,
 		store: &secretStore{file: filepath.Join(cfg.dataDir, secretStoreFile)}}
-	if err := k.ensureCAs(); err != nil {
-		return err
+	for _, step := range []func() error{k.ensureCAs, k.cleanUp, k.ensureLeaves, k.ensurePasswd, k.ensureLegacyTLS, k.ensureContainerdState, k.installServing, k.installSecrets} {
+		if err := step(); err != nil {
+			return err
+		}
 	}
-	if err := k.ensureLeaves(); err != nil {
-		return err
-	}
-	if err := k.ensureLegacyTLS(); err != nil {
-		return err
-	}
-	if err := k.ensureContainerdState(); err != nil {
-		return err
-	}
-	if err := k.installServing(); err != nil {
-		return err
-	}
-	if err := k.installSecrets(); err != nil {
-		return err
-	}
-	if err := k.writeKubeconfig(); err != nil {
-		return err
+	listeners := &listenerStore{file: filepath.Join(cfg.dataDir, listenerStoreFile)}
+	if k.fresh { // the install wrote these when it ran, before anything expired
+		if rel.listenerConfig {
+			if _, err := newListener(listeners, k.cas["server/tls/server-ca"], log, k.notAfter); err != nil {
+				return err
+			}
+		}
+		if err := k.writeKubeconfig(); err != nil {
+			return err
+		}
 	}
 	if file, cert := k.expiredLeaf(); cert != nil {
 		return fmt.Errorf("starting tls server: %s: x509: certificate has expired or is not yet valid: current time %s is after %s",
 			file, now.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	stuck, err := k.checkDynamicCert()
+	var l *listener
+	var stuck string
+	var err error
+	if rel.listenerConfig {
+		l, err = newListener(listeners, k.cas["server/tls/server-ca"], log, time.Time{})
+	} else {
+		stuck, err = k.checkDynamicCert()
+	}
 	if err != nil {
 		return err
 	}
 	// kube-apiserver runs from here on, also when Rancher cannot reach it.
-	a, err := k.newAPI()
+	a, err := k.newAPI(l)
 	if err != nil {
 		return err
 	}
@@ -187,8 +184,26 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	}()
 	defer apiServer.Close()
 	log.info("Running kube-apiserver (simulated) on :6443")
+	served, err := a.served(rel.kubeconfigHost)
+	if err != nil {
+		return err
+	}
+	if k.listenerTrusted(served) {
+		if err := k.writeKubeconfig(); err != nil {
+			return err
+		}
+	}
 	if stuck != "" {
 		return waitForever(ctx, cfg, log, stuck)
+	}
+	if rel.listenerConfig {
+		kubeconfig := previousKubeconfig
+		if kubeconfig == nil {
+			kubeconfig, _ = os.ReadFile(kubeconfigFile)
+		}
+		if err := rancherConnects(kubeconfig, now); err != nil {
+			return err
+		}
 	}
 	log.info("k3s is up")
 
