@@ -8,12 +8,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,9 +40,12 @@ var codecs = func() serializer.CodecFactory {
 // Options say how to reach an API server.
 type Options struct {
 	Kubeconfig []byte
-	// Address is host:port to dial instead of the kubeconfig's server (127.0.0.1:6443 inside
-	// the container). The server is still verified against the kubeconfig's CA, under the name
-	// the kubeconfig's server has.
+	// Address is host:port to dial instead of the kubeconfig's server (127.0.0.1:6443 or
+	// localhost:6443 inside the container). Requests still name the kubeconfig's server, in the
+	// TLS server name and the Host header, and the server is verified against the kubeconfig's
+	// CA under that name: a dynamiclistener adds any other name it is reached by to its
+	// certificate and mints a new one (k3s v0.8 dynamiclistener server.go:312-315, 365-388),
+	// and a read must never change the server.
 	Address string
 	Timeout time.Duration
 	// AcceptExpiredServer accepts a serving certificate that has expired but is otherwise
@@ -71,7 +77,10 @@ func New(o Options) (*Client, error) {
 	if cfg.ServerName == "" {
 		cfg.ServerName = server.Hostname()
 	}
-	cfg.Host = "https://" + o.Address
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, o.Address)
+	}
+	cfg.Dial = dial
 	cfg.Timeout = o.Timeout
 	cfg.APIPath = "/api"
 	cfg.GroupVersion = &corev1.SchemeGroupVersion
@@ -84,7 +93,7 @@ func New(o Options) (*Client, error) {
 	if o.AcceptExpiredServer {
 		acceptExpired(tlsCfg)
 		cfg.TLSClientConfig = rest.TLSClientConfig{}
-		cfg.Transport = &http.Transport{TLSClientConfig: tlsCfg, DialContext: (&net.Dialer{}).DialContext}
+		cfg.Transport, cfg.Dial = &http.Transport{TLSClientConfig: tlsCfg, DialContext: dial}, nil
 	}
 	rc, err := rest.RESTClientFor(cfg)
 	if err != nil {
@@ -173,6 +182,41 @@ func (c *Client) DeleteSecret(ctx context.Context, namespace, name string) (bool
 		return false, classify(fmt.Sprintf("delete secret %s/%s", namespace, name), err)
 	}
 	return true, nil
+}
+
+// ListenerConfig is where k3s v0.8 keeps its 6443 certificate (its pkg/tls/storage.go:13-16).
+var ListenerConfig = struct{ Namespace, Name, Key string }{"kube-system", "tls-config", "cattle"}
+
+// listenerConfig is the part of a k3s.cattle.io/v1 ListenerConfig that holds the certificates:
+// each "base64 DER#base64 PEM key" (dynamiclistener c08b499d server.go:494-537).
+type listenerConfig struct {
+	Status struct {
+		GeneratedCerts map[string]string `json:"generatedCerts"`
+	} `json:"status"`
+}
+
+// ListenerCertificate reads the certificate the 6443 listener of k3s v0.8 serves from its
+// ListenerConfig, as DER. The key beside it is never decoded or kept.
+func (c *Client) ListenerCertificate(ctx context.Context) ([]byte, error) {
+	path := fmt.Sprintf("/apis/k3s.cattle.io/v1/namespaces/%s/listenerconfigs/%s", ListenerConfig.Namespace, ListenerConfig.Name)
+	body, err := c.rc.Get().AbsPath(path).DoRaw(ctx)
+	if err != nil {
+		return nil, classify("get listenerconfig "+ListenerConfig.Namespace+"/"+ListenerConfig.Name, err)
+	}
+	var lc listenerConfig
+	if err := json.Unmarshal(body, &lc); err != nil {
+		return nil, readerr.Newf(readerr.ParseError, "listenerconfig %s/%s: %v", ListenerConfig.Namespace, ListenerConfig.Name, err)
+	}
+	stored, ok := lc.Status.GeneratedCerts[ListenerConfig.Key]
+	if !ok {
+		return nil, readerr.Newf(readerr.NoCertificate, "listenerconfig %s/%s holds no certificate %q", ListenerConfig.Namespace, ListenerConfig.Name, ListenerConfig.Key)
+	}
+	certPart, _, _ := strings.Cut(stored, "#")
+	der, err := base64.StdEncoding.DecodeString(certPart)
+	if err != nil {
+		return nil, readerr.Newf(readerr.ParseError, "listenerconfig %s/%s: certificate %q: %v", ListenerConfig.Namespace, ListenerConfig.Name, ListenerConfig.Key, err)
+	}
+	return der, nil
 }
 
 // ServingCertificate is the certificate the API server serves, verified as requests are.

@@ -281,3 +281,78 @@ func TestExpiredServingCertificate(t *testing.T) {
 		t.Fatalf("expired certificate of another CA accepted: %v", err)
 	}
 }
+
+// TestReadsNameTheKubeconfigsServer: k3s v0.8's listener mints a new certificate for any name it
+// is reached by that it does not know (SNI or Host), so a read dials the container's address but
+// names only the kubeconfig's server — here localhost, with v0.8's basic-auth user — and reads
+// the listener's certificate from its ListenerConfig without its key.
+func TestReadsNameTheKubeconfigsServer(t *testing.T) {
+	now := time.Now()
+	serverCA := issue(t, "k3s-server-ca", nil, now.AddDate(10, 0, 0), false)
+	listenerKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(77), Subject: pkix.Name{CommonName: "cattle"}, DNSNames: []string{"localhost"},
+		NotBefore: serverCA.cert.NotBefore, NotAfter: now.Add(30 * 24 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, serverCA.cert, &listenerKey.PublicKey, serverCA.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(listenerKey)
+	stored := base64.StdEncoding.EncodeToString(der) + "#" + base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+
+	var mu sync.Mutex
+	var hosts, serverNames []string
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts, serverNames = append(hosts, r.Host), append(serverNames, r.TLS.ServerName)
+		mu.Unlock()
+		if user, pass, ok := r.BasicAuth(); !ok || user != "admin" || pass != "s3cret" {
+			status(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized)
+			return
+		}
+		if r.URL.Path != "/apis/k3s.cattle.io/v1/namespaces/kube-system/listenerconfigs/tls-config" {
+			status(w, http.StatusNotFound, metav1.StatusReasonNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"apiVersion":"k3s.cattle.io/v1","kind":"ListenerConfig","metadata":{"name":"tls-config","namespace":"kube-system"},"status":{"caCert":%q,"generatedCerts":{"cattle":%q},"knownIps":null}}`,
+			serverCA.certPEM(), stored)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: listenerKey}}}
+	srv.StartTLS()
+	defer srv.Close()
+
+	kc := []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: default
+  cluster: {server: "https://localhost:6443", certificate-authority-data: %s}
+users:
+- name: default
+  user: {username: admin, password: s3cret}
+contexts:
+- name: default
+  context: {cluster: default, user: default}
+current-context: default
+`, base64.StdEncoding.EncodeToString(serverCA.certPEM())))
+	c, err := New(Options{Kubeconfig: kc, Address: srv.Listener.Addr().String(), Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.ListenerCertificate(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(der) {
+		t.Fatal("the certificate read is not the one stored")
+	}
+	if _, err := c.ServingCertificate(context.Background()); err != nil {
+		t.Fatalf("6443 as a client sees it: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range hosts {
+		if hosts[i] != "localhost:6443" || serverNames[i] != "localhost" {
+			t.Fatalf("request %d named Host %q, SNI %q: want only the kubeconfig's localhost", i, hosts[i], serverNames[i])
+		}
+	}
+}
