@@ -28,8 +28,19 @@ type Profile struct {
 	// in the kube-system/k3s-serving secret). k3s before v1.19 reloads it from that secret and
 	// never renews it on start: 0 there.
 	ServingWindow time.Duration
-	Locations     []Location
+	// ListenerConfig: the 6443 listener keeps its certificate in the ListenerConfig object
+	// kube-system/tls-config, not in a file, and mints it again only for a new server CA (k3s
+	// before v1.17: Rancher 2.3; k3s v0.8.0 pkg/tls/storage.go).
+	ListenerConfig bool
+	Locations      []Location
+	// k3s is the k3s release the container runs: the one it reports, else the one its Rancher
+	// release embeds; known tells whether there is one.
+	k3s   release
+	known bool
 }
+
+// k3sRelease is the k3s release the container runs, when known.
+func (p Profile) k3sRelease() (release, bool) { return p.k3s, p.known }
 
 // Location is a place a release keeps certificate files in.
 type Location struct {
@@ -106,6 +117,8 @@ func ProfileOf(v Versions) Profile {
 	}
 	if r, ok := parseRelease(k3s); ok {
 		p.Renewal, p.Window, p.ServingWindow = k3sRenewal(r)
+		p.ListenerConfig = r.less(release{1, 17, 0})
+		p.k3s, p.known = r, true
 	}
 	return p
 }

@@ -15,6 +15,7 @@ import (
 // Where Rancher and its embedded k3s keep things inside a Rancher server container.
 const (
 	DataDir          = "/var/lib/rancher"
+	k3sDir           = "/var/lib/rancher/k3s"
 	ServerTLSDir     = "/var/lib/rancher/k3s/server/tls"
 	AgentDir         = "/var/lib/rancher/k3s/agent"
 	ManagementTLSDir = "/var/lib/rancher/management-state/tls"

@@ -1,6 +1,7 @@
 package rancher
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -94,3 +95,5 @@ func (r release) less(o release) bool {
 }
 
 func (r release) atLeast(o release) bool { return !r.less(o) }
+
+func (r release) String() string { return fmt.Sprintf("%d.%d.%d", r[0], r[1], r[2]) }
