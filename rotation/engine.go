@@ -3,6 +3,7 @@ package rotation
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"strings"
@@ -12,7 +13,9 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
 // Engine is the part of the Docker Engine API a job uses: the reads of the rancher package,
@@ -33,6 +36,17 @@ type Engine interface {
 	CopyTo(ctx context.Context, id string, tar io.Reader) error
 	// Logs is the container's log since a time.
 	Logs(ctx context.Context, id string, since time.Time) (string, error)
+	// API connects to the container's own API server, with its kubeconfig and address as they
+	// are now (a start may change both); acceptExpired accepts an expired serving certificate
+	// that is otherwise valid.
+	API(ctx context.Context, id string, acceptExpired bool) (ContainerAPI, error)
+}
+
+// ContainerAPI is what a job does through a container's own API server.
+type ContainerAPI interface {
+	DeleteSecret(ctx context.Context, namespace, name string) (bool, error)
+	// ServingCertificate is the certificate 6443 serves, verified as a client verifies it.
+	ServingCertificate(ctx context.Context) (*x509.Certificate, error)
 }
 
 // Labels of the helper containers: the role, the job and the container it works on.
@@ -125,6 +139,21 @@ func (e dockerEngine) RemoveHelpers(ctx context.Context, keep func(labels map[st
 func (e dockerEngine) CopyTo(ctx context.Context, id string, tar io.Reader) error {
 	_, err := e.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: tar})
 	return err
+}
+
+func (e dockerEngine) API(ctx context.Context, id string, acceptExpired bool) (ContainerAPI, error) {
+	c, err := rancher.Inspect(ctx, e, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.APIAddress == "" || !c.Up() {
+		return nil, readerr.Newf(readerr.APIUnreachable, "container %s is %s with no API address", c.Name, c.State)
+	}
+	kubeconfig, err := rancher.ReadKubeconfig(ctx, e, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	return cluster.New(cluster.Options{Kubeconfig: kubeconfig, Address: c.APIAddress, Timeout: 10 * time.Second, AcceptExpiredServer: acceptExpired})
 }
 
 func (e dockerEngine) Logs(ctx context.Context, id string, since time.Time) (string, error) {

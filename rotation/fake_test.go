@@ -29,21 +29,28 @@ import (
 )
 
 // fakeEngine is one Rancher v2.3 container as the job sees it through the engine: its files,
-// its state, and a k3s that re-issues missing leaves from their kept keys when it starts.
-// Every call is an event; a test can make the n-th event fail once, or make the process
-// "die" there (a panic the test recovers: no deferred rollback of the job runs).
+// its state, and a k3s that, when it starts, mints missing CAs from their kept keys, re-issues
+// the leaves that are missing or whose CA is new, and mints its 6443 listener certificate
+// again for a new server CA; Rancher's first start after a new CA fails on "signed by unknown
+// authority", after which a restart policy starts it again. Every call is an event; a test can
+// make the n-th event fail once, or make the process "die" there (a panic the test recovers:
+// no deferred rollback of the job runs).
 type fakeEngine struct {
 	t *testing.T
 
-	mu       sync.Mutex
-	files    map[string][]byte
-	state    container.ContainerState
-	restarts int
-	helpers  map[string]map[string]string // helper ID → labels
-	nextID   int
-	// unknownAuthority makes the log of the first start show a listener cache from an old CA.
-	unknownAuthority bool
-	starts           int
+	mu        sync.Mutex
+	files     map[string][]byte
+	state     container.ContainerState
+	restarts  int
+	startedAt time.Time
+	helpers   map[string]map[string]string // helper ID → labels
+	nextID    int
+	// policy: the container has a restart policy (unless-stopped, as a real Rancher server).
+	policy   bool
+	exitAt   time.Time // when a failed start ends
+	starts   int
+	log      []logLine
+	listener *x509.Certificate // the 6443 listener's certificate
 
 	events []string
 	dieAt  int    // die before the event with this index (-1: never)
@@ -56,6 +63,11 @@ var errFake = errors.New("injected engine failure")
 
 type died struct{ event string }
 
+type logLine struct {
+	at   time.Time
+	text string
+}
+
 func newFakeEngine(t *testing.T, leafDays int) *fakeEngine {
 	f := &fakeEngine{t: t, files: map[string][]byte{}, state: container.StateRestarting, helpers: map[string]map[string]string{}, dieAt: -1}
 	now := time.Now()
@@ -63,10 +75,38 @@ func newFakeEngine(t *testing.T, leafDays int) *fakeEngine {
 	caKey := f.key(tls + "server-ca.key")
 	ca := f.cert(tls+"server-ca.crt", "k3s-server-ca", nil, caKey, caKey, true, now.Add(3650*24*time.Hour))
 	f.cert(tls+"client-ca.crt", "k3s-client-ca", nil, f.key(tls+"client-ca.key"), f.key(tls+"client-ca.key"), true, now.Add(3650*24*time.Hour))
+	notAfter := now.Add(time.Duration(leafDays) * 24 * time.Hour)
 	for _, leaf := range []string{"client-admin", "serving-kube-apiserver", "client-kube-proxy"} {
-		f.cert(tls+leaf+".crt", leaf, ca, f.key(tls+leaf+".key"), caKey, false, now.Add(time.Duration(leafDays)*24*time.Hour))
+		f.cert(tls+leaf+".crt", leaf, ca, f.key(tls+leaf+".key"), caKey, false, notAfter)
 	}
+	f.listener = f.mint(ca, caKey, notAfter)
+	f.startedAt = now.Add(-time.Hour)
 	return f
+}
+
+func (f *fakeEngine) restartPolicy() container.RestartPolicy {
+	if f.policy {
+		return container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}
+	}
+	return container.RestartPolicy{Name: container.RestartPolicyDisabled}
+}
+
+// mint makes a listener certificate of the CA, as the 6443 listener does.
+func (f *fakeEngine) mint(ca *x509.Certificate, caKey *ecdsa.PrivateKey, notAfter time.Time) *x509.Certificate {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "cattle"}, DNSNames: []string{"localhost"},
+		NotBefore: ca.NotBefore, NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c
+}
+
+// logf appends a line to the container's log.
+func (f *fakeEngine) logf(format string, args ...any) {
+	f.log = append(f.log, logLine{time.Now(), fmt.Sprintf(format, args...)})
 }
 
 // key returns the key at p, creating it the first time.
@@ -133,13 +173,15 @@ func (f *fakeEngine) ContainerInspect(_ context.Context, id string, _ client.Con
 	if err := f.event("inspect"); err != nil {
 		return client.ContainerInspectResult{}, err
 	}
+	f.settle()
 	if id != fakeID && id != "rancher" {
 		return client.ContainerInspectResult{}, errdefs.ErrNotFound
 	}
 	return client.ContainerInspectResult{Container: container.InspectResponse{
 		ID: fakeID, Name: "/rancher", Image: "sha256:0123", RestartCount: f.restarts,
-		State:  &container.State{Status: f.state, StartedAt: time.Now().Format(time.RFC3339Nano)},
-		Config: &container.Config{Image: "rancher/rancher:v2.3.2", Env: []string{"CATTLE_SERVER_VERSION=v2.3.2", "CATTLE_K3S_VERSION=v0.8.0"}},
+		State:      &container.State{Status: f.state, StartedAt: f.startedAt.Format(time.RFC3339Nano)},
+		HostConfig: &container.HostConfig{RestartPolicy: f.restartPolicy()},
+		Config:     &container.Config{Image: "rancher/rancher:v2.3.2", Env: []string{"CATTLE_SERVER_VERSION=v2.3.2", "CATTLE_K3S_VERSION=v0.8.0"}},
 	}}, nil
 }
 
@@ -176,11 +218,11 @@ func (f *fakeEngine) Stop(_ context.Context, _ string) error {
 	if err := f.event("stop"); err != nil {
 		return err
 	}
-	f.state = container.StateExited
+	f.state, f.exitAt = container.StateExited, time.Time{}
 	return nil
 }
 
-// Start runs k3s: every leaf whose certificate is missing is re-issued from its key by the CA.
+// Start runs k3s and Rancher.
 func (f *fakeEngine) Start(_ context.Context, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -190,19 +232,103 @@ func (f *fakeEngine) Start(_ context.Context, _ string) error {
 	if f.state == container.StateRunning {
 		return nil
 	}
+	f.restarts = 0 // docker start resets the count of the restart policy
+	if f.boot() {
+		f.exitAt = time.Now().Add(50 * time.Millisecond) // Rancher ends a moment later
+	}
+	return nil
+}
+
+// settle lets a start that failed end: the container exits, and its restart policy, if it has
+// one, starts it again — with the kubeconfig k3s rewrote, so that start works. Called with
+// f.mu held, by every inspection.
+func (f *fakeEngine) settle() {
+	if f.exitAt.IsZero() || time.Now().Before(f.exitAt) {
+		return
+	}
+	f.exitAt = time.Time{}
+	f.state = container.StateExited
+	if f.policy {
+		f.restarts++
+		f.boot()
+	}
+}
+
+// boot is one start: CAs, leaves, listener, and Rancher, which fails when the CA is new. It
+// tells whether the server CA was new.
+func (f *fakeEngine) boot() bool {
+	time.Sleep(2 * time.Millisecond) // starts are distinguishable in time
+	f.startedAt, f.state = time.Now(), container.StateRunning
+	f.starts++
 	tls := rancher.ServerTLSDir + "/"
-	caBlock, _ := pem.Decode(f.files[tls+"server-ca.crt"])
-	ca, _ := x509.ParseCertificate(caBlock.Bytes)
-	caKey := f.key(tls + "server-ca.key")
+	caKeys := map[string]*ecdsa.PrivateKey{}
+	cas := map[string]*x509.Certificate{}
+	newCA := false
+	for _, name := range []string{"server-ca", "client-ca"} {
+		caKeys[name] = f.key(tls + name + ".key")
+		if f.files[tls+name+".crt"] == nil {
+			f.cert(tls+name+".crt", fmt.Sprintf("k3s-%s@%d", name, time.Now().UnixNano()), nil, caKeys[name], caKeys[name], true, time.Now().Add(3650*24*time.Hour))
+			newCA = newCA || name == "server-ca"
+		}
+		block, _ := pem.Decode(f.files[tls+name+".crt"])
+		cas[name], _ = x509.ParseCertificate(block.Bytes)
+	}
 	for p := range f.files {
 		crt := strings.TrimSuffix(p, ".key") + ".crt"
-		if strings.HasSuffix(p, ".key") && !strings.Contains(p, "-ca.") && f.files[crt] == nil {
-			f.cert(crt, path.Base(crt), ca, f.key(p), caKey, false, time.Now().Add(365*24*time.Hour))
+		if !strings.HasSuffix(p, ".key") || strings.Contains(p, "-ca.") {
+			continue
 		}
+		if block, _ := pem.Decode(f.files[crt]); block != nil {
+			if c, _ := x509.ParseCertificate(block.Bytes); c != nil && signedByAny(c, []*x509.Certificate{cas["server-ca"]}) {
+				continue
+			}
+		}
+		f.cert(crt, path.Base(crt), cas["server-ca"], f.key(p), caKeys["server-ca"], false, time.Now().Add(365*24*time.Hour))
 	}
-	f.state = container.StateRunning
-	f.starts++
-	return nil
+	if !signedByAny(f.listener, []*x509.Certificate{cas["server-ca"]}) {
+		f.listener = f.mint(cas["server-ca"], caKeys["server-ca"], time.Now().Add(365*24*time.Hour))
+	}
+	if newCA {
+		f.logf("FATA Get https://localhost:6443/api: x509: certificate signed by unknown authority")
+		return true
+	}
+	f.logf("I k3s is up")
+	return false
+}
+
+// API is the container's API server: the 6443 listener, verified as a client verifies it.
+func (f *fakeEngine) API(_ context.Context, _ string, acceptExpired bool) (ContainerAPI, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.event("api"); err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(f.files[rancher.ServerCAFile])
+	ca, _ := x509.ParseCertificate(block.Bytes)
+	return fakeAPI{listener: f.listener, ca: ca, up: f.state == container.StateRunning, acceptExpired: acceptExpired}, nil
+}
+
+type fakeAPI struct {
+	listener, ca      *x509.Certificate
+	up, acceptExpired bool
+}
+
+func (a fakeAPI) DeleteSecret(context.Context, string, string) (bool, error) {
+	return false, errors.New("no secret in the fake")
+}
+
+func (a fakeAPI) ServingCertificate(context.Context) (*x509.Certificate, error) {
+	roots := x509.NewCertPool()
+	roots.AddCert(a.ca)
+	switch {
+	case !a.up:
+		return nil, errors.New("connection refused")
+	case !signedByAny(a.listener, []*x509.Certificate{a.ca}):
+		return nil, errors.New("x509: certificate signed by unknown authority")
+	case !a.acceptExpired && time.Now().After(a.listener.NotAfter):
+		return nil, errors.New("x509: certificate has expired or is not yet valid")
+	}
+	return a.listener, nil
 }
 
 func (f *fakeEngine) RunHelper(_ context.Context, c rancher.Container, jobID string, cmd []string) error {
@@ -276,16 +402,19 @@ func (f *fakeEngine) CopyTo(_ context.Context, _ string, r io.Reader) error {
 	}
 }
 
-func (f *fakeEngine) Logs(context.Context, string, time.Time) (string, error) {
+func (f *fakeEngine) Logs(_ context.Context, _ string, since time.Time) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.event("logs"); err != nil {
 		return "", err
 	}
-	if f.unknownAuthority && f.starts == 1 {
-		return "E x509: certificate signed by unknown authority\n", nil
+	var b strings.Builder
+	for _, l := range f.log {
+		if !l.at.Before(since) {
+			b.WriteString(l.text + "\n")
+		}
 	}
-	return "I k3s is up\n", nil
+	return b.String(), nil
 }
 
 // snapshot copies the files.

@@ -13,8 +13,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -91,6 +94,9 @@ type Report struct {
 	Finished       time.Time         `json:"finished,omitzero"`
 	// StartedAt is when the job last started the container: its log since then is checked.
 	StartedAt time.Time `json:"started_at,omitzero"`
+	// ContainerState is the state the job left the container in, as watched at its end:
+	// running, restarting (crash-looping), exited.
+	ContainerState string `json:"container_state,omitempty"`
 }
 
 // Rotator runs rotation and restore jobs against one Docker engine.
@@ -201,8 +207,9 @@ func (j *Job) finish(err error) Report {
 	case herr != nil:
 		j.logger.Warn("job succeeded, but a helper container is left; the next start removes it", "job", j.j.ID, "err", herr)
 	}
+	state := j.finalState(err)
 	j.mu.Lock()
-	j.j.State, j.j.Finished, j.j.Todo = Succeeded, time.Now().UTC(), nil
+	j.j.State, j.j.Finished, j.j.Todo, j.j.ContainerState = Succeeded, time.Now().UTC(), nil, state
 	if err != nil {
 		j.j.State, j.j.Error = Failed, err.Error()
 	}
@@ -227,6 +234,26 @@ func (j *Job) finish(err error) Report {
 		logger.Info("job succeeded", "backup", rep.Backup)
 	}
 	return j.Report()
+}
+
+// finalState is the state a job leaves the container in: running after a verified rotation, as
+// the recover step watched it after a failure, else watched now. A dry run leaves it as it was.
+func (j *Job) finalState(err error) string {
+	if j.j.DryRun && err == nil {
+		return ""
+	}
+	if err == nil && j.verified() {
+		return string(container.StateRunning)
+	}
+	j.mu.Lock()
+	state := j.j.ContainerState
+	j.mu.Unlock()
+	if state != "" {
+		return state
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return j.observe(ctx)
 }
 
 // rollBack brings back a container that ran (or crash-looped) before the job stopped it, with
@@ -284,31 +311,65 @@ func (j *Job) stoppedIt() bool {
 	return false
 }
 
-// ensureStarted starts the container if it is not running, retrying for a minute on fresh
-// contexts: it runs after a failure, when the engine may be restarting. It says what it did.
+// ensureStarted brings the container back after a failure, and says truly what state it is in:
+// started if it is down, and watched through its start; once more if that start ended on the
+// kubeconfig of a replaced CA (the second start a rotation's verify would have made).
 func (j *Job) ensureStarted() (string, error) {
+	var did []string
+	for attempt := 0; attempt < 2; attempt++ {
+		started, err := j.startIfDown()
+		if err != nil {
+			return "", err
+		}
+		if started {
+			did = append(did, "started it again")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), j.cfg.SettleTime+time.Minute)
+		err = j.settleLastStart(ctx)
+		cancel()
+		if !errors.Is(err, errUnknownAuthority) {
+			break
+		}
+		did = append(did, "a start ended on x509: certificate signed by unknown authority")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	state := j.observe(ctx)
+	j.set(func(jr *journal) { jr.ContainerState = state })
+	return strings.Join(append(did, "the container is "+state), "; "), nil
+}
+
+// settleLastStart settles the container's last start, whoever made it.
+func (j *Job) settleLastStart(ctx context.Context) error {
+	c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
+	if err != nil {
+		return err
+	}
+	return j.settle(ctx, j.j.ContainerID, c.StartedAt)
+}
+
+// startIfDown starts the container unless it runs or crash-loops, retrying for a minute on fresh
+// contexts: it runs after a failure, when the engine may be restarting.
+func (j *Job) startIfDown() (bool, error) {
 	deadline := time.Now().Add(time.Minute)
 	var err error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var c rancher.Container
-		if c, err = rancher.Inspect(ctx, j.eng, j.j.ContainerID); err == nil {
-			if c.Up() {
-				cancel()
-				return fmt.Sprintf("the container is %s", c.State), nil
-			}
-			err = j.eng.Start(ctx, j.j.ContainerID)
+		started := false
+		if c, err = rancher.Inspect(ctx, j.eng, j.j.ContainerID); err == nil && !c.Up() {
+			err, started = j.startContainer(ctx), true
 		}
 		cancel()
 		if err == nil {
-			return "container started again after the failure", nil
+			return started, nil
 		}
 		if readerr.ReasonOf(err) == readerr.ContainerNotFound {
-			return "", err // gone: nothing to start
+			return false, err // gone: nothing to start
 		}
 		time.Sleep(time.Second)
 	}
-	return "", err
+	return false, err
 }
 
 // runTodo runs the steps still to do, in order; each leaves the journal one step further.

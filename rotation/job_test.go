@@ -18,7 +18,8 @@ import (
 )
 
 func testConfig(dir string) Config {
-	return Config{BackupDir: dir, StopTimeout: time.Second, Timeout: time.Minute, BackupKeep: 10, Owner: "test process"}
+	// The settle time outlasts the fake's failing starts, which end 50 ms after they begin.
+	return Config{BackupDir: dir, SettleTime: 100 * time.Millisecond, StopTimeout: time.Second, Timeout: time.Minute, BackupKeep: 10, Owner: "test process"}
 }
 
 // useFake routes the job's stall points to the fake's events for the test.
@@ -117,21 +118,22 @@ func renewed(t *testing.T, before, after map[string][]byte) bool {
 }
 
 // TestRecoveryFromDeathAtEveryEvent kills the process before every engine call and stall point
-// of a rotation in turn (with and without the second restart an old listener cache forces), and
-// checks that the next process finishes the job: renewed, running, keys kept, nothing left over.
+// of a rotation in turn (a 2.3 rotation: new CAs, and the second start that the restart policy
+// makes, or the job when there is none), and checks that the next process finishes the job:
+// renewed, running, keys kept, nothing left over.
 func TestRecoveryFromDeathAtEveryEvent(t *testing.T) {
-	for _, unknownAuthority := range []bool{false, true} {
+	for _, policy := range []bool{false, true} {
 		clean := newFakeEngine(t, 10)
-		clean.unknownAuthority = unknownAuthority
+		clean.policy = policy
 		useFake(t, clean)
 		rep, _ := runUntilDeath(t, New(clean, testConfig(t.TempDir()), slog.New(slog.DiscardHandler), nil), clean)
 		if rep.State != Succeeded {
 			t.Fatalf("clean run: %+v", rep)
 		}
-		t.Logf("unknown authority %v: %d death points: %s", unknownAuthority, len(clean.events), strings.Join(clean.events, " "))
+		t.Logf("restart policy %v: %d death points: %s", policy, len(clean.events), strings.Join(clean.events, " "))
 		for i, ev := range clean.events {
 			f := newFakeEngine(t, 10)
-			f.unknownAuthority = unknownAuthority
+			f.policy = policy
 			f.dieAt = i
 			useFake(t, f)
 			dir := t.TempDir()
@@ -147,7 +149,7 @@ func TestRecoveryFromDeathAtEveryEvent(t *testing.T) {
 			}
 			rep = jobs[0].Run(context.Background(), nil)
 			if rep.State != Succeeded {
-				t.Fatalf("died at %d (%s), unknown authority %v: recovered job %s: %s\n%+v", i, death, unknownAuthority, rep.State, rep.Error, rep.Steps)
+				t.Fatalf("died at %d (%s), restart policy %v: recovered job %s: %s\n%+v", i, death, policy, rep.State, rep.Error, rep.Steps)
 			}
 			if !hasStep(rep, "recover", "recovered after interruption: test process died") {
 				t.Errorf("died at %d (%s): no recovery step: %+v", i, death, rep.Steps)
@@ -185,7 +187,7 @@ func TestFailureAtEveryEventRollsBack(t *testing.T) {
 		if _, err := os.Stat(rep.Backup); err != nil {
 			t.Errorf("%s failing: backup not kept: %v", ev, err)
 		}
-		assertSafe(t, f, dir, rep, before)
+		t.Run(ev, func(t *testing.T) { assertSafe(t, f, dir, rep, before) })
 	}
 }
 
@@ -212,7 +214,7 @@ func TestRecoveredJobThatCannotFinishPutsTheBackupBack(t *testing.T) {
 	}
 	f.failOn = "start"
 	rep := jobs[0].Run(context.Background(), nil)
-	if rep.State != Failed || !hasStep(rep, "restore-backup", "put back") || !hasStep(rep, "recover", "started again") {
+	if rep.State != Failed || !hasStep(rep, "restore-backup", "put back") || !hasStep(rep, "recover", "started it again") {
 		t.Fatalf("%s %q %+v", rep.State, rep.Error, rep.Steps)
 	}
 	assertSafe(t, f, dir, rep, before)

@@ -25,6 +25,9 @@ type journal struct {
 	Todo []todo `json:"todo,omitempty"`
 	// Owner is the process running the job, for whoever finds the lock taken.
 	Owner string `json:"owner"`
+	// RestartsAtStart is the container's restart count right after the job last started it:
+	// more later means its restart policy started it again.
+	RestartsAtStart int `json:"restarts_at_start,omitempty"`
 }
 
 // todo is one step to run.

@@ -3,6 +3,7 @@ package rotation
 import (
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -26,8 +27,9 @@ func (j *Job) restore(ctx context.Context) error {
 }
 
 // verifyRestore checks that the container holds the backup's bytes; whether it then runs is
-// the restored certificates' business.
-func (j *Job) verifyRestore(ctx context.Context) (string, error) {
+// the restored certificates' business — but a start that ended on the kubeconfig of the CA the
+// backup replaced gets its second start, as after a rotation.
+func (j *Job) verifyRestore(ctx context.Context, final bool) (string, error) {
 	want, err := readBackup(j.j.Backup)
 	if err != nil {
 		return "", err
@@ -50,7 +52,15 @@ func (j *Job) verifyRestore(ctx context.Context) (string, error) {
 	if len(differ) > 0 {
 		return "", fmt.Errorf("%d files differ from the backup: %s", len(differ), strings.Join(differ, ", "))
 	}
-	return fmt.Sprintf("%d files byte-identical to the backup", files), nil
+	detail := fmt.Sprintf("%d files byte-identical to the backup", files)
+	switch err := j.settle(ctx, j.j.ContainerID, j.j.StartedAt); {
+	case errors.Is(err, errUnknownAuthority) && !final:
+		j.insertAfter("", todo{Name: "second-start"}, todo{Name: "verify", Final: true})
+		return detail + "; the start ended on x509: certificate signed by unknown authority (the kubeconfig of the replaced CA): a second start follows", nil
+	case err != nil:
+		return detail + "; the container does not run cleanly with them: " + err.Error(), nil
+	}
+	return detail + "; the container runs", nil
 }
 
 // copyIn extracts the backup onto "/" of the (stopped) container; entry names are the paths

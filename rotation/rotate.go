@@ -31,10 +31,11 @@ func (j *Job) preflight(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	before, err := treeOf(data)
+	all, err := treeOf(data)
 	if err != nil {
 		return "", err
 	}
+	before := all.inUse(j.c.Profile)
 	if len(before.leaves()) == 0 {
 		return "", fmt.Errorf("no k3s leaf certificate found under %s", rancher.ServerTLSDir)
 	}
@@ -84,8 +85,8 @@ func rotationSteps(s Strategy, files, secrets []string) []todo {
 func (j *Job) verifyRotation(ctx context.Context, final bool) (string, error) {
 	err := j.settle(ctx, j.j.ContainerID, j.j.StartedAt)
 	if err == errUnknownAuthority && !final {
-		j.insertAfter("", todo{Name: "stop"}, todo{Name: "start"}, todo{Name: "verify", Final: true})
-		return "the start failed with x509: certificate signed by unknown authority (a listener cache from the old CA): restarting once more", nil
+		j.insertAfter("", todo{Name: "second-start"}, todo{Name: "verify", Final: true})
+		return "the start failed with x509: certificate signed by unknown authority: Rancher used the kubeconfig of the old CA, which k3s rewrote during that start; a second start follows", nil
 	}
 	if err != nil {
 		return "", err
@@ -98,13 +99,14 @@ func (j *Job) verifyRotation(ctx context.Context, final bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	before, after = before.inUse(j.c.Profile), after.inUse(j.c.Profile)
 	j.set(func(jr *journal) { jr.NotAfterAfter = after.notAfter() })
 	if err := checkTree(before, after, j.j.Strategy, j.c.Profile, time.Now()); err != nil {
 		return "", err
 	}
 	detail := ""
-	if len(j.j.DeleteSecrets) > 0 {
-		served, err := j.checkServing(ctx, before, time.Now())
+	if checksServing(j.c.Profile, j.j.Strategy) {
+		served, err := j.checkServing(ctx, time.Now())
 		if err != nil {
 			return "", err
 		}

@@ -140,7 +140,7 @@ func TestCheckTree(t *testing.T) {
 	}{
 		{"renewed", tree{caPath: ca, leafPath: newLeaf, dyn: newLeaf}, Leaf, ""},
 		{"not renewed", tree{caPath: ca, leafPath: oldLeaf, dyn: newLeaf}, Leaf, "still expires"},
-		{"restart did not renew", tree{caPath: ca, leafPath: oldLeaf, dyn: newLeaf}, Restart, "stronger strategy"},
+		{"restart did not renew", tree{caPath: ca, leafPath: oldLeaf, dyn: newLeaf}, Restart, "a strategy that removes it"},
 		{"leaf from another CA", tree{caPath: ca, leafPath: foreign, dyn: newLeaf}, Leaf, "not signed by any current CA"},
 		{"listener cache from the old CA", tree{caPath: other, leafPath: foreign, dyn: newLeaf}, AllCerts, "not signed by the current server-ca"},
 		{"leaf missing", tree{caPath: ca, dyn: newLeaf}, Leaf, "is missing"},
@@ -170,7 +170,7 @@ func TestCheckTreeRestartWindow(t *testing.T) {
 	if err := checkTree(before, before, Restart, v27, now); err != nil {
 		t.Fatalf("100 days left is outside 2.7's 90-day window, nothing to renew: %v", err)
 	}
-	if err := checkTree(before, before, Restart, v212, now); err == nil || !strings.Contains(err.Error(), "stronger strategy") {
+	if err := checkTree(before, before, Restart, v212, now); err == nil || !strings.Contains(err.Error(), "a strategy that removes it") {
 		t.Fatalf("100 days left is inside 2.12's 120-day window and was not renewed: %v", err)
 	}
 }
@@ -194,7 +194,7 @@ func TestChooseAuto(t *testing.T) {
 		want         Strategy
 		reasonSaying string
 	}{
-		{"2.3 never renews", profile("v2.3.1", "v0.8.0"), treeWith(3, 3), Leaf, "never renews"},
+		{"2.3 never renews, and its 6443 certificate only for a new CA", profile("v2.3.1", "v0.8.0"), treeWith(3, 3), AllCerts, "ListenerConfig kube-system/tls-config"},
 		{"unknown version", profile("", ""), treeWith(3, 3), Leaf, "unknown"},
 		{"2.7 inside the window", profile("v2.7.5", "v1.26.4+k3s1"), treeWith(20, 20), Restart, "within 90-day"},
 		{"2.7 expired: a start renews that too", profile("v2.7.5", "v1.26.4+k3s1"), treeWith(-2, -2), Restart, "all 2 due"},
@@ -284,5 +284,39 @@ func TestAuthorization(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	if rec := do("GET", "/api/v1/rotations/nope", "Bearer s3cret"); rec.Code != http.StatusNotFound {
 		t.Fatalf("a second later: %d, want the request through", rec.Code)
+	}
+}
+
+// TestPlansLeaveWhatTheReleaseDoesNotUse: on a 2.11.3 server upgraded from 2.10, the server-side
+// kube-proxy and k3s-controller certificates are leftovers its k3s neither writes nor renews: no
+// plan removes them, no check requires their renewal, and a restart that did not renew them
+// succeeds.
+func TestPlansLeaveWhatTheReleaseDoesNotUse(t *testing.T) {
+	p := rancher.ProfileOf(rancher.Versions{Rancher: "v2.11.3", K3s: "v1.32.1+k3s1"})
+	tls := rancher.ServerTLSDir + "/"
+	now := time.Now()
+	ca, caKey := newCA(t, "k3s-client-ca@1", now)
+	tr := tree{tls + "client-ca.crt": ca}
+	for _, f := range []string{"client-admin.crt", "client-kube-proxy.crt", "client-k3s-controller.crt"} {
+		tr[tls+f], _ = newCert(t, f, ca, caKey, false, now.Add(20*24*time.Hour))
+	}
+	inUse := tr.inUse(p)
+	for _, s := range []Strategy{Leaf, AllCerts} {
+		for _, f := range plan(s, inUse) {
+			if strings.Contains(f, "kube-proxy") || strings.Contains(f, "k3s-controller") {
+				t.Errorf("%s plan removes the leftover %s", s, f)
+			}
+		}
+	}
+	renewedAdmin := tree{}
+	for f, c := range tr {
+		renewedAdmin[f] = c
+	}
+	renewedAdmin[tls+"client-admin.crt"], _ = newCert(t, "client-admin", ca, caKey, false, now.Add(365*24*time.Hour))
+	if err := checkTree(inUse, renewedAdmin.inUse(p), Restart, p, now); err != nil {
+		t.Fatalf("a restart that renewed every file in use failed on the leftovers: %v", err)
+	}
+	if err := checkTree(tr, renewedAdmin, Restart, p, now); err == nil {
+		t.Fatal("without the release's file set the leftovers would have failed the check: the test proves nothing")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
@@ -24,24 +23,6 @@ func servingSecretName() string {
 	return rancher.ServingSecret.Namespace + "/" + rancher.ServingSecret.Name
 }
 
-// apiClient connects to the container's API server with its current kubeconfig and address,
-// both of which a start may change.
-func (j *Job) apiClient(ctx context.Context, acceptExpired bool) (*cluster.Client, string, error) {
-	c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
-	if err != nil {
-		return nil, "", err
-	}
-	if c.APIAddress == "" || !c.Up() {
-		return nil, "", readerr.Newf(readerr.APIUnreachable, "container %s is %s with no API address", c.Name, c.State)
-	}
-	kubeconfig, err := rancher.ReadKubeconfig(ctx, j.eng, c.ID)
-	if err != nil {
-		return nil, "", err
-	}
-	client, err := cluster.New(cluster.Options{Kubeconfig: kubeconfig, Address: c.APIAddress, Timeout: 10 * time.Second, AcceptExpiredServer: acceptExpired})
-	return client, c.APIAddress, err
-}
-
 // deleteServingSecret deletes the secret, accepting the expired serving certificate it is
 // there to replace, and waits up to wait for the API server to answer.
 func (j *Job) deleteServingSecret(ctx context.Context, wait time.Duration) (string, error) {
@@ -54,13 +35,13 @@ func (j *Job) deleteServingSecret(ctx context.Context, wait time.Duration) (stri
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(j.poll()):
 		}
 	}
 }
 
 func (j *Job) tryDeleteServingSecret(ctx context.Context) (string, error) {
-	client, addr, err := j.apiClient(ctx, true)
+	client, err := j.eng.API(ctx, j.j.ContainerID, true)
 	if err != nil {
 		return "", err
 	}
@@ -71,13 +52,21 @@ func (j *Job) tryDeleteServingSecret(ctx context.Context) (string, error) {
 	case !deleted:
 		return servingSecretName() + " was not there", nil
 	}
-	return fmt.Sprintf("deleted %s through the API server at %s", servingSecretName(), addr), nil
+	return fmt.Sprintf("deleted %s through the container's API server", servingSecretName()), nil
+}
+
+// checksServing tells whether a rotation must check what 6443 serves: where the listener does
+// not take its certificate from the files the rotation renews (the ListenerConfig of 2.3, the
+// secret of 2.4 to 2.5.7).
+func checksServing(p rancher.Profile, s Strategy) bool {
+	return p.ListenerConfig || deletesServingSecret(p, s)
 }
 
 // checkServing verifies the certificate the API server serves, as any client does (valid now,
-// chained to the current server CA, the right name), and that it is renewed when it was due.
-func (j *Job) checkServing(ctx context.Context, before tree, now time.Time) (string, error) {
-	client, _, err := j.apiClient(ctx, false)
+// chained to the current server CA, the right name), and that it is not due any more: renewed
+// when it was.
+func (j *Job) checkServing(ctx context.Context, now time.Time) (string, error) {
+	client, err := j.eng.API(ctx, j.j.ContainerID, false)
 	if err != nil {
 		return "", err
 	}
@@ -85,10 +74,8 @@ func (j *Job) checkServing(ctx context.Context, before tree, now time.Time) (str
 	if err != nil {
 		return "", fmt.Errorf("6443: %w", err)
 	}
-	for p, old := range before {
-		if rancher.IsListenerCache(p) && old.NotAfter.Sub(now) < dueWithin && !served.NotAfter.After(old.NotAfter) {
-			return "", fmt.Errorf("6443 still serves a certificate expiring %s", served.NotAfter.UTC().Format(time.RFC3339))
-		}
+	if served.NotAfter.Sub(now) < dueWithin {
+		return "", fmt.Errorf("6443 still serves a certificate expiring %s", served.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return fmt.Sprintf("6443 serves a verified certificate valid until %s", served.NotAfter.UTC().Format(time.RFC3339)), nil
 }

@@ -37,20 +37,32 @@ func (j *Job) do(ctx context.Context, t todo) (string, error) {
 	case "copy":
 		return "", j.changing(ctx, j.copyIn)
 	case "start":
-		j.set(func(jr *journal) { jr.StartedAt = time.Now().UTC() })
-		return "", j.changing(ctx, func(ctx context.Context) error {
-			err := j.eng.Start(ctx, j.j.ContainerID)
-			stall("start")
-			return err
-		})
+		return "", j.changing(ctx, j.startContainer)
+	case "second-start":
+		return j.secondStart(ctx)
 	case "verify":
 		stall("verify")
 		if j.j.Kind == KindRestore {
-			return j.verifyRestore(ctx)
+			return j.verifyRestore(ctx, t.Final)
 		}
 		return j.verifyRotation(ctx, t.Final)
 	}
 	return "", fmt.Errorf("unknown step %q in the journal", t.Name)
+}
+
+// startContainer starts the container and notes its start as the engine has it — the start of
+// a process that died is that start — and its restart count then.
+func (j *Job) startContainer(ctx context.Context) error {
+	if err := j.eng.Start(ctx, j.j.ContainerID); err != nil {
+		return err
+	}
+	stall("start")
+	c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
+	if err != nil {
+		return err
+	}
+	j.set(func(jr *journal) { jr.StartedAt, jr.RestartsAtStart = c.StartedAt.UTC(), c.RestartCount })
+	return nil
 }
 
 // changing runs a call that changes the container to its end even when the job is cancelled

@@ -53,10 +53,12 @@ func choose(s Strategy, p rancher.Profile, t tree, now time.Time) (Strategy, str
 		return s, fmt.Sprintf("strategy %s was asked for", s)
 	}
 	release := describe(p)
-	switch p.Renewal {
-	case rancher.RenewalNever:
+	switch {
+	case p.ListenerConfig:
+		return AllCerts, release + " never renews its k3s certificates, and mints its 6443 certificate (ListenerConfig kube-system/tls-config) again only for a new server CA: every certificate is removed, keys kept, so that k3s mints new CAs and all that they sign, and the second start follows"
+	case p.Renewal == rancher.RenewalNever:
 		return Leaf, release + " never renews its k3s certificates: they must be removed and re-issued"
-	case rancher.RenewalUnknown:
+	case p.Renewal == rancher.RenewalUnknown:
 		return Leaf, "the Rancher and k3s versions are unknown, so no renewal on start is assumed"
 	}
 	var renewed, notRenewed []string

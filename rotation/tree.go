@@ -39,6 +39,18 @@ func (t tree) add(p string, data []byte) {
 	}
 }
 
+// inUse is the tree without the files the release neither writes nor renews (left by earlier
+// releases): a rotation plans, renews and checks only what k3s writes. The backup keeps all.
+func (t tree) inUse(p rancher.Profile) tree {
+	out := tree{}
+	for f, c := range t {
+		if !p.Classify(f, c.IsCA).Class.Unused() {
+			out[f] = c
+		}
+	}
+	return out
+}
+
 // leaves are the .crt files holding a leaf certificate (not a CA).
 func (t tree) leaves() []string {
 	var out []string
