@@ -46,6 +46,7 @@ var (
 	stateDesc   = prometheus.NewDesc(prometheus.BuildFQName(namespace, "container", "state"), "1 for the current state of the Rancher container, 0 for the others.", []string{"container", "state"}, nil)
 	rancherInfo = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "rancher_info"), "The Rancher and k3s versions the container reports (\"\" when unknown) and what a start does to its k3s certificates: renewal never, on-start or unknown.", []string{"container", "rancher_version", "k3s_version", "renewal"}, nil)
 	window      = prometheus.NewDesc(prometheus.BuildFQName(namespace, "k3s", "renewal_window_seconds"), "How long before expiry a start of the container renews its k3s leaf certificates; 0 when it never does or the version is unknown.", []string{"container"}, nil)
+	unused      = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "certificate_unused"), "1 for a certificate file that the container's release neither writes nor renews: left by an earlier release (or by Rancher 2.0-2.2 in management-state/tls). No series for files in use.", []string{"container", "source", "path"}, nil)
 	servingWin  = prometheus.NewDesc(prometheus.BuildFQName(namespace, "k3s", "serving_renewal_window_seconds"), "The same for the 6443 serving certificate (dynamic-cert.json); 0 where k3s reloads it from its secret instead (before v1.19).", []string{"container"}, nil)
 	stateValues = []container.ContainerState{container.StateCreated, container.StateRunning, container.StatePaused,
 		container.StateRestarting, container.StateRemoving, container.StateExited, container.StateDead}
@@ -141,6 +142,13 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(sourceTime, prometheus.GaugeValue, s.Duration.Seconds(), s.Container, s.Source)
 		if !s.ReadAt.IsZero() {
 			ch <- prometheus.MustNewConstMetric(snapshotAge, prometheus.GaugeValue, h.snap.Taken.Sub(s.ReadAt).Seconds(), s.Container, s.Source)
+		}
+	}
+	for _, s := range h.snap.Sources {
+		for _, cf := range s.Certs {
+			if cf.Class.Class.Unused() {
+				ch <- prometheus.MustNewConstMetric(unused, prometheus.GaugeValue, 1, cf.Container, cf.Source, cf.Path)
+			}
 		}
 	}
 	for name, n := range h.snap.TreeReads {

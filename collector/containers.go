@@ -43,7 +43,8 @@ type dockerSource struct {
 	mu         sync.Mutex
 	containers map[string]*containerState // by ID
 	lastRound  round
-	downErr    string // the reason the engine is failing with, for start and end logs
+	downErr    string                      // the reason the engine is failing with, for start and end logs
+	superseded map[rancher.Superseded]bool // left out by discovery, as last logged
 }
 
 // containerState holds the sources of one container between scrapes.
@@ -119,7 +120,7 @@ func (d *dockerSource) sources(ctx context.Context, env readEnv, c rancher.Conta
 			defer wg.Done()
 			read := func(ctx context.Context) SourceResult {
 				start := time.Now()
-				res := s.read(ctx, env, c).result(c.Name, s.name, st.caches[s.name])
+				res := s.read(ctx, env, c).result(s, c, st.caches[s.name])
 				res.Duration = time.Since(start)
 				d.errs.observe(c.Name+"/"+s.name, res.Errors)
 				return res
@@ -139,7 +140,7 @@ func (d *dockerSource) state(c rancher.Container) *containerState {
 	if !ok {
 		st = &containerState{states: map[string]*sourceState{}, caches: map[string]*certs.Cache{}}
 		for _, s := range sources {
-			st.states[s.name] = &sourceState{container: c.Name, source: s.name}
+			st.states[s.name] = &sourceState{container: c.Name, source: s.name, keepGood: s.keepLastGood}
 			st.caches[s.name] = &certs.Cache{}
 		}
 		d.containers[c.ID] = st

@@ -13,6 +13,9 @@ import (
 type CertFile struct {
 	Container, Source, Path string
 	Cert                    *certs.Info
+	// Class is what a file of k3s's is to the container's release; an unused one was left
+	// by an earlier release. Zero for the other sources.
+	Class rancher.Classification
 }
 
 // FileError is something a source could not read, and why.

@@ -20,10 +20,15 @@ type source struct {
 	// timeout bounds one read, detached from any scrape.
 	timeout time.Duration
 	read    func(ctx context.Context, env readEnv, c rancher.Container) readout
+	// keepLastGood: when a read fails, the certificates of the last read that worked are still
+	// reported (with the source down), as what the container last showed.
+	keepLastGood bool
+	// classify: the files are k3s's, each classified against the container's release.
+	classify bool
 }
 
 // sources are read for every Rancher container, in this order.
-var sources = []source{k3sSource, uiSource, secretSource}
+var sources = []source{k3sSource, uiSource, secretSource, listenerSource}
 
 // readEnv is what a read may use.
 type readEnv struct {
@@ -43,7 +48,8 @@ type readout struct {
 
 // result parses a readout into a source result, through the source's cache of parsed
 // certificates.
-func (o readout) result(container, source string, cache *certs.Cache) SourceResult {
+func (o readout) result(s source, c rancher.Container, cache *certs.Cache) SourceResult {
+	container, source := c.Name, s.name
 	res := SourceResult{Container: container, Source: source}
 	if o.err != nil {
 		res.Errors = []FileError{{Container: container, Source: source, Path: o.path, Err: o.err}}
@@ -54,6 +60,11 @@ func (o readout) result(container, source string, cache *certs.Cache) SourceResu
 		addFile(&res, cache, f)
 	}
 	cache.Sweep()
+	if s.classify {
+		for i, cf := range res.Certs {
+			res.Certs[i].Class = c.Profile.Classify(cf.Path, cf.Cert.IsCA)
+		}
+	}
 	return res
 }
 

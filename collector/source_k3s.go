@@ -19,6 +19,7 @@ var k3sSource = source{
 	reads:    func(DockerConfig, rancher.Container) bool { return true },
 	interval: func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },
 	timeout:  treeTimeout,
+	classify: true,
 	read: func(ctx context.Context, env readEnv, c rancher.Container) readout {
 		files, err := rancher.ReadTree(ctx, env.engine, c.ID, c.Profile.Locations)
 		return readout{files: files, path: rancher.ServerTLSDir, err: err}

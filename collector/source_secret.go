@@ -41,6 +41,15 @@ func readSecrets(ctx context.Context, env readEnv, c rancher.Container) readout 
 }
 
 func listSecretCerts(ctx context.Context, eng rancher.Engine, c rancher.Container) ([]cluster.SecretCert, error) {
+	client, err := clusterClient(ctx, eng, c)
+	if err != nil {
+		return nil, err
+	}
+	return client.Certificates(ctx)
+}
+
+// clusterClient connects to a running container's own API server with its admin kubeconfig.
+func clusterClient(ctx context.Context, eng rancher.Engine, c rancher.Container) (*cluster.Client, error) {
 	switch {
 	case c.State != container.StateRunning:
 		return nil, readerr.Newf(readerr.APIUnreachable, "container %s is %s: its API server does not run", c.Name, c.State)
@@ -51,9 +60,5 @@ func listSecretCerts(ctx context.Context, eng rancher.Engine, c rancher.Containe
 	if err != nil {
 		return nil, err
 	}
-	client, err := cluster.New(cluster.Options{Kubeconfig: kubeconfig, Address: c.APIAddress, Timeout: secretTimeout})
-	if err != nil {
-		return nil, err
-	}
-	return client.Certificates(ctx)
+	return cluster.New(cluster.Options{Kubeconfig: kubeconfig, Address: c.APIAddress, Timeout: secretTimeout})
 }

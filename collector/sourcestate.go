@@ -16,6 +16,8 @@ import (
 // (within its budget) — others use the values they find, unless there are none yet.
 type sourceState struct {
 	container, source string
+	// keepGood reports the certificates of the last read that worked when a read fails.
+	keepGood bool
 
 	mu      sync.Mutex
 	last    SourceResult  // the last completed read
@@ -83,6 +85,9 @@ func (s *sourceState) read(b readBasis, read func(context.Context) SourceResult,
 	cancel()
 	res.ReadAt = time.Now()
 	s.mu.Lock()
+	if !res.Up && s.keepGood {
+		res.Certs = s.good.Certs
+	}
 	if sameCerts(s.last.Certs, res.Certs) {
 		res.Certs = s.last.Certs // unchanged: the cached exposition stays valid
 	}
