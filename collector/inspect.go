@@ -49,10 +49,12 @@ func (d *dockerSource) inspectAll(ctx context.Context) round {
 	targets := d.cfg.Containers
 	if len(targets) == 0 && d.cfg.Discover {
 		var err error
-		if targets, err = rancher.Discover(ctx, d.cli); err != nil {
+		var superseded []rancher.Superseded
+		if targets, superseded, err = rancher.Discover(ctx, d.cli); err != nil {
 			d.errs.count(SourceK3s, err) // logged by trackEngine
 			return round{err: err}
 		}
+		d.noteSuperseded(superseded)
 	}
 	found := make([]rancher.Container, len(targets))
 	errs := make([]error, len(targets))
@@ -85,6 +87,21 @@ func (d *dockerSource) inspectAll(ctx context.Context) round {
 		}
 	}
 	return r
+}
+
+// noteSuperseded logs once each container discovery leaves out for another on its data volume.
+func (d *dockerSource) noteSuperseded(list []rancher.Superseded) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := map[rancher.Superseded]bool{}
+	for _, s := range list {
+		now[s] = true
+		if !d.superseded[s] {
+			d.logger.Info("Rancher container left out: it shares its data volume with another, which is read instead (an upgrade leaves the old container and a data container)",
+				"container", s.Name, "read", s.By)
+		}
+	}
+	d.superseded = now
 }
 
 // prune forgets the containers an inspection no longer found. Called with d.mu held.

@@ -33,6 +33,9 @@ type Container struct {
 	APIAddress string
 	// Profile is what the container's release does with its certificates.
 	Profile Profile
+	// RestartsOnExit: the restart policy starts the container again when it exits (always,
+	// unless-stopped, on-failure), as every real Rancher server's does.
+	RestartsOnExit bool
 }
 
 // Up tells whether the container runs or crash-loops, as opposed to stopped or created.
@@ -51,20 +54,76 @@ func IsRancherImage(image string) bool {
 	return p == ImageRepository || strings.HasSuffix(p, "/"+ImageRepository)
 }
 
-// Discover lists the Rancher server containers in any state.
-func Discover(ctx context.Context, cli Engine) ([]string, error) {
+// Superseded is a Rancher container that discovery leaves out: it shares its data volume with
+// another Rancher container, which is read instead.
+type Superseded struct {
+	Name, By string // container names
+}
+
+// Discover lists the Rancher server containers in any state. An upgrade leaves containers that
+// share the server's data volume (/var/lib/rancher): the stopped old container, and a data
+// container created from it that never ran (Rancher's upgrade procedure for Docker installs).
+// Of containers sharing a volume only one is read: the one that runs, else the most recently
+// created one that ever started; the others are returned as superseded.
+func Discover(ctx context.Context, cli Engine) ([]string, []Superseded, error) {
 	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
 	if err != nil {
-		return nil, dockerError("list containers", err)
+		return nil, nil, dockerError("list containers", err)
 	}
-	var ids []string
+	groups := map[string][]container.Summary{}
+	var order []string
 	for _, c := range res.Items {
 		if c.Labels[RoleLabel] == RoleHelper || !IsRancherImage(c.Image) {
 			continue
 		}
-		ids = append(ids, c.ID)
+		key := "container " + c.ID
+		for _, m := range c.Mounts {
+			if m.Destination == DataDir {
+				key = "volume " + m.Name + m.Source
+			}
+		}
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], c)
 	}
-	return ids, nil
+	var ids []string
+	var superseded []Superseded
+	for _, key := range order {
+		group := groups[key]
+		keep := group[0]
+		for _, c := range group[1:] {
+			if rank(c) > rank(keep) || rank(c) == rank(keep) && c.Created > keep.Created {
+				keep = c
+			}
+		}
+		ids = append(ids, keep.ID)
+		for _, c := range group {
+			if c.ID != keep.ID {
+				superseded = append(superseded, Superseded{Name: summaryName(c), By: summaryName(keep)})
+			}
+		}
+	}
+	return ids, superseded, nil
+}
+
+// rank orders the containers that share a data volume: the one that runs or crash-loops, then
+// one that ran, then one that never started (a data container).
+func rank(c container.Summary) int {
+	switch c.State {
+	case container.StateRunning, container.StateRestarting:
+		return 2
+	case container.StateCreated:
+		return 0
+	}
+	return 1
+}
+
+func summaryName(c container.Summary) string {
+	if len(c.Names) > 0 {
+		return strings.TrimPrefix(c.Names[0], "/")
+	}
+	return c.ID
 }
 
 // Inspect looks up one container by name or ID.
@@ -94,8 +153,12 @@ func Inspect(ctx context.Context, cli Engine, nameOrID string) (Container, error
 		c.UIAddress = uiAddress(in.NetworkSettings)
 		c.APIAddress = apiAddress(in.NetworkSettings)
 	}
-	if in.HostConfig != nil && in.HostConfig.NetworkMode.IsHost() {
-		c.APIAddress = net.JoinHostPort("127.0.0.1", APIPort)
+	if in.HostConfig != nil {
+		if in.HostConfig.NetworkMode.IsHost() {
+			c.APIAddress = net.JoinHostPort("127.0.0.1", APIPort)
+		}
+		p := in.HostConfig.RestartPolicy
+		c.RestartsOnExit = p.Name == container.RestartPolicyAlways || p.Name == container.RestartPolicyUnlessStopped || p.Name == container.RestartPolicyOnFailure
 	}
 	return c, nil
 }
