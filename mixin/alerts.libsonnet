@@ -8,9 +8,12 @@ local lib = import 'lib.libsonnet';
     local c = $._config,
     local t = c.thresholds,
     local all = lib.selector(c, []),
-    // k3s's own files; management-state/tls is left by Rancher 2.0-2.2, unused since 2.3:
-    // exported, never alerted on.
-    local k3s = lib.selector(c, ['source="k3s"', 'path!~"/var/lib/rancher/management-state/.+"']),
+    // k3s's own certificates: its files, and on 2.3 its 6443 listener's, kept in the cluster.
+    local k3s = lib.selector(c, ['source=~"k3s|listener"']),
+    // Files the container's release neither writes nor renews (left by an earlier release, or
+    // by Rancher 2.0-2.2 in management-state/tls) are exported, never alerted on.
+    local inUse(expr) = '(%s unless on (instance, container, path) rancher_cert_exporter_certificate_unused{%s})' % [expr, all],
+    local k3sCerts = inUse('cert_not_after_seconds{%s}' % k3s),
     local secret = lib.selector(c, ['source="secret"']),
     local ui = lib.selector(c, ['source="ui"']),
     local alert(name, severity, forTime, expr, summary, description) = {
@@ -32,19 +35,19 @@ local lib = import 'lib.libsonnet';
       rules: [
         alert(
           'K3sCertificateExpiringSoon', 'warning', '1h',
-          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [k3s, t.warningDays],
+          '(%s - time()) <= %d * 86400' % [k3sCerts, t.warningDays],
           'A k3s certificate of a Rancher server expires within %d days.' % t.warningDays,
           fileWhere + ' ' + lib.when + '. A Rancher server does not start with an expired k3s certificate. ' + lib.advice('$labels.path', '$value'),
         ),
         alert(
           'K3sCertificateExpiringCritical', 'critical', '15m',
-          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [k3s, t.criticalDays],
+          '(%s - time()) <= %d * 86400' % [k3sCerts, t.criticalDays],
           'A k3s certificate of a Rancher server expires within %d days.' % t.criticalDays,
           fileWhere + ' ' + lib.when + '. ' + lib.advice('$labels.path', '$value'),
         ),
         alert(
           'K3sCertificateExpired', 'critical', '5m',
-          '(time() - cert_not_after_seconds{%s}) >= 0' % k3s,
+          '(time() - %s) >= 0' % k3sCerts,
           'A k3s certificate of a Rancher server has expired; the server will not start.',
           fileWhere + ' expired {{ $value | humanizeDuration }} ago. The container crash-loops with "x509: certificate has expired or is not yet valid" at its next start. ' + lib.advice('$labels.path', '-1.0'),
         ),
@@ -52,18 +55,18 @@ local lib = import 'lib.libsonnet';
           'RancherK3sCertificatesNotRenewed', 'critical', '15m',
           |||
             (
-              min by (instance, container) (cert_not_after_seconds{%(k3s)s}) - time() < %(warn)d * 86400
+              min by (instance, container) (%(k3s)s) - time() < %(warn)d * 86400
             )
             and on (instance, container)
             (
               max by (instance, container) (cert_not_after_seconds{%(ui)s})
                 - on (instance, container)
-              min by (instance, container) (cert_not_after_seconds{%(k3s)s})
+              min by (instance, container) (%(k3s)s)
               > %(gap)d * 86400
             )
-          ||| % { k3s: k3s, ui: ui, warn: t.warningDays, gap: t.gapDays },
+          ||| % { k3s: k3sCerts, ui: ui, warn: t.warningDays, gap: t.gapDays },
           'The Rancher UI certificate was renewed but the k3s certificates were not.',
-          '{{ $path := "" }}{{ with printf "bottomk(1, cert_not_after_seconds{%s, instance=\\"%%s\\", container=\\"%%s\\"})" $labels.instance $labels.container | query }}{{ with first . }}{{ $path = .Labels.path }}{{ end }}{{ end }}' % std.strReplace(k3s, '"', '\\"')
+          '{{ $path := "" }}{{ with printf "bottomk(1, %s)" $labels.instance $labels.container | query }}{{ with first . }}{{ $path = .Labels.path }}{{ end }}{{ end }}' % std.strReplace(inUse('cert_not_after_seconds{%s, instance="%%s", container="%%s"}' % k3s), '"', '\\"')
           + '{{ $path }} ' + where + ' expires in {{ $value | humanizeDuration }}, while the UI certificate the browser shows was renewed and looks fine. ' + lib.advice('$path', '$value'),
         ),
         alert(
@@ -72,10 +75,10 @@ local lib = import 'lib.libsonnet';
           // and expires soon: it has not been restarted since it entered the window.
           |||
             (
-              min by (instance, container) (cert_not_after_seconds{%(k3s)s, ca="false", path!~".+/dynamic-cert\\.json"}) - time()
+              min by (instance, container) (%(leaves)s) - time()
                 < on (instance, container) (rancher_cert_exporter_k3s_renewal_window_seconds{%(all)s} > 0)
             ) < %(warn)d * 86400
-          ||| % { k3s: k3s, all: all, warn: t.warningDays },
+          ||| % { leaves: inUse('cert_not_after_seconds{%s, ca="false", path!~".+/dynamic-cert\\\\.json"}' % k3s), all: all, warn: t.warningDays },
           'A restart of the Rancher server would renew its k3s certificates.',
           'The earliest k3s leaf of container {{ $labels.container }} on {{ $labels.instance }} expires in {{ $value | humanizeDuration }}, inside the window in which k3s renews it on start; the container has not started since. Restart it (docker restart {{ $labels.container }}, or rancher-cert-exporter rotate, which picks a restart here and verifies it).',
         ),

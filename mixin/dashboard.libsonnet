@@ -5,12 +5,13 @@
     local c = $._config,
     local t = c.thresholds,
     local prefix = if c.selector == '' then '' else c.selector + ', ',
-    // q adds the selector to a panel query, and keeps management-state/tls (left by Rancher
-    // 2.0-2.2, unused since 2.3) out of the k3s panels, as the alerts do.
-    local q(expr) = std.strReplace(
-      std.strReplace(expr, 'source="k3s"', 'source="k3s", path!~"/var/lib/rancher/management-state/.+"'),
-      '{instance=~', '{' + prefix + 'instance=~',
-    ),
+    // q adds the selector to a panel query.
+    local q(expr) = std.strReplace(expr, '{instance=~', '{' + prefix + 'instance=~'),
+    // inUse and unused keep the certificates the container's release does not use (left by an
+    // earlier release, or by Rancher 2.0-2.2) out of a query, or keep only them, as the alerts do.
+    local unusedOn = ' on (instance, container, path) rancher_cert_exporter_certificate_unused{instance=~\"$instance\", container=~\"$container\"}',
+    local inUse(expr) = '(' + expr + ' unless' + unusedOn + ')',
+    local unused(expr) = '(' + expr + ' and' + unusedOn + ')',
     // lv adds the selector to a variable's label_values query.
     local lv(query) = q(std.strReplace(query, 'rancher_cert_exporter_build_info,', 'rancher_cert_exporter_build_info{' + c.selector + '},')),
 
@@ -128,7 +129,7 @@
                 "type": "prometheus",
                 "uid": "${datasource}"
               },
-              "expr": q("min by (instance, container) (cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=\"k3s\"}) - time()"),
+              "expr": q("min by (instance, container) " + inUse("cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=~\"k3s|listener\"}") + " - time()"),
               "refId": "A",
               "legendFormat": "{{container}}",
               "instant": true,
@@ -254,7 +255,7 @@
                 "type": "prometheus",
                 "uid": "${datasource}"
               },
-              "expr": q("max by (instance, container) (cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=\"ui\"})\n  - on (instance, container)\nmin by (instance, container) (cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=\"k3s\"})"),
+              "expr": q("max by (instance, container) (cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=\"ui\"})\n  - on (instance, container)\nmin by (instance, container) " + inUse("cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=~\"k3s|listener\"}")),
               "refId": "A",
               "legendFormat": "{{container}}",
               "instant": true,
@@ -379,7 +380,7 @@
         {
           "type": "table",
           "title": "Certificates",
-          "description": "Every certificate file the exporter reads, with the days left; coloured by the alert thresholds (30 and 7 days).",
+          "description": "Every certificate the exporter reads that the servers use, with the days left; coloured by the alert thresholds (30 and 7 days). Files left by earlier releases are in the panel below.",
           "gridPos": {
             "h": 12,
             "w": 24,
@@ -392,7 +393,7 @@
                 "type": "prometheus",
                 "uid": "${datasource}"
               },
-              "expr": q("(cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\"} - time()) / 86400"),
+              "expr": q(inUse("(cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\"} - time()) / 86400")),
               "refId": "A",
               "legendFormat": "__auto",
               "instant": true,
@@ -487,11 +488,11 @@
           }
         },
         {
-          "type": "timeseries",
-          "title": "Days left over time",
-          "description": "Days left on each leaf certificate (CAs, ten years, left out). A renewal shows as a jump of a year.",
+          "type": "table",
+          "title": "Unused certificates",
+          "description": "Certificate files the container's release neither writes nor renews: left by an earlier release (or by Rancher 2.0-2.2 in management-state/tls). Never alerted on; safe to delete after a backup.",
           "gridPos": {
-            "h": 9,
+            "h": 7,
             "w": 24,
             "x": 0,
             "y": 23
@@ -502,7 +503,79 @@
                 "type": "prometheus",
                 "uid": "${datasource}"
               },
-              "expr": q("(cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", ca=\"false\"} - time()) / 86400"),
+              "expr": q(unused("(cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\"} - time()) / 86400")),
+              "refId": "A",
+              "legendFormat": "__auto",
+              "instant": true,
+              "range": false,
+              "format": "table"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "d",
+              "decimals": 1
+            },
+            "overrides": []
+          },
+          "options": {
+            "showHeader": true,
+            "sortBy": [
+              {
+                "displayName": "Days left",
+                "desc": false
+              }
+            ]
+          },
+          "transformations": [
+            {
+              "id": "organize",
+              "options": {
+                "excludeByName": {
+                  "Time": true,
+                  "__name__": true,
+                  "job": true
+                },
+                "indexByName": {
+                  "instance": 0,
+                  "container": 1,
+                  "source": 2,
+                  "path": 3,
+                  "subject_cn": 4,
+                  "issuer_cn": 5,
+                  "ca": 6,
+                  "serial_number": 7,
+                  "Value": 8
+                },
+                "renameByName": {
+                  "Value": "Days left"
+                }
+              }
+            }
+          ],
+          "id": 13,
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          }
+        },
+        {
+          "type": "timeseries",
+          "title": "Days left over time",
+          "description": "Days left on each leaf certificate (CAs, ten years, left out). A renewal shows as a jump of a year.",
+          "gridPos": {
+            "h": 9,
+            "w": 24,
+            "x": 0,
+            "y": 30
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q(inUse("(cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", ca=\"false\"} - time()) / 86400")),
               "refId": "A",
               "legendFormat": "{{container}} {{source}} {{path}}"
             }
@@ -562,7 +635,7 @@
             "h": 8,
             "w": 8,
             "x": 0,
-            "y": 32
+            "y": 39
           },
           "targets": [
             {
@@ -606,7 +679,7 @@
             "h": 8,
             "w": 8,
             "x": 8,
-            "y": 32
+            "y": 39
           },
           "targets": [
             {
@@ -648,7 +721,7 @@
             "h": 8,
             "w": 8,
             "x": 16,
-            "y": 32
+            "y": 39
           },
           "targets": [
             {
@@ -691,7 +764,7 @@
             "h": 8,
             "w": 8,
             "x": 0,
-            "y": 40
+            "y": 47
           },
           "targets": [
             {
@@ -742,7 +815,7 @@
             "h": 8,
             "w": 16,
             "x": 8,
-            "y": 40
+            "y": 47
           },
           "targets": [
             {
@@ -794,7 +867,7 @@
             "h": 4,
             "w": 24,
             "x": 0,
-            "y": 48
+            "y": 55
           },
           "targets": [
             {
