@@ -92,14 +92,16 @@ func decide(now time.Time, c rancher.Container, certs []collector.CertFile, cfg 
 }
 
 // renewedByRotation tells whether a rotation renews a certificate: a k3s leaf or listener
-// cache, or the serving secret of the releases that reload it.
+// cache, 2.3's listener certificate, or the serving secret of the releases that reload it.
 func renewedByRotation(c rancher.Container, cf collector.CertFile) bool {
-	if cf.Container != c.Name || cf.Cert == nil {
-		return false
+	if cf.Container != c.Name || cf.Cert == nil || cf.Class.Class.Unused() {
+		return false // a file the release does not use is never due
 	}
 	switch cf.Source {
 	case collector.SourceK3s:
-		return !cf.Cert.IsCA && rancher.InK3sLocation(cf.Path)
+		return cf.Class.Class == rancher.ClassLeaf || cf.Class.Class == rancher.ClassListenerCache
+	case collector.SourceListener:
+		return true
 	case collector.SourceSecret:
 		return c.Profile.ServingFromSecret() && path.Dir(cf.Path) == rancher.ServingSecret.Namespace+"/"+rancher.ServingSecret.Name
 	}

@@ -24,7 +24,11 @@ func TestDecide(t *testing.T) {
 	crashLoop := v23
 	crashLoop.State = container.StateRestarting
 	cert := func(source, p string, left time.Duration, ca bool) collector.CertFile {
-		return collector.CertFile{Container: "rancher", Source: source, Path: p, Cert: &certs.Info{IsCA: ca, NotAfter: now.Add(left)}}
+		cf := collector.CertFile{Container: "rancher", Source: source, Path: p, Cert: &certs.Info{IsCA: ca, NotAfter: now.Add(left)}}
+		if source == collector.SourceK3s { // as the collector classifies k3s's files
+			cf.Class = v23.Profile.Classify(p, ca)
+		}
+		return cf
 	}
 	tls := rancher.ServerTLSDir + "/"
 	leaf := func(left time.Duration) []collector.CertFile {
@@ -66,5 +70,24 @@ func TestDecide(t *testing.T) {
 		if d.Action != tc.action || !d.At.Equal(tc.at) || d.Path != tc.path && !strings.HasSuffix(d.Path, "/"+tc.path) || !strings.Contains(d.Why, tc.says) {
 			t.Errorf("%s: %+v; want %s at %s on %s saying %q", tc.name, d, tc.action, tc.at, tc.path, tc.says)
 		}
+	}
+}
+
+// TestUnusedFileIsNeverDue: a file the release neither writes nor renews — here the cloud
+// controller's certificate a 2.5 server left before its upgrade to 2.6 — is never due, however
+// soon it expires; a rotation would not renew it.
+func TestUnusedFileIsNeverDue(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	c := rancher.Container{Name: "rancher", State: container.StateRunning, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.6.0", K3s: "v1.21.3+k3s1"})}
+	tls := rancher.ServerTLSDir + "/"
+	var files []collector.CertFile
+	for p, left := range map[string]time.Duration{tls + "client-cloud-controller.crt": 3 * day, tls + "client-admin.crt": 300 * day} {
+		files = append(files, collector.CertFile{Container: c.Name, Source: collector.SourceK3s, Path: p, Cert: &certs.Info{NotAfter: now.Add(left)},
+			Class: c.Profile.Classify(p, false)})
+	}
+	d := decide(now, c, files, Config{Mode: On, Before: 14 * day, Backoff: day}, time.Time{})
+	if d.Action != None || d.Path != tls+"client-admin.crt" {
+		t.Fatalf("decision %+v: the leftover must not make the server due", d)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -21,6 +22,9 @@ const (
 	Expired     = "EXPIRED"
 	NotYetValid = "NOT YET VALID"
 	Unreadable  = "UNREADABLE"
+	// Unused: a file the container's release neither writes nor renews, left by an earlier
+	// release; it never changes the exit code.
+	Unused = "UNUSED"
 )
 
 // Nagios exit codes.
@@ -41,6 +45,8 @@ type Row struct {
 	Residual  string    `json:"residual,omitempty"`
 	Status    string    `json:"status"`
 	Error     string    `json:"error,omitempty"`
+	// Note says why a file is unused.
+	Note string `json:"note,omitempty"`
 }
 
 // Rows turns a snapshot into rows sorted by container, source and path.
@@ -50,6 +56,8 @@ func Rows(snap collector.Snapshot, now time.Time, warn time.Duration) []Row {
 		r := Row{Container: f.Container, Source: f.Source, Path: f.Path, Subject: f.Cert.SubjectCN,
 			NotAfter: f.Cert.NotAfter.UTC(), Residual: residual(f.Cert.NotAfter.Sub(now))}
 		switch {
+		case f.Class.Class.Unused():
+			r.Status, r.Note = Unused, UnusedNote(f.Class)
 		case now.Before(f.Cert.NotBefore):
 			r.Status = NotYetValid
 		case !now.Before(f.Cert.NotAfter):
@@ -97,6 +105,11 @@ func ExitCode(rows []Row) int {
 	return code
 }
 
+// UnusedNote says why a file is unused and what to do with it.
+func UnusedNote(c rancher.Classification) string {
+	return "left by " + c.LeftBy + "; this release neither writes nor renews it: safe to delete after a backup"
+}
+
 // residual formats time left like `k3s certificate check`: days and hours, negative when past.
 func residual(d time.Duration) string {
 	sign := ""
@@ -120,6 +133,9 @@ func WriteTable(w io.Writer, rows []Row) error {
 		status := r.Status
 		if r.Error != "" {
 			status += " (" + r.Error + ")"
+		}
+		if r.Note != "" {
+			status += " (" + r.Note + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Container, r.Source, r.Path, r.Subject, expires, r.Residual, status)
 	}

@@ -6,15 +6,14 @@ package status
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"html/template"
 	"math"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/autorotate"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
@@ -73,6 +72,9 @@ type server struct {
 	Advice string
 	// Auto is the next automatic rotation, or why there is none.
 	Auto string
+	// Listener says, on 2.3, that the 6443 certificate (kept in the cluster, not a file) could
+	// not be checked yet, and why.
+	Listener string
 }
 
 // row is one certificate, or one that could not be read.
@@ -81,8 +83,9 @@ type row struct {
 	NotAfter                         time.Time
 	DaysLeft                         int
 	Status                           string
-	Class                            string // expired, critical, warning, ok or unreadable
+	Class                            string // expired, critical, warning, ok, unused or unreadable
 	Error                            string
+	Note                             string // why a file is unused
 }
 
 // down is a source that could not be read.
@@ -91,12 +94,12 @@ type down struct{ Container, Source, Reason, Message string }
 func build(snap collector.Snapshot, now time.Time, opts Options) view {
 	v := view{Options: opts, Taken: snap.Taken.UTC(), Now: now.Unix()}
 	t := opts.Thresholds
-	infos := map[string]*certs.Info{} // by container, source and path, for the CA flag
+	files := map[string]collector.CertFile{} // by container, source and path, for the class
 	for _, f := range snap.Certs() {
-		infos[f.Container+"\x00"+f.Source+"\x00"+f.Path] = f.Cert
+		files[f.Container+"\x00"+f.Source+"\x00"+f.Path] = f
 	}
 	for _, r := range check.Rows(snap, now, t.WarningIn()) {
-		out := row{Container: r.Container, Source: r.Source, Path: r.Path, Subject: r.Subject, NotAfter: r.NotAfter, Status: r.Status, Error: r.Error}
+		out := row{Container: r.Container, Source: r.Source, Path: r.Path, Subject: r.Subject, NotAfter: r.NotAfter, Status: r.Status, Error: r.Error, Note: r.Note}
 		if r.Status != check.Unreadable {
 			// Whole days, as the metric gives them: floor((cert_not_after_seconds - time()) / 86400).
 			out.DaysLeft = int(math.Floor(r.NotAfter.Sub(now).Hours() / 24))
@@ -104,18 +107,27 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 		out.Class = class(out, now, t)
 		v.Rows = append(v.Rows, out)
 	}
+	// In use soonest first, then the unused, then the unreadable.
+	group := func(r row) int {
+		switch r.Status {
+		case check.Unused:
+			return 1
+		case check.Unreadable:
+			return 2
+		}
+		return 0
+	}
 	slices.SortStableFunc(v.Rows, func(a, b row) int {
-		switch {
-		case (a.Status == check.Unreadable) != (b.Status == check.Unreadable):
-			if a.Status == check.Unreadable {
-				return 1
-			}
-			return -1
+		if ga, gb := group(a), group(b); ga != gb {
+			return ga - gb
 		}
 		return a.NotAfter.Compare(b.NotAfter)
 	})
 	for _, c := range snap.Containers {
-		s := summarize(c, v.Rows, infos, now, t)
+		s := summarize(c, v.Rows, files, now, t)
+		if c.Profile.ListenerConfig {
+			s.Listener = listenerLine(snap, c)
+		}
 		if opts.Auto != nil {
 			s.Auto = autoLine(opts.Auto, c.Name)
 		}
@@ -135,6 +147,8 @@ func class(r row, now time.Time, t thresholds.Days) string {
 	switch {
 	case r.Status == check.Unreadable:
 		return "unreadable"
+	case r.Status == check.Unused:
+		return "unused"
 	case r.Status == check.Expired:
 		return "expired"
 	case r.NotAfter.Sub(now) <= t.CriticalIn():
@@ -145,7 +159,7 @@ func class(r row, now time.Time, t thresholds.Days) string {
 	return "ok"
 }
 
-func summarize(c rancher.Container, rows []row, infos map[string]*certs.Info, now time.Time, t thresholds.Days) server {
+func summarize(c rancher.Container, rows []row, files map[string]collector.CertFile, now time.Time, t thresholds.Days) server {
 	p := c.Profile
 	s := server{Name: c.Name, Rancher: orUnknown(p.Rancher), K3s: orUnknown(p.K3s), Renewal: string(p.Renewal),
 		WindowDays: int(p.Window.Hours() / 24), State: string(c.State), Restarts: c.RestartCount}
@@ -154,9 +168,9 @@ func summarize(c rancher.Container, rows []row, infos map[string]*certs.Info, no
 		if r.Container != c.Name || r.Status == check.Unreadable {
 			continue
 		}
-		info := infos[r.Container+"\x00"+r.Source+"\x00"+r.Path]
+		class := files[r.Container+"\x00"+r.Source+"\x00"+r.Path].Class.Class
 		switch {
-		case s.Leaf == nil && r.Source == collector.SourceK3s && info != nil && !info.IsCA && !strings.HasPrefix(r.Path, rancher.ManagementTLSDir+"/"):
+		case s.Leaf == nil && (class == rancher.ClassLeaf || class == rancher.ClassListenerCache || r.Source == collector.SourceListener):
 			s.Leaf = r
 		case s.UI == nil && r.Source == collector.SourceUI:
 			s.UI = r
@@ -174,6 +188,23 @@ func summarize(c rancher.Container, rows []row, infos map[string]*certs.Info, no
 			c.Name + " backs them up, renews them and verifies the server runs."
 	}
 	return s
+}
+
+// listenerLine says that 2.3's 6443 certificate could not be checked, when it never could: it
+// lives in the cluster, readable only while the container's API server answers.
+func listenerLine(snap collector.Snapshot, c rancher.Container) string {
+	for _, s := range snap.Sources {
+		if s.Container != c.Name || s.Source != collector.SourceListener {
+			continue
+		}
+		if len(s.Certs) > 0 {
+			return "" // its row says it
+		}
+		if len(s.Errors) > 0 {
+			return "not checked: " + readerr.ReasonOf(s.Errors[0].Err) + " — " + s.Errors[0].Err.Error()
+		}
+	}
+	return fmt.Sprintf("not checked: it lives in %s, read through the container's API server, which answers only while the container runs (it is %s)", collector.ListenerPath, c.State)
 }
 
 // autoLine says when the scheduler rotates a container, and why.

@@ -23,13 +23,28 @@ func cert(name, source, path string, left time.Duration, ca bool, now time.Time)
 		Cert: &certs.Info{SubjectCN: path, NotBefore: now.Add(-300 * day), NotAfter: now.Add(left), IsCA: ca}}
 }
 
+// classified classifies the k3s files of a snapshot against their container's release, as the
+// collector does.
+func classified(snap collector.Snapshot) collector.Snapshot {
+	for _, c := range snap.Containers {
+		for i, s := range snap.Sources {
+			for j, cf := range s.Certs {
+				if cf.Container == c.Name && cf.Source == collector.SourceK3s {
+					snap.Sources[i].Certs[j].Class = c.Profile.Classify(cf.Path, cf.Cert.IsCA)
+				}
+			}
+		}
+	}
+	return snap
+}
+
 // snapshot: a 2.3 server in the gap state (leaf in 4 days, UI renewed for a year, a CA and a
 // 2.2 leftover that must not count), a 2.7 server with a leaf in 20 days, and an unreadable file.
 func snapshot(now time.Time) collector.Snapshot {
 	v23 := rancher.Container{Name: "rancher23", State: container.StateRunning, RestartCount: 2, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.3.1", K3s: "v0.8.0"})}
 	v27 := rancher.Container{Name: "rancher27", State: container.StateRunning, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.7.5", K3s: "v1.26.4+k3s1"})}
 	tls := rancher.ServerTLSDir + "/"
-	return collector.Snapshot{Taken: now, Containers: []rancher.Container{v23, v27}, Sources: []collector.SourceResult{
+	return classified(collector.Snapshot{Taken: now, Containers: []rancher.Container{v23, v27}, Sources: []collector.SourceResult{
 		{Container: "rancher23", Source: "k3s", Up: true, Certs: []collector.CertFile{
 			cert("rancher23", "k3s", tls+"server-ca.crt", 3000*day, true, now),
 			cert("rancher23", "k3s", tls+"client-admin.crt", 4*day+time.Hour, false, now),
@@ -40,7 +55,7 @@ func snapshot(now time.Time) collector.Snapshot {
 		{Container: "rancher27", Source: "secret", Errors: []collector.FileError{{Container: "rancher27", Source: "secret", Path: "172.17.0.3:6443",
 			Err: readerr.New(readerr.APIUnreachable, errors.New("dial tcp 172.17.0.3:6443: connection refused"))}}},
 		{Source: "file", Up: true, Errors: []collector.FileError{{Source: "file", Path: "/etc/x/junk.crt", Err: readerr.New(readerr.NoCertificate, errors.New("/etc/x/junk.crt holds no PEM data"))}}},
-	}}
+	}})
 }
 
 func TestBuild(t *testing.T) {
@@ -62,9 +77,10 @@ func TestBuild(t *testing.T) {
 		order = append(order, r.Container+" "+r.Path)
 		classes = append(classes, r.Class)
 	}
-	wantClasses := "expired critical warning ok ok unreadable unreadable"
-	if strings.Join(classes, " ") != wantClasses || !strings.HasSuffix(order[5], "junk.crt") || !strings.HasSuffix(order[0], "localhost.crt") {
-		t.Errorf("rows %v classes %v, want soonest first, unreadable last, classes %s", order, classes, wantClasses)
+	// The 2.2 leftover expired ten days ago: unused, after the files in use.
+	wantClasses := "critical warning ok ok unused unreadable unreadable"
+	if strings.Join(classes, " ") != wantClasses || !strings.HasSuffix(order[5], "junk.crt") || !strings.HasSuffix(order[4], "localhost.crt") {
+		t.Errorf("rows %v classes %v, want soonest first, unused then unreadable last, classes %s", order, classes, wantClasses)
 	}
 	if len(v.Down) != 1 || v.Down[0].Reason != readerr.APIUnreachable || v.Down[0].Container != "rancher27" {
 		t.Errorf("down %+v", v.Down)
@@ -84,6 +100,7 @@ func TestPage(t *testing.T) {
 		`href="/metrics"`, `href="/api/v1/rotations"`,
 		`UNREADABLE (no_certificate: /etc/x/junk.crt holds no PEM data)`,
 		`api_unreachable — dial tcp 172.17.0.3:6443: connection refused`,
+		`UNUSED — left by Rancher 2.0–2.2; this release neither writes nor renews it: safe to delete after a backup`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("page lacks %s", want)
