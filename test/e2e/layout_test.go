@@ -8,85 +8,91 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
-// release is what a Rancher release keeps in its data directory, from the field: the
-// agent's certificates from 2.5, embedded etcd's from 2.6.3, and on 2.3 the certificates
-// 2.0–2.2 left in management-state/tls.
+// release is what a Rancher release keeps in its data directory, as the exporter's table of
+// release file sets (rancher.Profile.Files) has it; TestSimulatorTree holds each simulated
+// release to it. Paths are relative to /var/lib/rancher/k3s, without ".crt".
 type release struct {
-	agent, etcd, legacy bool
-	windowDays          int // on-start renewal window; 0: never renews
-	servingFromSecret   bool
-}
-
-var releases = map[string]release{
-	"v2.3.1":  {legacy: true},
-	"v2.4.8":  {windowDays: 90, servingFromSecret: true},
-	"v2.5.7":  {agent: true, windowDays: 90, servingFromSecret: true},
-	"v2.7.5":  {agent: true, etcd: true, windowDays: 90},
-	"v2.12.3": {agent: true, etcd: true, windowDays: 120},
+	files             map[string]bool // certificate files, CAs marked; dynamic-cert.json with its suffix
+	agent, legacy     bool
+	windowDays        int // on-start renewal window; 0: never renews
+	servingFromSecret bool
+	listenerConfig    bool // 2.3: the 6443 certificate lives in the cluster, not a file
 }
 
 func releaseOf(t testing.TB, p harness.Profile) release {
 	t.Helper()
-	r, ok := releases[p.Rancher]
-	if !ok {
-		t.Fatalf("no field layout for %s", p.Rancher)
+	prof := rancher.ProfileOf(rancher.Versions{Rancher: p.Rancher, K3s: p.K3s})
+	files := prof.Files()
+	if files == nil {
+		t.Fatalf("no file set for %s (k3s %s)", p.Rancher, p.K3s)
+	}
+	r := release{files: map[string]bool{}, windowDays: int(prof.Window.Hours() / 24), servingFromSecret: prof.ServingFromSecret(), listenerConfig: prof.ListenerConfig}
+	for f, ca := range files {
+		r.files[strings.TrimSuffix(strings.TrimPrefix(f, "/var/lib/rancher/k3s/"), ".crt")] = ca
+	}
+	for _, l := range prof.Locations {
+		r.agent = r.agent || l.Dir == rancher.AgentDir
+		r.legacy = r.legacy || l.Dir == rancher.ManagementTLSDir
 	}
 	return r
 }
 
-// cas and leaves are k3s's certificates of a release, relative to /var/lib/rancher/k3s, without
-// ".crt"; leaves map to the CA that signs them.
+// cas are the release's CAs, each with its key: not the copies (the agent's, the nochain ones).
 func (r release) cas() []string {
-	out := []string{"server/tls/server-ca", "server/tls/client-ca", "server/tls/request-header-ca"}
-	if r.etcd {
-		out = append(out, "server/tls/etcd/server-ca", "server/tls/etcd/peer-ca")
+	var out []string
+	for f, ca := range r.files {
+		if ca && strings.HasPrefix(f, "server/tls/") && !strings.HasSuffix(f, ".nochain") {
+			out = append(out, f)
+		}
 	}
+	sort.Strings(out)
 	return out
 }
 
-func (r release) leaves() map[string]string {
-	out := map[string]string{
-		"server/tls/client-admin":           "server/tls/client-ca",
-		"server/tls/client-auth-proxy":      "server/tls/request-header-ca",
-		"server/tls/client-controller":      "server/tls/client-ca",
-		"server/tls/client-kube-apiserver":  "server/tls/client-ca",
-		"server/tls/client-kube-proxy":      "server/tls/client-ca",
-		"server/tls/client-scheduler":       "server/tls/client-ca",
-		"server/tls/serving-kube-apiserver": "server/tls/server-ca",
+// leaves are the release's leaf certificates.
+func (r release) leaves() []string {
+	var out []string
+	for f, ca := range r.files {
+		if !ca && !strings.HasSuffix(f, "dynamic-cert.json") {
+			out = append(out, f)
+		}
 	}
-	if r.etcd {
-		out["server/tls/etcd/server-client"] = "server/tls/etcd/server-ca"
-		out["server/tls/etcd/peer-server-client"] = "server/tls/etcd/peer-ca"
-		out["server/tls/etcd/client"] = "server/tls/etcd/server-ca"
-	}
-	if r.agent {
-		out["agent/client-kubelet"] = "server/tls/client-ca"
-		out["agent/serving-kubelet"] = "server/tls/server-ca"
-		out["agent/client-kube-proxy"] = "server/tls/client-ca"
-	}
+	sort.Strings(out)
 	return out
 }
 
 // certFiles counts the certificate files (*.crt and the listener cache) of the k3s tree.
-func (r release) certFiles() int {
-	n := len(r.cas()) + len(r.leaves()) + 1
-	if r.agent {
-		n += 2 // the agent's copies of server-ca and client-ca
-	}
-	return n
-}
+func (r release) certFiles() int { return len(r.files) }
 
-// keys counts the key files of the k3s tree: one per CA and leaf, and service.key.
-func (r release) keys() int { return len(r.cas()) + len(r.leaves()) + 1 }
+// keys is the least number of key files of the k3s tree: one per CA and leaf.
+func (r release) keys() int { return len(r.cas()) + len(r.leaves()) }
+
+// verifyLeaf checks with openssl that a leaf of a copied tree is signed by one of its CAs.
+func verifyLeaf(t *testing.T, root, leaf string, r release) {
+	t.Helper()
+	var bundle []byte
+	for _, ca := range r.cas() {
+		data, err := os.ReadFile(filepath.Join(root, ca+".crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle = append(bundle, data...)
+	}
+	file := filepath.Join(t.TempDir(), "cas.crt")
+	os.WriteFile(file, bundle, 0o644)
+	openssl(t, "verify", "-CAfile", file, filepath.Join(root, leaf+".crt"))
+}
 
 // legacyFiles are the certificates 2.0–2.2 left, relative to /var/lib/rancher.
 var legacyFiles = []string{"management-state/tls/ca.crt", "management-state/tls/localhost.crt", "management-state/tls/token-ca.crt", "management-state/tls/token-node.crt"}

@@ -172,8 +172,11 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 	close(stopScraping)
 	scrapes.Wait()
 
-	if rep.State != rotation.Succeeded || rep.Strategy != rotation.Leaf || rep.RequestedStrategy != rotation.Auto ||
-		!strings.Contains(rep.Reason, "Rancher v2.3.1 (k3s v0.8.0) never renews") || rep.Error != "" {
+	// 2.3 keeps its 6443 certificate in the cluster and mints it again only for a new server
+	// CA: the default is all-certs, and the second start follows.
+	if rep.State != rotation.Succeeded || rep.Strategy != rotation.AllCerts || rep.RequestedStrategy != rotation.Auto ||
+		!strings.Contains(rep.Reason, "Rancher v2.3.1 (k3s v0.8.0) never renews") || !strings.Contains(rep.Reason, "ListenerConfig") ||
+		rep.Error != "" || rep.ContainerState != "running" {
 		t.Fatalf("rotation %+v", rep)
 	}
 	if scrapeErrors > 0 {
@@ -186,8 +189,14 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 			t.Errorf("step %s times %s..%s", s.Name, s.Start, s.End)
 		}
 	}
-	if got := strings.Join(names, " "); got != "preflight:ok backup:ok stop:ok remove:ok start:ok verify:ok" {
+	if got := strings.Join(names, " "); got != "preflight:ok backup:ok stop:ok remove:ok start:ok verify:ok second-start:ok verify:ok" {
 		t.Errorf("steps %s", got)
+	}
+	if second := rep.Steps[6]; !strings.Contains(second.Detail, "by its restart policy") {
+		t.Errorf("second start %q: the restart policy of the container makes it", second.Detail)
+	}
+	if final := rep.Steps[7]; !strings.Contains(final.Detail, "6443 serves a verified certificate valid until") {
+		t.Errorf("final verify %q does not check 6443", final.Detail)
 	}
 	adminPath := "/var/lib/rancher/k3s/server/tls/client-admin.crt"
 	if rep.NotAfterBefore[adminPath] != oldNotAfter.UTC().Format(time.RFC3339) || rep.NotAfterAfter[adminPath] <= rep.NotAfterBefore[adminPath] {
@@ -200,14 +209,19 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 	}
 	after := copyTree(t, sim.Name)
 	r := releaseOf(t, sim.Profile)
-	for leaf, ca := range r.leaves() {
+	for _, leaf := range r.leaves() {
 		_, na := opensslDates(t, filepath.Join(after, leaf+".crt"))
 		if d := na.Sub(time.Now().Add(365 * day)); d < -5*time.Minute || d > 5*time.Minute {
 			t.Errorf("%s expires %s after rotation, want a year from now", leaf, na)
 		}
-		openssl(t, "verify", "-CAfile", filepath.Join(after, ca+".crt"), filepath.Join(after, leaf+".crt"))
+		verifyLeaf(t, after, leaf, r)
 	}
 	sameFiles(t, "keys", keys, fileHashes(t, after, ".key"), r.keys())
+	served := servedAPICert(t, sim)
+	if d := served.NotAfter.Sub(time.Now().Add(365 * day)); d < -5*time.Minute || d > 5*time.Minute {
+		t.Errorf("6443 serves a certificate expiring %s after the rotation, want a year from now", served.NotAfter)
+	}
+	openssl(t, "verify", "-CAfile", filepath.Join(after, "server/tls/server-ca.crt"), pemFile(t, served))
 
 	// The backup holds the old certificate: same expiry as before the rotation.
 	if info, err := os.Stat(rep.Backup); err != nil || info.Mode().Perm() != 0o600 || !strings.HasPrefix(rep.Backup, e.backups) {
@@ -226,6 +240,9 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 	if v := value(t, mfs, "rancher_cert_exporter_rotations_total", map[string]string{"container": sim.Name, "kind": "rotate", "result": "succeeded"}); v != 1 {
 		t.Errorf("rotations_total = %v", v)
 	}
+	if v := value(t, mfs, "cert_not_after_seconds", map[string]string{"container": sim.Name, "source": "listener"}); int64(v) != served.NotAfter.Unix() {
+		t.Errorf("the exporter reports the 6443 certificate expiring %v, 6443 serves %s", v, served.NotAfter)
+	}
 	if v := value(t, mfs, "rancher_cert_exporter_rotation_in_progress", map[string]string{"container": sim.Name}); v != 0 {
 		t.Errorf("in progress = %v", v)
 	}
@@ -239,8 +256,11 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 	t.Logf("rotation took %s (settle time 3s); a plain restart to ready takes %s", rotationTime.Round(time.Millisecond), time.Since(restartStart).Round(time.Millisecond))
 }
 
+// TestRotateAllCertsHandlesTheSecondRestart: from k3s v1.17 the 6443 certificate is the cache
+// dynamic-cert.json; signed by the CA all-certs replaced, the first start hangs on it, running,
+// and the job makes the second start itself.
 func TestRotateAllCertsHandlesTheSecondRestart(t *testing.T) {
-	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 20, CrashLoop: true})
+	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V275, LeafDays: 20, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	before := copyTree(t, sim.Name)
 	keys := fileHashes(t, before, ".key")
@@ -255,11 +275,14 @@ func TestRotateAllCertsHandlesTheSecondRestart(t *testing.T) {
 	for _, s := range rep.Steps {
 		names = append(names, s.Name)
 	}
-	if got := strings.Join(names, " "); got != "preflight backup stop remove start verify stop start verify" {
-		t.Fatalf("steps %s: want the second restart", got)
+	if got := strings.Join(names, " "); got != "preflight backup stop remove start verify second-start verify" {
+		t.Fatalf("steps %s: want the second start", got)
 	}
-	if first := rep.Steps[5]; !strings.Contains(first.Detail, "unknown authority") || !strings.Contains(first.Detail, "restarting once more") {
-		t.Fatalf("first verify %+v: want the second restart", first)
+	if first := rep.Steps[5]; !strings.Contains(first.Detail, "unknown authority") || !strings.Contains(first.Detail, "a second start follows") {
+		t.Fatalf("first verify %+v: want the second start", first)
+	}
+	if second := rep.Steps[6]; second.Detail != "stopped and started once more" {
+		t.Fatalf("second start %+v: the container hung running, so the job makes it", second)
 	}
 	if logs := engine.Logs(t, sim.ID); !strings.Contains(logs, "x509: certificate signed by unknown authority") {
 		t.Fatal("the simulator never showed the unknown-authority start")
@@ -289,7 +312,7 @@ func TestRotateRestartStrategy(t *testing.T) {
 	}
 
 	rep = e.rotate(t, never.Name, `{"strategy": "restart"}`)
-	if rep.State != rotation.Failed || !strings.Contains(rep.Error, "a stronger strategy (leaf) is needed") {
+	if rep.State != rotation.Failed || !strings.Contains(rep.Error, "rotate with a strategy that removes it") {
 		t.Fatalf("restart on k3s v0.8: %+v", rep)
 	}
 	if state, _ := inspect(t, never.ID); state != "running" {

@@ -28,7 +28,8 @@ import (
 )
 
 // kubeconfig copies a container's admin kubeconfig and points it at the container's address
-// on its Docker network, keeping 127.0.0.1 as the name the server is verified under.
+// on its Docker network, keeping the name it has (127.0.0.1, or localhost on 2.3) as the name the
+// server is verified under.
 func kubeconfig(t *testing.T, sim *harness.Sim) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -38,10 +39,12 @@ func kubeconfig(t *testing.T, sim *harness.Sim) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.Replace(string(data), "    server: https://127.0.0.1:6443", "    server: https://"+containerIP(t, sim)+":6443\n    tls-server-name: 127.0.0.1", 1)
-	if cfg == string(data) {
-		t.Fatalf("kubeconfig of %s names no server at 127.0.0.1:6443:\n%s", sim.Name, data)
+	server := regexp.MustCompile(`(?m)^    server: https://(127\.0\.0\.1|localhost):6443$`)
+	m := server.FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("kubeconfig of %s names no server at 127.0.0.1 or localhost:6443:\n%s", sim.Name, data)
 	}
+	cfg := server.ReplaceAllString(string(data), "    server: https://"+containerIP(t, sim)+":6443\n    tls-server-name: "+string(m[1]))
 	os.WriteFile(file, []byte(cfg), 0o600)
 	return file
 }

@@ -46,6 +46,11 @@ func treeFiles(t *testing.T, root string) []string {
 
 // TestSimulatorTree checks each release's tree against the field: its files, validity, chains
 // and, from 2.5, the bulk of containerd's state beside the agent's certificates.
+// TestSimulatorTree holds the tree each simulated release writes at its first start — modelled on
+// its k3s's source — to the exporter's table of release file sets, file by file; and checks what
+// the files hold: CAs ten years, leaves 100 days (as installed), each leaf chained to a CA of the
+// tree and sharing its notBefore, the keys, the agent's CA copies, containerd's bulk, 2.0-2.2's
+// leftovers on 2.3, the 6443 certificate and the UI's.
 func TestSimulatorTree(t *testing.T) {
 	for _, p := range harness.Profiles {
 		t.Run(p.Rancher, func(t *testing.T) {
@@ -56,30 +61,34 @@ func TestSimulatorTree(t *testing.T) {
 			engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
 			root := copyTree(t, sim.Name)
 
-			want := []string{"server/db/secrets.json", "server/tls/dynamic-cert.json", "server/tls/service.key"}
-			if r.agent {
-				want = append(want, "agent/client-ca.crt", "agent/server-ca.crt")
+			var got, want []string
+			for _, f := range treeFiles(t, root) {
+				if strings.HasSuffix(f, ".crt") || strings.HasSuffix(f, "dynamic-cert.json") {
+					got = append(got, strings.TrimSuffix(f, ".crt"))
+				}
 			}
-			for _, ca := range r.cas() {
-				want = append(want, ca+".crt", ca+".key")
+			for f := range r.files {
+				want = append(want, f)
 			}
-			for leaf := range r.leaves() {
-				want = append(want, leaf+".crt", leaf+".key")
-			}
+			sort.Strings(got)
 			sort.Strings(want)
-			if got := treeFiles(t, root); strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Fatalf("tree:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("certificate files of the simulated %s (k3s %s):\n%s\nthe exporter's table:\n%s", p.Rancher, p.K3s, strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
-
+			for _, f := range append(r.cas(), r.leaves()...) {
+				if _, err := os.Stat(filepath.Join(root, f+".key")); err != nil {
+					t.Errorf("%s has no key: %v", f, err)
+				}
+			}
 			for _, ca := range r.cas() {
 				nb, na := opensslDates(t, filepath.Join(root, ca+".crt"))
 				if na.Sub(nb) != 3650*day {
 					t.Errorf("%s: CA valid %s, want 3650 days", ca, na.Sub(nb))
 				}
 			}
-			for leaf, ca := range r.leaves() {
+			for _, leaf := range r.leaves() {
 				crt := filepath.Join(root, leaf+".crt")
-				_, na := opensslDates(t, crt)
+				nb, na := opensslDates(t, crt)
 				if d := na.Sub(started.Add(100 * day)); d < -time.Second || d > 30*time.Second {
 					t.Errorf("%s: notAfter %s, want 100 days after start %s", leaf, na, started)
 				}
@@ -87,11 +96,10 @@ func TestSimulatorTree(t *testing.T) {
 				if n := strings.Count(string(data), "BEGIN CERTIFICATE"); n != 2 {
 					t.Errorf("%s holds %d certificates, want the leaf and its CA", leaf, n)
 				}
-				caNB, _ := opensslDates(t, filepath.Join(root, ca+".crt"))
-				if nb, _ := opensslDates(t, crt); !nb.Equal(caNB) {
+				verifyLeaf(t, root, leaf, r)
+				if caNB, _ := opensslDates(t, filepath.Join(root, r.cas()[0]+".crt")); !nb.Equal(caNB) {
 					t.Errorf("%s: notBefore %s, want its CA's %s", leaf, nb, caNB)
 				}
-				openssl(t, "verify", "-CAfile", filepath.Join(root, ca+".crt"), crt)
 			}
 			if r.agent {
 				for _, name := range []string{"server-ca", "client-ca"} {
@@ -101,8 +109,8 @@ func TestSimulatorTree(t *testing.T) {
 						t.Errorf("agent/%s.crt is not a copy of server/tls/%s.crt", name, name)
 					}
 				}
-				if n := archiveBytes(t, sim.Name, "/var/lib/rancher/k3s/agent/containerd"); n < 256<<20 {
-					t.Errorf("agent/containerd streams %d bytes, want at least 256 MiB of layers", n)
+				if n := archiveBytes(t, sim.Name, "/var/lib/rancher/k3s/agent/containerd"); n < 64<<20 {
+					t.Errorf("agent/containerd streams %d bytes, want at least 64 MiB of layers", n)
 				}
 			}
 			if out := openssl(t, "rsa", "-check", "-noout", "-in", filepath.Join(root, "server/tls/service.key")); !strings.Contains(out, "RSA key ok") {
@@ -120,10 +128,15 @@ func TestSimulatorTree(t *testing.T) {
 				}
 			}
 
-			dyn := dynamicCert(t, filepath.Join(root, "server/tls/dynamic-cert.json"))
-			openssl(t, "verify", "-CAfile", filepath.Join(root, "server/tls/server-ca.crt"), dyn)
-			if _, na := opensslDates(t, dyn); na.Sub(started.Add(100*day)).Abs() > 30*time.Second {
-				t.Errorf("serving certificate expires %s, want with the leaves (installed together)", na)
+			serving := servedAPICert(t, sim)
+			if !r.listenerConfig {
+				if dyn := dynamicCert(t, filepath.Join(root, "server/tls/dynamic-cert.json")); openssl(t, "x509", "-noout", "-serial", "-in", dyn) != openssl(t, "x509", "-noout", "-serial", "-in", pemFile(t, serving)) {
+					t.Error("6443 does not serve the certificate of dynamic-cert.json")
+				}
+			}
+			openssl(t, "verify", "-CAfile", filepath.Join(root, "server/tls/server-ca.crt"), pemFile(t, serving))
+			if na := serving.NotAfter; na.Sub(started.Add(100*day)).Abs() > 30*time.Second {
+				t.Errorf("6443 certificate expires %s, want with the leaves (installed together)", na)
 			}
 
 			ui := servedCert(t, sim.UIPort)
@@ -268,13 +281,13 @@ func TestSimulatorRenewal(t *testing.T) {
 				waitCount(t, sim, simReady, 2)
 				root = copyTree(t, sim.Name)
 				renews := leafDays < r.windowDays
-				for leaf, ca := range r.leaves() {
+				for _, leaf := range r.leaves() {
 					_, na := opensslDates(t, filepath.Join(root, leaf+".crt"))
 					renewed := na.Sub(restarted.Add(365*day)).Abs() < 30*time.Second
 					if renewed != renews {
 						t.Errorf("%s: notAfter %s after a restart: renewed %v, want %v", leaf, na, renewed, renews)
 					}
-					openssl(t, "verify", "-CAfile", filepath.Join(root, ca+".crt"), filepath.Join(root, leaf+".crt"))
+					verifyLeaf(t, root, leaf, r)
 				}
 				if !renews {
 					sameFiles(t, "certificates outside the window", crts, fileHashes(t, root, ".crt"), r.certFiles()-1)
@@ -357,35 +370,66 @@ func removeFiles(t *testing.T, sim *harness.Sim, image string, paths ...string) 
 	docker(t, args...)
 }
 
-func TestSimulatorUnknownAuthorityAfterCARemoval(t *testing.T) {
-	sim := engine.StartSim(t, harness.SimOptions{Env: []string{"SIM_WAIT_INTERVAL=200ms"}})
-	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
+// TestSimulatorFieldFixOf23: a 2.3 server whose leaves and 6443 certificate have expired
+// crash-loops; a leaf-only fix keeps the expired 6443 certificate (k3s v0.8 mints it again only for
+// a new server CA), and the field fix — every *.crt removed, a start, another start — recovers it:
+// k3s mints new CAs from the kept keys, the first start fails on the kubeconfig of the old CA,
+// and the restart policy's start runs.
+func TestSimulatorFieldFixOf23(t *testing.T) {
+	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -2, CrashLoop: true})
+	logs := waitCount(t, sim, "x509: certificate has expired or is not yet valid", 2)
+	if strings.Contains(logs, simReady) {
+		t.Fatal("an expired 2.3 became ready")
+	}
 	root := copyTree(t, sim.Name)
 	oldCA := openssl(t, "x509", "-noout", "-subject", "-in", filepath.Join(root, "server/tls/server-ca.crt"))
 	keys := fileHashes(t, root, ".key")
+	tls := "/var/lib/rancher/k3s/server/tls/"
 
+	// Leaves only: renewed, but 6443 still serves the expired certificate, and Rancher ends.
 	docker(t, "stop", "-t", "10", sim.Name)
-	removeFiles(t, sim, harness.ImageV23, "/var/lib/rancher/k3s/server/tls/server-ca.crt")
-	if err := engine.StartContainer(context.Background(), sim); err != nil {
-		t.Fatal(err)
+	var leaves []string
+	for _, f := range treeFiles(t, filepath.Join(root, "server/tls")) {
+		if strings.HasSuffix(f, ".crt") && !strings.HasSuffix(f, "-ca.crt") {
+			leaves = append(leaves, tls+f)
+		}
 	}
-	logs := waitCount(t, sim, "x509: certificate signed by unknown authority", 3)
-	t.Logf("docker logs of the unknown-authority start:\n%s", logs)
-	if strings.Count(logs, simReady) != 1 {
-		t.Fatal("the start with an untrusted listener cache became ready")
+	removeFiles(t, sim, harness.ImageV23, leaves...)
+	started := time.Now()
+	docker(t, "start", sim.Name)
+	waitRestarts(t, sim, 2)
+	logs = docker(t, "logs", "--since", started.Format(time.RFC3339Nano), sim.Name)
+	if !strings.Contains(logs, "Get https://localhost:6443/api?timeout=32s: x509: certificate has expired or is not yet valid") || strings.Contains(logs, simReady) {
+		t.Fatalf("after a leaf-only fix:\n%s", logs)
+	}
+	if _, na := opensslDates(t, filepath.Join(copyTree(t, sim.Name), "server/tls/client-admin.crt")); na.Before(time.Now().Add(364 * day)) {
+		t.Fatalf("client-admin.crt expires %s after the leaf-only fix", na)
 	}
 
-	restart(t, sim)
-	waitCount(t, sim, simReady, 2)
-	root = copyTree(t, sim.Name)
-	newCA := openssl(t, "x509", "-noout", "-subject", "-in", filepath.Join(root, "server/tls/server-ca.crt"))
-	if newCA == oldCA || !strings.Contains(newCA, "k3s-server-ca@") {
-		t.Fatalf("server CA subject %q after removal, was %q: want a new k3s-server-ca@<time>", newCA, oldCA)
+	// The field fix.
+	docker(t, "stop", "-t", "10", sim.Name)
+	docker(t, "run", "--rm", "--label", harness.ImageLabel+"=true", "--volumes-from", sim.Name, "--entrypoint", "/bin/sh", harness.ImageV23, "-c", "rm "+tls+"*.crt")
+	started = time.Now()
+	docker(t, "start", sim.Name)
+	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
+	logs = docker(t, "logs", "--since", started.Format(time.RFC3339Nano), sim.Name)
+	t.Logf("docker logs of the two starts after the field fix:\n%s", logs)
+	if strings.Count(logs, "Starting k3s") != 2 || !strings.Contains(logs, "Get https://localhost:6443/api?timeout=32s: x509: certificate signed by unknown authority") {
+		t.Fatal("want a first start that fails on the old CA's kubeconfig, then the restart policy's start")
 	}
-	caFile := filepath.Join(root, "server/tls/server-ca.crt")
-	openssl(t, "verify", "-CAfile", caFile, dynamicCert(t, filepath.Join(root, "server/tls/dynamic-cert.json")))
-	openssl(t, "verify", "-CAfile", caFile, filepath.Join(root, "server/tls/serving-kube-apiserver.crt"))
-	sameFiles(t, "keys across the CA re-creation", keys, fileHashes(t, root, ".key"), releaseOf(t, sim.Profile).keys())
+	if state, restarts := inspect(t, sim.ID); state != "running" || restarts != 1 {
+		t.Fatalf("after the field fix: %s with %d restarts, want running after the restart policy's one", state, restarts)
+	}
+	root = copyTree(t, sim.Name)
+	if newCA := openssl(t, "x509", "-noout", "-subject", "-in", filepath.Join(root, "server/tls/server-ca.crt")); newCA == oldCA || !strings.Contains(newCA, "k3s-server-ca@") {
+		t.Fatalf("server CA subject %q after the fix, was %q: want a new k3s-server-ca@<time>", newCA, oldCA)
+	}
+	served := servedAPICert(t, sim)
+	openssl(t, "verify", "-CAfile", filepath.Join(root, "server/tls/server-ca.crt"), pemFile(t, served))
+	if d := served.NotAfter.Sub(time.Now().Add(365 * day)); d.Abs() > time.Minute {
+		t.Fatalf("6443 serves a certificate expiring %s after the fix, want a year out", served.NotAfter)
+	}
+	sameFiles(t, "keys across the CA re-creation", keys, fileHashes(t, root, ".key"), len(keys))
 }
 
 func TestSimulatorRenewsUICertificate(t *testing.T) {

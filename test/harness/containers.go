@@ -26,6 +26,8 @@ type SimOptions struct {
 	CrashLoop bool
 	// NoStart creates the container without starting it.
 	NoStart bool
+	// volumesFrom: the container takes its volumes from this one (an upgrade).
+	volumesFrom string
 }
 
 // Sim is a running (or created) simulator container.
@@ -84,6 +86,9 @@ func (e *Engine) CreateSimNamed(ctx context.Context, name string, opt SimOptions
 	}}
 	if opt.CrashLoop {
 		host.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}
+	}
+	if opt.volumesFrom != "" {
+		host.VolumesFrom = []string{opt.volumesFrom}
 	}
 	res, err := e.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
@@ -145,4 +150,28 @@ func (e *Engine) WaitLog(t testing.TB, id, substr string, timeout time.Duration)
 	}
 	t.Fatalf("log of %s has no %q after %s:\n%s", id, substr, timeout, logs)
 	return ""
+}
+
+// UpgradeSim upgrades a simulator to another release as an operator upgrades a single-node
+// Rancher (Rancher's docs, "Upgrading Rancher installed with Docker"): stop the container, create
+// a data container from it (--volumes-from, never started), and run the new release's image with
+// --volumes-from the data container. The old container stays, stopped. The test removes all three.
+func (e *Engine) UpgradeSim(t testing.TB, old *Sim, opt SimOptions) *Sim {
+	t.Helper()
+	ctx := context.Background()
+	timeout := 10
+	if _, err := e.Client.ContainerStop(ctx, old.ID, client.ContainerStopOptions{Timeout: &timeout}); err != nil {
+		t.Fatalf("stop %s: %v", old.Name, err)
+	}
+	data, err := e.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name:       old.Name + "-data",
+		Config:     &container.Config{Image: old.Profile.Image, Labels: map[string]string{ImageLabel: "true"}},
+		HostConfig: &container.HostConfig{VolumesFrom: []string{old.ID}},
+	})
+	if err != nil {
+		t.Fatalf("create the data container of %s: %v", old.Name, err)
+	}
+	t.Cleanup(func() { e.Remove(data.ID) })
+	opt.volumesFrom = data.ID
+	return e.StartSim(t, opt)
 }
