@@ -93,7 +93,9 @@ func (s *Scheduler) round(ctx context.Context) {
 	if time.Since(snap.Taken) > maxStale {
 		snap = s.snaps.Gather(ctx)
 	}
-	s.rot.FinishAbandoned(s.jobs) // a container a dead CLI stopped is brought back before deciding
+	if s.cfg.Mode == On {
+		s.rot.FinishAbandoned(s.jobs) // a container a dead CLI stopped is brought back before deciding
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reap()

@@ -126,6 +126,12 @@ func (c *Collector) Last(ctx context.Context) Snapshot {
 	return c.Gather(ctx)
 }
 
+// Watched lists the Rancher containers the last gather found: the containers this exporter
+// watches (named, or discovered).
+func (c *Collector) Watched(ctx context.Context) []rancher.Container {
+	return c.Last(ctx).Containers
+}
+
 // health is the per-scrape metrics of a snapshot: everything but the certificate series.
 type health struct {
 	snap  Snapshot

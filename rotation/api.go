@@ -1,58 +1,44 @@
 package rotation
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
-	"os"
+	"regexp"
 	"strings"
 	"time"
 
-	"golang.org/x/time/rate"
+	jsonv2 "github.com/go-json-experiment/json"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
-// API serves the rotation endpoints behind a bearer token.
+// API serves the rotation endpoints behind a bearer token, for the containers the exporter
+// watches only.
 type API struct {
-	rot      *Rotator
-	token    [sha256.Size]byte
-	failures *rate.Limiter // failed authentications allowed: 5 at once, then one a second
-	jobs     *Jobs
+	rot     *Rotator
+	token   *TokenFile
+	limits  *failureLimits
+	jobs    *Jobs
+	watched Watched
 }
 
-// ReadToken reads the bearer token from a file and reports whether the file is readable by
-// group or others.
-func ReadToken(file string) (token string, loose bool, err error) {
-	info, err := os.Stat(file)
-	if err != nil {
-		return "", false, err
-	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return "", false, err
-	}
-	token = strings.TrimSpace(string(data))
-	if token == "" {
-		return "", false, fmt.Errorf("%s is empty", file)
-	}
-	return token, info.Mode().Perm()&0o077 != 0, nil
+// Watched lists the Rancher containers the exporter watches (discovered or named): the only ones
+// the API acts on.
+type Watched interface {
+	Watched(ctx context.Context) []rancher.Container
 }
 
-// NewAPI serves rot behind token, running its jobs in jobs.
-func NewAPI(rot *Rotator, jobs *Jobs, token string) *API {
-	return &API{
-		rot:      rot,
-		token:    sha256.Sum256([]byte(token)),
-		failures: rate.NewLimiter(rate.Every(time.Second), 5),
-		jobs:     jobs,
-	}
+// NewAPI serves rot behind the token, running its jobs in jobs, on the watched containers.
+func NewAPI(rot *Rotator, jobs *Jobs, token *TokenFile, watched Watched) *API {
+	return &API{rot: rot, token: token, limits: newFailureLimits(), jobs: jobs, watched: watched}
 }
 
 // Register adds the endpoints, and 405 for their other methods (without the method-less
@@ -78,13 +64,61 @@ type rotateRequest struct {
 	DryRun   bool   `json:"dry_run"`
 }
 
+// maxBody bounds a request body.
+const maxBody = 1 << 16
+
+// decodeStrict reads a JSON object into v: an unknown or repeated member, a value of the wrong
+// type or anything after the object is an error naming it — a typo must fail, never fall back
+// to a default (a mistyped dry run must not rotate). An empty body is the empty object.
+func decodeStrict(r io.Reader, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r, maxBody+1))
+	switch {
+	case err != nil:
+		return err
+	case len(body) > maxBody:
+		return fmt.Errorf("more than %d bytes", maxBody)
+	case len(bytes.TrimSpace(body)) == 0:
+		return nil
+	}
+	return jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true))
+}
+
+// containerName is what Docker accepts as a container name or ID.
+var containerName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$`)
+
+// CheckContainerName refuses what cannot be a container name or ID before it reaches the engine.
+func CheckContainerName(name string) error {
+	if !containerName.MatchString(name) {
+		return fmt.Errorf("%q is not a container name or ID", name)
+	}
+	return nil
+}
+
+// lookupWatched finds a container the exporter watches by name, ID or ID prefix of 12 or more,
+// and inspects it by its ID: a name is never passed to the engine as it came.
+func (a *API) lookupWatched(ctx context.Context, name string) (rancher.Container, int, error) {
+	if err := CheckContainerName(name); err != nil {
+		return rancher.Container{}, http.StatusNotFound, err
+	}
+	for _, c := range a.watched.Watched(ctx) {
+		if c.Name == name || c.ID == name || len(name) >= 12 && strings.HasPrefix(c.ID, name) {
+			found, err := a.rot.Lookup(ctx, c.ID)
+			if err != nil {
+				status := http.StatusServiceUnavailable
+				if readerr.ReasonOf(err) == readerr.ContainerNotFound {
+					status = http.StatusNotFound
+				}
+				return rancher.Container{}, status, err
+			}
+			return found, 0, nil
+		}
+	}
+	return rancher.Container{}, http.StatusNotFound, fmt.Errorf("container %s is not one this exporter watches", name)
+}
+
 func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 	var req rotateRequest
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
-	if err == nil && len(strings.TrimSpace(string(body))) > 0 {
-		err = json.Unmarshal(body, &req)
-	}
-	if err != nil {
+	if err := decodeStrict(r.Body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, "request body: "+err.Error())
 		return
 	}
@@ -95,12 +129,8 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	c, err := a.rot.Lookup(ctx, r.PathValue("name"))
+	c, status, err := a.lookupWatched(ctx, r.PathValue("name"))
 	if err != nil {
-		status := http.StatusServiceUnavailable
-		if readerr.ReasonOf(err) == readerr.ContainerNotFound {
-			status = http.StatusNotFound
-		}
 		writeError(w, status, err.Error())
 		return
 	}
@@ -148,25 +178,38 @@ func (a *API) list(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, a.rot.Reports(a.jobs))
 }
 
-// authorized checks the bearer token in constant time. After repeated failures every request
-// waits its turn: 429 until the limiter refills, whatever the token.
+// authorized checks the bearer token (the scheme in any case, RFC 9110) in constant time. A
+// client that failed too often gets 429 before its token is looked at; others are served.
 func (a *API) authorized(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.failures.Tokens() < 1 {
+		client := clientAddr(r)
+		if a.limits.blocked(client) {
 			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusTooManyRequests, "too many failed authentications")
+			writeError(w, http.StatusTooManyRequests, "too many failed authentications from "+client)
 			return
 		}
-		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(given))
-		if !ok || subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
-			a.failures.Allow()
+		scheme, given, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || !a.token.Matches(given) {
+			if a.limits.failed(client) {
+				w.Header().Set("Retry-After", "1")
+				writeError(w, http.StatusTooManyRequests, "too many failed authentications")
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rancher-cert-exporter"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
 		next(w, r)
 	})
+}
+
+// clientAddr is the address a request comes from, without its port.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -277,3 +277,23 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// CheckBackupDir makes sure the backup directory can take backups before any rotation needs
+// it: it exists or can be created (0700), a file can be written in it, and it says how much
+// room it has.
+func CheckBackupDir(dir string) (free int64, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, fmt.Errorf("backup directory %s: %w", dir, err)
+	}
+	probe, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return 0, fmt.Errorf("backup directory %s is not writable: %w", dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("backup directory %s: %w", dir, err)
+	}
+	return int64(st.Bavail) * st.Bsize, nil
+}

@@ -30,8 +30,8 @@ type Engine interface {
 	// in the error when it fails.
 	RunHelper(ctx context.Context, c rancher.Container, jobID string, cmd []string) error
 	// RemoveHelpers removes the helper containers for which keep is false, given their
-	// labels, and says how many.
-	RemoveHelpers(ctx context.Context, keep func(labels map[string]string) bool) (int, error)
+	// labels, and returns the labels of those it removed.
+	RemoveHelpers(ctx context.Context, keep func(labels map[string]string) bool) ([]map[string]string, error)
 	// CopyTo extracts a tar stream onto "/" of a container.
 	CopyTo(ctx context.Context, id string, tar io.Reader) error
 	// Logs is the container's log since a time.
@@ -117,13 +117,13 @@ func (e dockerEngine) RunHelper(ctx context.Context, c rancher.Container, jobID 
 	}
 }
 
-func (e dockerEngine) RemoveHelpers(ctx context.Context, keep func(labels map[string]string) bool) (int, error) {
+func (e dockerEngine) RemoveHelpers(ctx context.Context, keep func(labels map[string]string) bool) ([]map[string]string, error) {
 	res, err := e.ContainerList(ctx, client.ContainerListOptions{All: true,
 		Filters: make(client.Filters).Add("label", rancher.RoleLabel+"="+rancher.RoleHelper)})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	removed := 0
+	var removed []map[string]string
 	for _, c := range res.Items {
 		if keep(c.Labels) {
 			continue
@@ -131,7 +131,7 @@ func (e dockerEngine) RemoveHelpers(ctx context.Context, keep func(labels map[st
 		if _, err := e.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil {
 			return removed, err
 		}
-		removed++
+		removed = append(removed, c.Labels)
 	}
 	return removed, nil
 }

@@ -55,6 +55,8 @@ type fakeEngine struct {
 	events []string
 	dieAt  int    // die before the event with this index (-1: never)
 	failOn string // the first event of this name fails
+	// before runs once before the first event of its name, outside the fake's lock.
+	before map[string]func()
 }
 
 const fakeID = "f00dfeed"
@@ -143,6 +145,12 @@ func (f *fakeEngine) cert(p, cn string, parent *x509.Certificate, key, signer *e
 
 // event records a call, and dies or fails when asked to. Called with f.mu held.
 func (f *fakeEngine) event(name string) error {
+	if fn := f.before[name]; fn != nil {
+		delete(f.before, name)
+		f.mu.Unlock()
+		fn()
+		f.mu.Lock()
+	}
 	i := len(f.events)
 	f.events = append(f.events, name)
 	if i == f.dieAt {
@@ -364,20 +372,20 @@ func (f *fakeEngine) createHelper(c rancher.Container, jobID string) (string, er
 	return id, nil
 }
 
-func (f *fakeEngine) RemoveHelpers(_ context.Context, keep func(map[string]string) bool) (int, error) {
+func (f *fakeEngine) RemoveHelpers(_ context.Context, keep func(map[string]string) bool) ([]map[string]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.event("remove-helpers"); err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var removed []map[string]string
 	for id, labels := range f.helpers {
 		if !keep(labels) {
 			delete(f.helpers, id)
-			n++
+			removed = append(removed, labels)
 		}
 	}
-	return n, nil
+	return removed, nil
 }
 
 func (f *fakeEngine) CopyTo(_ context.Context, _ string, r io.Reader) error {

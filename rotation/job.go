@@ -105,6 +105,9 @@ type Rotator struct {
 	cfg     Config
 	logger  *slog.Logger
 	metrics *Metrics
+	// mine are the jobs this process runs or ran: never abandoned, whatever their journal says
+	// (it may lag behind when the backup directory is full).
+	mine sync.Map
 }
 
 // New makes a Rotator; metrics may be nil.
@@ -132,8 +135,9 @@ type Job struct {
 	progress func(Step)
 	resumed  bool // a job a dead process left unfinished, found by Recover
 
-	mu sync.Mutex
-	j  journal
+	mu     sync.Mutex
+	j      journal
+	behind bool // the last journal write failed
 
 	archive  []byte   // the backup preflight made, written by the backup step
 	manifest manifest // its entries
@@ -158,6 +162,7 @@ func (r *Rotator) newJob(c rancher.Container, rep Report) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.mine.Store(rep.ID, true)
 	return &Job{Rotator: r, c: c, lock: lock, j: journal{Report: rep, ContainerID: c.ID, WasUp: c.Up(), Owner: r.cfg.Owner}}, nil
 }
 
@@ -216,7 +221,7 @@ func (j *Job) finish(err error) Report {
 	rep := j.j.Report
 	j.mu.Unlock()
 	if serr := j.save(); serr != nil {
-		j.logger.Error("cannot close the journal", "job", rep.ID, "err", serr)
+		j.logger.Error("cannot close the journal; the job's end is kept in memory and written when the backup directory takes it", "job", rep.ID, "state", rep.State, "err", serr)
 	}
 	if err == nil && rep.Kind == KindRotate && !rep.DryRun {
 		if removed, perr := pruneBackups(j.cfg.BackupDir, rep.Container, j.cfg.BackupKeep); perr != nil {
@@ -264,12 +269,12 @@ func (j *Job) rollBack(restore bool) error {
 	defer cancel()
 	var errs []error
 	if restore && j.j.Backup != "" {
-		if err := j.step("restore-backup", func() (string, error) { return j.putBackupBack(ctx) }); err != nil {
+		if err := j.rescueStep("restore-backup", func() (string, error) { return j.putBackupBack(ctx) }); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if j.j.WasUp && j.stoppedIt() {
-		if err := j.step("recover", j.ensureStarted); err != nil {
+		if err := j.rescueStep("recover", j.ensureStarted); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -399,14 +404,28 @@ func (j *Job) runTodo(ctx context.Context) error {
 }
 
 // step runs fn as a named step, journaled before it changes anything and after; when it is the
-// head of the todo list and succeeds, it leaves the list in the same write.
+// head of the todo list and succeeds, it leaves the list in the same write. A step whose start
+// cannot be journaled does not run.
 func (j *Job) step(name string, fn func() (string, error)) error {
+	return j.runStep(name, fn, false)
+}
+
+// rescueStep is a step that brings the container back: it runs even when the journal cannot be
+// written, since a container left stopped is worse than a journal that lags behind.
+func (j *Job) rescueStep(name string, fn func() (string, error)) error {
+	return j.runStep(name, fn, true)
+}
+
+func (j *Job) runStep(name string, fn func() (string, error), rescue bool) error {
 	j.mu.Lock()
 	j.j.Steps = append(j.j.Steps, Step{Name: name, Start: time.Now().UTC(), Outcome: StepRunning})
 	i := len(j.j.Steps) - 1
 	s := j.j.Steps[i]
 	j.mu.Unlock()
-	if err := j.save(); err != nil {
+	if err := j.save(); err != nil && !rescue {
+		j.mu.Lock()
+		j.j.Steps[i].End, j.j.Steps[i].Outcome, j.j.Steps[i].Detail = time.Now().UTC(), StepFailed, "not started: the journal cannot be written"
+		j.mu.Unlock()
 		return fmt.Errorf("%s: not started, the journal cannot be written: %w", name, err)
 	}
 	j.notify(s)
@@ -422,8 +441,10 @@ func (j *Job) step(name string, fn func() (string, error)) error {
 	}
 	j.j.Steps[i] = s
 	j.mu.Unlock()
-	if serr := j.save(); serr != nil && err == nil {
-		err = fmt.Errorf("the journal cannot be written: %w", serr)
+	if serr := j.save(); serr != nil {
+		// What the step did is done: the job goes on with the truth in memory, and the journal
+		// is written again by the next step, at the job's end or later (journalBehind).
+		j.logger.Warn("the journal cannot be written after a step; the job goes on", "job", j.j.ID, "step", name, "err", serr)
 	}
 	j.notify(s)
 	if err != nil {
@@ -458,9 +479,18 @@ func (j *Job) set(fn func(j *journal)) {
 	j.mu.Unlock()
 }
 
-// save writes the journal.
+// save writes the journal, and remembers whether the journal on disk is behind.
 func (j *Job) save() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.j.save(j.cfg.BackupDir)
+	err := j.j.save(j.cfg.BackupDir)
+	j.behind = err != nil
+	return err
+}
+
+// journalBehind tells whether the journal on disk lacks the job's last change.
+func (j *Job) journalBehind() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.behind
 }

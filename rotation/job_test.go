@@ -380,3 +380,49 @@ func rancherContainer(t *testing.T, f *fakeEngine) rancher.Container {
 	}
 	return c
 }
+
+// TestJournalThatCannotBeWrittenDuringVerify: the backup directory stops taking writes while the
+// last verify runs (a full disk). The rotation has succeeded: it ends succeeded, the same process
+// never takes its own job for one a dead process left, and the journal is completed once the
+// directory takes writes again.
+func TestJournalThatCannotBeWrittenDuringVerify(t *testing.T) {
+	f := newFakeEngine(t, 10)
+	f.policy = true
+	useFake(t, f)
+	dir := t.TempDir()
+	aside := filepath.Join(t.TempDir(), "journal")
+	f.before = map[string]func(){"api": func() { // inside the final verify, after the last start
+		if err := os.Rename(journalDir(dir), aside); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(journalDir(dir), nil, 0o600) // a file where the directory was: every write fails
+	}}
+	rot := New(f, testConfig(dir), slog.New(slog.DiscardHandler), nil)
+	c, _ := rot.Lookup(context.Background(), fakeID)
+	job, err := rot.NewRotation(c, Auto, false, TriggerCLI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := job.Run(context.Background(), nil)
+	if rep.State != Succeeded || rep.ContainerState != "running" || !job.journalBehind() {
+		t.Fatalf("%s %q, behind %v: a rotation that succeeded must say so: %+v", rep.State, rep.Error, job.journalBehind(), rep.Steps)
+	}
+
+	// The directory takes writes again, the journal still says running.
+	os.Remove(journalDir(dir))
+	if err := os.Rename(aside, journalDir(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := readJournal(dir, rep.ID); err != nil || j.State != Running {
+		t.Fatalf("journal on disk: %v %v", j, err)
+	}
+	if found, err := rot.Abandoned(); err != nil || len(found) != 0 {
+		t.Fatalf("the live process found %d abandoned jobs (%v): its own", len(found), err)
+	}
+	if err := job.save(); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := readJournal(dir, rep.ID); err != nil || j.State != Succeeded || len(j.Todo) != 0 {
+		t.Fatalf("journal after the catch-up: %+v %v", j, err)
+	}
+}

@@ -45,8 +45,27 @@ func (js *Jobs) Start(job *Job) {
 	go func() {
 		defer js.wg.Done()
 		job.Run(js.ctx, nil)
+		go js.catchUp(job)
 	}()
 }
+
+// catchUp writes the journal of a job that ended while the backup directory did not take it,
+// until it does or the process stops.
+func (js *Jobs) catchUp(job *Job) {
+	for job.journalBehind() {
+		select {
+		case <-js.ctx.Done():
+			return
+		case <-time.After(journalRetry):
+		}
+		if err := job.save(); err == nil {
+			job.logger.Info("journal written at last", "job", job.Report().ID)
+		}
+	}
+}
+
+// journalRetry is how often catchUp tries again.
+const journalRetry = 5 * time.Second
 
 // Get finds a job of this process.
 func (js *Jobs) Get(id string) (*Job, bool) {

@@ -16,7 +16,7 @@ func (r *Rotator) Abandoned() ([]*Job, error) {
 	all, errs := journals(r.cfg.BackupDir)
 	var jobs []*Job
 	for _, jr := range all {
-		if jr.State != Running {
+		if _, ok := r.mine.Load(jr.ID); jr.State != Running || ok {
 			continue
 		}
 		lock, err := tryLock(r.cfg.BackupDir, jr.ContainerID, jr.ID, r.cfg.Owner)
@@ -28,23 +28,27 @@ func (r *Rotator) Abandoned() ([]*Job, error) {
 			errs = append(errs, err)
 			continue
 		}
+		r.mine.Store(jr.ID, true)
 		jobs = append(jobs, &Job{Rotator: r, lock: lock, j: *jr, resumed: true})
 	}
 	return jobs, errors.Join(errs...)
 }
 
-// Recover is what a starting process does: Abandoned, then the removal of helper containers
-// whose container no live job holds (those of the abandoned jobs go when those jobs end).
+// Recover is what a starting process that may rotate does: Abandoned, then the removal of the
+// helper containers of jobs of this backup directory that no live process holds (those of the
+// abandoned jobs go when those jobs end). A helper of another backup directory's job — another
+// exporter's — is never touched.
 func (r *Rotator) Recover(ctx context.Context) ([]*Job, error) {
 	jobs, err := r.Abandoned()
 	removed, herr := r.eng.RemoveHelpers(ctx, func(labels map[string]string) bool {
-		return !lockFree(r.cfg.BackupDir, labels[LabelContainer])
+		_, jerr := readJournal(r.cfg.BackupDir, labels[LabelJob])
+		return jerr != nil || !lockFree(r.cfg.BackupDir, labels[LabelContainer])
 	})
 	if herr != nil {
 		err = errors.Join(err, fmt.Errorf("remove leftover helper containers: %w", herr))
 	}
-	if removed > 0 {
-		r.logger.Info("removed leftover helper containers", "count", removed)
+	for _, labels := range removed {
+		r.logger.Info("removed a helper container a dead process left", "job", labels[LabelJob], "container_id", labels[LabelContainer])
 	}
 	return jobs, err
 }

@@ -2,12 +2,15 @@ package rotation
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -249,41 +252,146 @@ func TestReadBackupDetectsTampering(t *testing.T) {
 	}
 }
 
+// watchedFake is the exporter's view: the fake's container, by name and ID.
+type watchedFake struct{}
+
+func (watchedFake) Watched(context.Context) []rancher.Container {
+	return []rancher.Container{{ID: fakeID, Name: "rancher"}}
+}
+
+func tokenFile(t *testing.T, token string) (*TokenFile, string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tf, loose, err := OpenToken(file)
+	if err != nil || loose {
+		t.Fatalf("token file: %v, loose %v", err, loose)
+	}
+	return tf, file
+}
+
 func TestAuthorization(t *testing.T) {
-	api := NewAPI(New(nil, Config{BackupDir: t.TempDir()}, slog.New(slog.DiscardHandler), nil), NewJobs(), "s3cret")
+	tf, file := tokenFile(t, "s3cret")
+	api := NewAPI(New(nil, Config{BackupDir: t.TempDir()}, slog.New(slog.DiscardHandler), nil), NewJobs(), tf, watchedFake{})
+	now := time.Now()
+	api.limits.now = func() time.Time { return now }
 	mux := http.NewServeMux()
 	api.Register(mux)
-	do := func(method, path, auth string) *httptest.ResponseRecorder {
+	do := func(from, method, path, auth string) int {
 		req := httptest.NewRequest(method, path, nil)
+		req.RemoteAddr = from + ":40000"
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
-		return rec
+		if rec.Code == http.StatusUnauthorized && !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
+			t.Fatalf("401 without WWW-Authenticate: %v", rec.Header())
+		}
+		return rec.Code
 	}
-	if rec := do("GET", "/api/v1/containers/x/rotate", "Bearer s3cret"); rec.Code != http.StatusMethodNotAllowed {
-		t.Fatalf("GET rotate: %d", rec.Code)
+	const operator, stranger = "10.0.0.1", "10.0.0.66"
+	if code := do(operator, "GET", "/api/v1/containers/x/rotate", "Bearer s3cret"); code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET rotate: %d", code)
 	}
-	if rec := do("GET", "/api/v1/rotations/nope", "Bearer s3cret"); rec.Code != http.StatusNotFound {
-		t.Fatalf("unknown rotation with the right token: %d", rec.Code)
-	}
-	for _, auth := range []string{"", "Bearer wrong", "Basic czNjcmV0", "Bearer s3cret "} {
-		rec := do("GET", "/api/v1/rotations/nope", auth)
-		if rec.Code != http.StatusUnauthorized || !strings.HasPrefix(rec.Header().Get("WWW-Authenticate"), "Bearer") {
-			t.Fatalf("auth %q: %d %v", auth, rec.Code, rec.Header())
+	for _, auth := range []string{"Bearer s3cret", "bearer s3cret", "BEARER s3cret"} { // the scheme in any case (RFC 9110)
+		if code := do(operator, "GET", "/api/v1/rotations/nope", auth); code != http.StatusNotFound {
+			t.Fatalf("%q: %d, want through to 404", auth, code)
 		}
 	}
-	// Four failures above plus more: the limiter (burst 5) now refuses even the right token.
-	for i := 0; i < 3; i++ {
-		do("GET", "/api/v1/rotations/nope", "Bearer wrong")
+	for _, auth := range []string{"", "Bearer wrong", "Basic czNjcmV0", "Bearer s3cret ", "Bearers3cret"} {
+		if code := do(stranger, "GET", "/api/v1/rotations/nope", auth); code != http.StatusUnauthorized {
+			t.Fatalf("auth %q: %d", auth, code)
+		}
 	}
-	if rec := do("GET", "/api/v1/rotations/nope", "Bearer s3cret"); rec.Code != http.StatusTooManyRequests {
-		t.Fatalf("after repeated failures: %d, want 429", rec.Code)
+	// Five failures: the stranger now gets 429 whatever it sends; the operator is served.
+	if code := do(stranger, "GET", "/api/v1/rotations/nope", "Bearer s3cret"); code != http.StatusTooManyRequests {
+		t.Fatalf("the stranger after 5 failures: %d, want 429", code)
 	}
-	time.Sleep(1100 * time.Millisecond)
-	if rec := do("GET", "/api/v1/rotations/nope", "Bearer s3cret"); rec.Code != http.StatusNotFound {
-		t.Fatalf("a second later: %d, want the request through", rec.Code)
+	for i := 0; i < 20; i++ {
+		do(stranger, "GET", "/api/v1/rotations/nope", "Bearer wrong")
+		if code := do(operator, "GET", "/api/v1/rotations/nope", "Bearer s3cret"); code != http.StatusNotFound {
+			t.Fatalf("the operator while a stranger hammers: %d", code)
+		}
+	}
+	now = now.Add(1100 * time.Millisecond)
+	if code := do(stranger, "GET", "/api/v1/rotations/nope", "Bearer s3cret"); code != http.StatusNotFound {
+		t.Fatalf("a second later the stranger with the token: %d, want through", code)
+	}
+	// Replacing the file revokes the old token at once.
+	os.WriteFile(file, []byte("n3w\n"), 0o600)
+	os.Chtimes(file, now.Add(time.Minute), now.Add(time.Minute))
+	if code := do(operator, "GET", "/api/v1/rotations/nope", "Bearer s3cret"); code != http.StatusUnauthorized {
+		t.Fatalf("the old token after the file was replaced: %d", code)
+	}
+	if code := do(operator, "GET", "/api/v1/rotations/nope", "Bearer n3w"); code != http.StatusNotFound {
+		t.Fatalf("the new token: %d", code)
+	}
+}
+
+func TestTokenFileLimits(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, bytes.Repeat([]byte("x"), maxTokenSize+1), 0o600)
+	empty := filepath.Join(dir, "empty")
+	os.WriteFile(empty, []byte(" \n"), 0o600)
+	for file, want := range map[string]string{big: "more than 4096 bytes", empty: "is empty", "/dev/zero": "more than 4096 bytes", filepath.Join(dir, "none"): "no such file"} {
+		if _, _, err := OpenToken(file); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", file, err, want)
+		}
+	}
+	loose := filepath.Join(dir, "loose")
+	os.WriteFile(loose, []byte("t"), 0o644)
+	if _, l, err := OpenToken(loose); err != nil || !l {
+		t.Errorf("a token file readable by others: loose %v, %v", l, err)
+	}
+}
+
+// TestStrictRequests: a body the API does not understand exactly is refused, naming what is
+// wrong; nothing starts. A mistyped dry run must never rotate.
+func TestStrictRequests(t *testing.T) {
+	f := newFakeEngine(t, 10)
+	tf, _ := tokenFile(t, "s3cret")
+	jobs := NewJobs()
+	api := NewAPI(New(f, testConfig(t.TempDir()), slog.New(slog.DiscardHandler), nil), jobs, tf, watchedFake{})
+	mux := http.NewServeMux()
+	api.Register(mux)
+	post := func(name, body string) (int, string) {
+		req := httptest.NewRequest("POST", "/api/v1/containers/"+name+"/rotate", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		var answer struct{ Error string }
+		json.Unmarshal(rec.Body.Bytes(), &answer)
+		return rec.Code, answer.Error
+	}
+	for _, tt := range []struct{ body, says string }{
+		{`{"strategy":"leaf","dryRun":true}`, `unknown object member name "dryRun"`},
+		{`{"strategy":"leaf","dry_run":false,"dry_run":true}`, `duplicate object member name "dry_run"`},
+		{`{"dry_run":"yes"}`, `/dry_run`},
+		{`{"dry_run":1}`, `/dry_run`},
+		{`{"strategy":"leaf"} {"dry_run":true}`, `after top-level value`},
+		{`{"Strategy":"leaf"}`, `unknown object member name "Strategy"`},
+		{`[]`, `cannot unmarshal JSON array`},
+		{`{"strategy":"all"}`, `unknown strategy "all"`},
+		{strings.Repeat(" ", maxBody+1), `more than 65536 bytes`},
+	} {
+		if code, body := post("rancher", tt.body); code != http.StatusBadRequest || !strings.Contains(body, tt.says) {
+			t.Errorf("%.60s: %d %s, want 400 saying %s", tt.body, code, body, tt.says)
+		}
+	}
+	for _, name := range []string{"other", "..%2Fcontainers%2Francher", fakeID[:6]} {
+		if code, body := post(name, `{"dry_run":true}`); code != http.StatusNotFound {
+			t.Errorf("container %q: %d %s, want 404: only watched containers", name, code, body)
+		}
+	}
+	if len(jobs.All()) != 0 || len(f.events) != 0 {
+		t.Fatalf("a refused request started %d jobs, made engine calls %v", len(jobs.All()), f.events)
+	}
+	if code, body := post("rancher", `{"strategy":"leaf","dry_run":true}`); code != http.StatusAccepted {
+		t.Fatalf("a right request: %d %s", code, body)
 	}
 }
 

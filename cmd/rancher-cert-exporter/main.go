@@ -125,6 +125,16 @@ func run(args []string) int {
 			logger.Error("give exactly one --rancher.container")
 			return 2
 		}
+		if err := rotation.CheckContainerName((*containers)[0]); err != nil {
+			logger.Error("invalid flags", "err", err)
+			return 2
+		}
+		if !(cmd == rotateCmd.FullCommand() && *dryRun) { // a dry run writes nothing
+			if _, err := rotation.CheckBackupDir(*backupDir); err != nil {
+				logger.Error("rotation", "err", err)
+				return 2
+			}
+		}
 		fg := foreground{rot: newRotator(nil), grace: *stopGrace}
 		if !fg.recoverJobs() {
 			return 1

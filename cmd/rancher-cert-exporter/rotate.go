@@ -20,9 +20,11 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 )
 
-// serveRotation sets up what serve does with rotations: it finishes the jobs dead processes
-// left, serves the API when a token file is given, and runs the automatic rotation when asked
-// (the returned scheduler; nil when off).
+// serveRotation sets up what serve does with rotations. Only an exporter that may rotate — with
+// a token file or --rotation.auto=on — writes anything: it checks its backup directory, finishes
+// the jobs dead processes left and removes their helper containers, serves the API (with a token
+// file) and rotates automatically (on). Plan mode and a metrics-only exporter only read the
+// journals. It returns the scheduler, nil when automatic rotation is off.
 func serveRotation(ctx context.Context, reg prometheus.Registerer, mux *http.ServeMux, newRotator func(*rotation.Metrics) *rotation.Rotator,
 	jobs *rotation.Jobs, coll *collector.Collector, tokenFile string, auto autorotate.Config, logger *slog.Logger) (*autorotate.Scheduler, error) {
 	var metrics *rotation.Metrics
@@ -31,16 +33,23 @@ func serveRotation(ctx context.Context, reg prometheus.Registerer, mux *http.Ser
 	}
 	rot := newRotator(metrics)
 	rot.LoadLastFromJournals()
+	if tokenFile != "" || auto.Mode == autorotate.On {
+		free, err := rotation.CheckBackupDir(rot.BackupDir())
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("backup directory ready", "dir", rot.BackupDir(), "free_bytes", free)
+		go func() {
+			ctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			rot.RecoverInto(ctx, jobs)
+		}()
+	}
 	if tokenFile != "" {
-		if err := enableRotation(mux, rot, jobs, tokenFile, logger); err != nil {
+		if err := enableRotation(mux, rot, jobs, tokenFile, coll, logger); err != nil {
 			return nil, err
 		}
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		rot.RecoverInto(ctx, jobs)
-	}()
 	if auto.Mode == autorotate.Off {
 		return nil, nil
 	}
@@ -50,15 +59,15 @@ func serveRotation(ctx context.Context, reg prometheus.Registerer, mux *http.Ser
 }
 
 // enableRotation serves the rotation API; it stays off unless a token file is given.
-func enableRotation(mux *http.ServeMux, rot *rotation.Rotator, jobs *rotation.Jobs, tokenFile string, logger *slog.Logger) error {
-	token, loose, err := rotation.ReadToken(tokenFile)
+func enableRotation(mux *http.ServeMux, rot *rotation.Rotator, jobs *rotation.Jobs, tokenFile string, coll *collector.Collector, logger *slog.Logger) error {
+	token, loose, err := rotation.OpenToken(tokenFile)
 	if err != nil {
 		return err
 	}
 	if loose {
 		logger.Warn("token file is readable by group or others; chmod 600 it", "file", tokenFile)
 	}
-	rotation.NewAPI(rot, jobs, token).Register(mux)
+	rotation.NewAPI(rot, jobs, token, coll).Register(mux)
 	logger.Info("rotation API enabled", "backup_dir", rot.BackupDir())
 	return nil
 }
