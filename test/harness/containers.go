@@ -22,6 +22,7 @@ type SimOptions struct {
 	LeafDays int     // validity left on k3s leaves at first start; negative: expired; 0 means 365
 	UIDays   int     // validity left on the UI certificate at first start; 0 means 365
 	Env      []string
+	Args     []string // Rancher's arguments, such as --no-cacerts
 	// CrashLoop gives the container --restart=unless-stopped, as a real Rancher server has.
 	CrashLoop bool
 	// NoStart creates the container without starting it.
@@ -92,7 +93,7 @@ func (e *Engine) CreateSimNamed(ctx context.Context, name string, opt SimOptions
 	}
 	res, err := e.Client.ContainerCreate(ctx, client.ContainerCreateOptions{
 		Name:       name,
-		Config:     &container.Config{Image: opt.Profile.Image, Env: env, Labels: map[string]string{ImageLabel: "true"}},
+		Config:     &container.Config{Image: opt.Profile.Image, Env: env, Cmd: opt.Args, Labels: map[string]string{ImageLabel: "true"}},
 		HostConfig: host,
 	})
 	if err != nil {

@@ -34,6 +34,7 @@ type api struct {
 	stall     time.Duration // answer this late: an API server that does not answer in time
 	tls       *tls.Config
 	wrap      func(http.Handler) http.Handler // the listener's own handler around the API
+	settings  settings                        // Rancher's, once it has started
 }
 
 // newAPI serves the API with the 6443 listener's certificate: the ListenerConfig's on v0.8,
@@ -71,6 +72,10 @@ func (a *api) server(addr string) *http.Server {
 	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/secrets", a.listSecrets)
 	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/secrets/{name}", a.getSecret)
 	mux.HandleFunc("DELETE /api/v1/namespaces/{namespace}/secrets/{name}", a.deleteSecret)
+	if servesSettings() {
+		mux.HandleFunc("GET /apis/management.cattle.io/v3", a.getSettingResources)
+		mux.HandleFunc("GET /apis/management.cattle.io/v3/settings/{name}", a.getSetting)
+	}
 	if a.listeners != nil {
 		mux.HandleFunc("GET /apis/k3s.cattle.io/v1", a.getListenerResources)
 		mux.HandleFunc("GET /apis/k3s.cattle.io/v1/listenerconfigs", a.listListenerConfigs)
@@ -138,6 +143,10 @@ func (a *api) getAPIGroups(w http.ResponseWriter, _ *http.Request) {
 	if a.listeners != nil {
 		v := metav1.GroupVersionForDiscovery{GroupVersion: "k3s.cattle.io/v1", Version: "v1"}
 		groups = append(groups, metav1.APIGroup{Name: "k3s.cattle.io", Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
+	}
+	if servesSettings() {
+		v := metav1.GroupVersionForDiscovery{GroupVersion: "management.cattle.io/v3", Version: "v3"}
+		groups = append(groups, metav1.APIGroup{Name: "management.cattle.io", Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
 	}
 	writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: groups})
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -177,8 +178,12 @@ func run(ctx context.Context, cfg config, log *logger) error {
 		return err
 	}
 	apiServer := a.server(":6443")
+	apiListener, err := net.Listen("tcp", apiServer.Addr) // bound before anything dials it
+	if err != nil {
+		return err
+	}
 	go func() {
-		if err := apiServer.ListenAndServeTLS("", ""); err != nil && err != http.ErrServerClosed {
+		if err := apiServer.ServeTLS(apiListener, "", ""); err != nil && err != http.ErrServerClosed {
 			log.line("ERRO", "kube-apiserver: %v", err)
 		}
 	}()
@@ -211,7 +216,14 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, log, u)
+	var all map[string]setting
+	if servesSettings() {
+		if all, err = initSettings(cfg.dataDir, encodeCerts(u.ca.cert), os.Args[1:]); err != nil {
+			return err
+		}
+		a.settings.all.Store(&all)
+	}
+	return serve(ctx, cfg, log, u, all)
 }
 
 // waitForever is a start that cannot reach its own API server on 6443 because of the serving
@@ -230,9 +242,12 @@ func waitForever(ctx context.Context, cfg config, log *logger, why string) error
 	}
 }
 
-func serve(ctx context.Context, cfg config, log *logger, u *ui) error {
+func serve(ctx context.Context, cfg config, log *logger, u *ui, settings map[string]setting) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "pong") })
+	if settings != nil {
+		mux.HandleFunc("GET /cacerts", serveCACerts(settings))
+	}
 	https := &http.Server{Addr: cfg.httpsAddr, Handler: mux, TLSConfig: &tls.Config{GetCertificate: u.getCertificate}}
 	plain := &http.Server{Addr: cfg.httpAddr, Handler: mux}
 	errc := make(chan error, 2)

@@ -21,6 +21,7 @@ type ui struct {
 	store   *secretStore
 	ca      authority
 	current atomic.Pointer[tls.Certificate]
+	custom  bool // serving the operator's certificate from /etc/rancher/ssl
 }
 
 func newUI(cfg config, log *logger, store *secretStore, now time.Time) (*ui, error) {
@@ -41,12 +42,22 @@ func newUI(cfg config, log *logger, store *secretStore, now time.Time) (*ui, err
 		}
 	}
 	u.ca = authority{caCert, caKey}
+	if custom, err := tls.LoadX509KeyPair(customCertFile, customKeyFile); err == nil {
+		// The operator's own certificate: served as mounted, never renewed by Rancher.
+		log.rancher("Using the certificate in %s", customCertFile)
+		u.custom = true
+		u.current.Store(&custom)
+		return u, nil
+	}
 	return u, u.renewIfDue(now)
 }
 
 // renewIfDue loads the serving certificate, issuing it on first start and renewing it when it
 // expires within the window.
 func (u *ui) renewIfDue(now time.Time) error {
+	if u.custom {
+		return nil
+	}
 	stored, ok := u.store.get(uiNamespace, "serving-cert")
 	cert, cerr := firstCert(stored.Data["tls.crt"])
 	key, kerr := parseECKey(stored.Data["tls.key"])
