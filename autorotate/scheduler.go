@@ -107,8 +107,11 @@ func (s *Scheduler) round(ctx context.Context) {
 		if _, busy := s.running[c.Name]; busy {
 			continue
 		}
-		if !readSince(snap, c.Name, s.ended[c.Name]) {
-			continue // the certificates are from before our last rotation: wait for a fresh read
+		lastFailed := !s.failed[c.Name].IsZero() && s.failed[c.Name].Equal(s.ended[c.Name])
+		if !readSince(snap, c.Name, s.ended[c.Name]) && !lastFailed {
+			// The certificates are from before our last rotation: wait for a fresh read. After
+			// a failure the decision is a wait for the backoff's end, which holds either way.
+			continue
 		}
 		d := decide(now, c, certs, s.cfg, s.failed[c.Name])
 		s.record(d)
@@ -189,6 +192,10 @@ func (s *Scheduler) reap() {
 				"backup", rep.Backup, "next_attempt_after", rep.Finished.Add(s.cfg.Backoff).UTC().Format(time.RFC3339))
 		} else {
 			s.logger.Info("automatic rotation succeeded", "container", name, "job", rep.ID, "strategy", rep.Strategy, "backup", rep.Backup)
+			// The decision to rotate is done with; the next waits for a read of what the
+			// rotation renewed.
+			s.decisions[name] = Decision{Container: name, Action: None, Why: "rotated " + stamp(rep.Finished) + "; waiting for a read of the renewed certificates"}
+			s.next.DeleteLabelValues(name)
 		}
 	}
 }

@@ -135,8 +135,12 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if req.DryRun {
+		a.dryRun(w, r, c, strategy)
+		return
+	}
 	a.rot.FinishAbandoned(a.jobs) // one of this container holds its lock: 409 below
-	job, err := a.rot.NewRotation(c, strategy, req.DryRun, TriggerAPI)
+	job, err := a.rot.NewRotation(c, strategy, false, TriggerAPI)
 	var busy *ErrBusy
 	switch {
 	case errors.As(err, &busy):
@@ -153,6 +157,18 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 	rep := job.Report()
 	w.Header().Set("Location", "/api/v1/rotations/"+rep.ID)
 	writeJSON(w, http.StatusAccepted, rep)
+}
+
+// dryRun plans a rotation and answers with its report at once: the job is not kept, so a
+// GET of its id answers 404, and nothing is written.
+func (a *API) dryRun(w http.ResponseWriter, r *http.Request, c rancher.Container, strategy Strategy) {
+	job, err := a.rot.NewRotation(c, strategy, true, TriggerAPI)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	rep := job.Run(r.Context(), nil)
+	writeJSON(w, http.StatusOK, rep)
 }
 
 // status reports a job of this process, else of an earlier one from its journal.

@@ -94,6 +94,9 @@ type Report struct {
 	Finished       time.Time         `json:"finished,omitzero"`
 	// StartedAt is when the job last started the container: its log since then is checked.
 	StartedAt time.Time `json:"started_at,omitzero"`
+	// StartRequested is when the job asked for that start: a server that fails within
+	// milliseconds may log before the engine's StartedAt, and its log is read from here.
+	StartRequested time.Time `json:"start_requested,omitzero"`
 	// ContainerState is the state the job left the container in, as watched at its end:
 	// running, restarting (crash-looping), exited.
 	ContainerState string `json:"container_state,omitempty"`
@@ -144,7 +147,8 @@ type Job struct {
 }
 
 // NewRotation prepares a rotation of c, taking c's lock: *ErrBusy when another job, in any
-// process, rotates or restores it.
+// process, rotates or restores it. A dry run takes no lock and writes nothing: no journal, no
+// lock file, no directory; its report is all it leaves.
 func (r *Rotator) NewRotation(c rancher.Container, s Strategy, dryRun bool, trigger string) (*Job, error) {
 	return r.newJob(c, Report{Kind: KindRotate, Trigger: trigger, RequestedStrategy: s, DryRun: dryRun})
 }
@@ -158,11 +162,14 @@ func (r *Rotator) newJob(c rancher.Container, rep Report) (*Job, error) {
 	id := make([]byte, 8)
 	rand.Read(id)
 	rep.ID, rep.Container, rep.State, rep.Created, rep.Steps = hex.EncodeToString(id), c.Name, Running, time.Now().UTC(), []Step{}
-	lock, err := tryLock(r.cfg.BackupDir, c.ID, rep.ID, r.cfg.Owner)
-	if err != nil {
-		return nil, err
+	var lock *containerLock
+	if !rep.DryRun {
+		var err error
+		if lock, err = tryLock(r.cfg.BackupDir, c.ID, rep.ID, r.cfg.Owner); err != nil {
+			return nil, err
+		}
+		r.mine.Store(rep.ID, true)
 	}
-	r.mine.Store(rep.ID, true)
 	return &Job{Rotator: r, c: c, lock: lock, j: journal{Report: rep, ContainerID: c.ID, WasUp: c.Up(), Owner: r.cfg.Owner}}, nil
 }
 
@@ -183,7 +190,7 @@ func (j *Job) Run(ctx context.Context, progress func(Step)) Report {
 	j.progress = progress
 	ctx, cancel := context.WithTimeout(ctx, j.cfg.Timeout)
 	defer cancel()
-	j.metrics.begin(j.j.Container, j.j.Trigger)
+	j.metrics.begin(j.j.Report)
 	var err error
 	switch {
 	case j.resumed:
@@ -200,7 +207,7 @@ func (j *Job) Run(ctx context.Context, progress func(Step)) Report {
 // the journal is closed.
 func (j *Job) finish(err error) Report {
 	if err != nil {
-		err = errors.Join(err, j.rollBack(j.resumed && j.changedFiles()))
+		err = errors.Join(err, j.rollBack(j.resumed && j.changedFiles(), errors.Is(err, ErrStopping)))
 	}
 	var herr error
 	if !j.j.DryRun {
@@ -230,7 +237,9 @@ func (j *Job) finish(err error) Report {
 			j.logger.Info("pruned backups", "container", rep.Container, "removed", removed)
 		}
 	}
-	pruneJournals(j.cfg.BackupDir)
+	if !rep.DryRun {
+		pruneJournals(j.cfg.BackupDir)
+	}
 	j.metrics.end(rep)
 	logger := j.logger.With("job", rep.ID, "kind", rep.Kind, "container", rep.Container)
 	if err != nil {
@@ -264,7 +273,9 @@ func (j *Job) finalState(err error) string {
 // rollBack brings back a container that ran (or crash-looped) before the job stopped it, with
 // restore first putting the backup's files back. It runs on fresh contexts: the job's may be
 // gone, and the engine may be restarting, for which ensureStarted waits.
-func (j *Job) rollBack(restore bool) error {
+// A process that is stopping has only a few seconds left: it starts the container without
+// watching it through a start that may fail on the old CA (the restart policy makes the next).
+func (j *Job) rollBack(restore, stopping bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var errs []error
@@ -274,7 +285,7 @@ func (j *Job) rollBack(restore bool) error {
 		}
 	}
 	if j.j.WasUp && j.stoppedIt() {
-		if err := j.rescueStep("recover", j.ensureStarted); err != nil {
+		if err := j.rescueStep("recover", func() (string, error) { return j.ensureStarted(!stopping) }); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -316,10 +327,11 @@ func (j *Job) stoppedIt() bool {
 	return false
 }
 
-// ensureStarted brings the container back after a failure, and says truly what state it is in:
+// ensureStarted brings the container back after a failure (watched through its start when
+// watch is set), and says truly what state it is in:
 // started if it is down, and watched through its start; once more if that start ended on the
 // kubeconfig of a replaced CA (the second start a rotation's verify would have made).
-func (j *Job) ensureStarted() (string, error) {
+func (j *Job) ensureStarted(watch bool) (string, error) {
 	var did []string
 	for attempt := 0; attempt < 2; attempt++ {
 		started, err := j.startIfDown()
@@ -328,6 +340,9 @@ func (j *Job) ensureStarted() (string, error) {
 		}
 		if started {
 			did = append(did, "started it again")
+		}
+		if !watch {
+			break
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), j.cfg.SettleTime+time.Minute)
 		err = j.settleLastStart(ctx)
@@ -483,6 +498,9 @@ func (j *Job) set(fn func(j *journal)) {
 func (j *Job) save() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.j.DryRun {
+		return nil
+	}
 	err := j.j.save(j.cfg.BackupDir)
 	j.behind = err != nil
 	return err

@@ -130,8 +130,9 @@ func TestRecoveryFromDeathAtEveryEvent(t *testing.T) {
 		if rep.State != Succeeded {
 			t.Fatalf("clean run: %+v", rep)
 		}
-		t.Logf("restart policy %v: %d death points: %s", policy, len(clean.events), strings.Join(clean.events, " "))
-		for i, ev := range clean.events {
+		points := runsOf(clean.events)
+		t.Logf("restart policy %v: %d death points: %s", policy, len(points), strings.Join(points, " "))
+		for i, ev := range points {
 			f := newFakeEngine(t, 10)
 			f.policy = policy
 			f.dieAt = i
@@ -203,7 +204,7 @@ func TestRecoveredJobThatCannotFinishPutsTheBackupBack(t *testing.T) {
 	clean := newFakeEngine(t, 10)
 	useFake(t, clean)
 	runUntilDeath(t, New(clean, testConfig(t.TempDir()), logger, nil), clean)
-	f.dieAt = slices.Index(clean.events, "start")
+	f.dieAt = slices.Index(runsOf(clean.events), "start")
 	useFake(t, f)
 	if _, death := runUntilDeath(t, New(f, testConfig(dir), logger, nil), f); death != "start" {
 		t.Fatalf("died at %q", death)
@@ -263,7 +264,7 @@ func TestAbandonedReadsOnlyTheJournals(t *testing.T) {
 	clean := newFakeEngine(t, 10)
 	useFake(t, clean)
 	runUntilDeath(t, New(clean, testConfig(t.TempDir()), logger, nil), clean)
-	f.dieAt = slices.Index(clean.events, "start")
+	f.dieAt = slices.Index(runsOf(clean.events), "start")
 	useFake(t, f)
 	if _, death := runUntilDeath(t, New(f, testConfig(dir), logger, nil), f); death != "start" {
 		t.Fatalf("died at %q", death)
@@ -297,7 +298,7 @@ func TestBusyContainerRefusesASecondJob(t *testing.T) {
 		t.Fatalf("second job: %v", err)
 	}
 	first.Run(context.Background(), nil)
-	if _, err := rot.NewRotation(c, Auto, true, TriggerCLI); err != nil {
+	if _, err := rot.NewRotation(c, Auto, false, TriggerCLI); err != nil {
 		t.Fatalf("after the first ended: %v", err)
 	}
 }

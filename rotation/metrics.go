@@ -33,20 +33,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) begin(container, trigger string) {
-	if m != nil {
-		m.inProgress.WithLabelValues(container, trigger).Set(1)
+// begin and end count jobs that may change a container; a dry run is none.
+func (m *Metrics) begin(rep Report) {
+	if m != nil && !rep.DryRun {
+		m.inProgress.WithLabelValues(rep.Container, rep.Trigger).Set(1)
 	}
 }
 
 func (m *Metrics) end(rep Report) {
-	if m == nil {
+	if m == nil || rep.DryRun {
 		return
 	}
 	m.inProgress.WithLabelValues(rep.Container, rep.Trigger).Set(0)
-	if rep.DryRun {
-		return
-	}
 	m.total.WithLabelValues(rep.Container, rep.Kind, rep.State, rep.Trigger).Inc()
 	m.setLast(rep.Container, rep.Kind, rep.State, rep.Trigger, rep.Finished)
 }

@@ -53,7 +53,7 @@ func (j *Job) verifyRestore(ctx context.Context, final bool) (string, error) {
 		return "", fmt.Errorf("%d files differ from the backup: %s", len(differ), strings.Join(differ, ", "))
 	}
 	detail := fmt.Sprintf("%d files byte-identical to the backup", files)
-	switch err := j.settle(ctx, j.j.ContainerID, j.j.StartedAt); {
+	switch err := j.settle(ctx, j.j.ContainerID, j.logsSince()); {
 	case errors.Is(err, errUnknownAuthority) && !final:
 		j.insertAfter("", todo{Name: "second-start"}, todo{Name: "verify", Final: true})
 		return detail + "; the start ended on x509: certificate signed by unknown authority (the kubeconfig of the replaced CA): a second start follows", nil

@@ -83,7 +83,7 @@ func rotationSteps(s Strategy, files, secrets []string) []todo {
 // verifyRotation waits for a clean start and checks the certificates against the backup's.
 // A first start that fails on a listener cache from an older CA is restarted once more.
 func (j *Job) verifyRotation(ctx context.Context, final bool) (string, error) {
-	err := j.settle(ctx, j.j.ContainerID, j.j.StartedAt)
+	err := j.settle(ctx, j.j.ContainerID, j.logsSince())
 	if err == errUnknownAuthority && !final {
 		j.insertAfter("", todo{Name: "second-start"}, todo{Name: "verify", Final: true})
 		return "the start failed with x509: certificate signed by unknown authority: Rancher used the kubeconfig of the old CA, which k3s rewrote during that start; a second start follows", nil

@@ -11,12 +11,15 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -374,7 +377,7 @@ func TestStrictRequests(t *testing.T) {
 		{`{"dry_run":1}`, `/dry_run`},
 		{`{"strategy":"leaf"} {"dry_run":true}`, `after top-level value`},
 		{`{"Strategy":"leaf"}`, `unknown object member name "Strategy"`},
-		{`[]`, `cannot unmarshal JSON array`},
+		{`[]`, `unmarshal JSON array`}, // the library words it "cannot" or "unable to" at random
 		{`{"strategy":"all"}`, `unknown strategy "all"`},
 		{strings.Repeat(" ", maxBody+1), `more than 65536 bytes`},
 	} {
@@ -390,8 +393,52 @@ func TestStrictRequests(t *testing.T) {
 	if len(jobs.All()) != 0 || len(f.events) != 0 {
 		t.Fatalf("a refused request started %d jobs, made engine calls %v", len(jobs.All()), f.events)
 	}
-	if code, body := post("rancher", `{"strategy":"leaf","dry_run":true}`); code != http.StatusAccepted {
+	if code, body := post("rancher", `{"strategy":"leaf","dry_run":true}`); code != http.StatusOK {
 		t.Fatalf("a right request: %d %s", code, body)
+	}
+}
+
+// TestDryRunsLeaveNothing: a dry run through the API answers with its plan at once, and leaves
+// no journal, lock or directory behind, nor a job to look up; the container is only read.
+func TestDryRunsLeaveNothing(t *testing.T) {
+	f := newFakeEngine(t, 10)
+	dir := filepath.Join(t.TempDir(), "backups")
+	tf, _ := tokenFile(t, "s3cret")
+	jobs := NewJobs()
+	rot := New(f, testConfig(dir), slog.New(slog.DiscardHandler), nil)
+	mux := http.NewServeMux()
+	NewAPI(rot, jobs, tf, watchedFake{}).Register(mux)
+	do := func(method, path, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := do("POST", "/api/v1/containers/rancher/rotate", `{"strategy":"leaf","dry_run":true}`)
+	var rep Report
+	if err := json.Unmarshal(rec.Body.Bytes(), &rep); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("dry run: %d %s", rec.Code, rec.Body)
+	}
+	if rep.State != Succeeded || !rep.DryRun || rep.Strategy != Leaf || len(rep.Plan) != 3 || len(rep.Steps) != 1 || rep.Steps[0].Name != "preflight" {
+		t.Fatalf("report %+v", rep)
+	}
+	if code := do("GET", "/api/v1/rotations/"+rep.ID, "").Code; code != http.StatusNotFound {
+		t.Errorf("GET of the dry run's id: %d, want 404", code)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the backup directory: %v, want none", err)
+	}
+	if len(jobs.All()) != 0 {
+		t.Errorf("%d jobs registered", len(jobs.All()))
+	}
+	if !slices.Contains(f.events, "inspect") {
+		t.Errorf("engine calls %v: the container was not read", f.events)
+	}
+	for _, e := range f.events {
+		if !strings.HasPrefix(e, "inspect") && !strings.HasPrefix(e, "copy-from") && !strings.HasPrefix(e, "api") {
+			t.Errorf("engine call %s in a dry run", e)
+		}
 	}
 }
 

@@ -51,8 +51,9 @@ func (j *Job) do(ctx context.Context, t todo) (string, error) {
 }
 
 // startContainer starts the container and notes its start as the engine has it — the start of
-// a process that died is that start — and its restart count then.
+// a process that died is that start — when it was asked for, and its restart count then.
 func (j *Job) startContainer(ctx context.Context) error {
+	requested := time.Now()
 	if err := j.eng.Start(ctx, j.j.ContainerID); err != nil {
 		return err
 	}
@@ -61,8 +62,21 @@ func (j *Job) startContainer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	j.set(func(jr *journal) { jr.StartedAt, jr.RestartsAtStart = c.StartedAt.UTC(), c.RestartCount })
+	j.set(func(jr *journal) {
+		jr.StartedAt, jr.StartRequested, jr.RestartsAtStart = c.StartedAt.UTC(), requested.UTC(), c.RestartCount
+	})
 	return nil
+}
+
+// logsSince is when the log of the container's last start begins: the earlier of the job's
+// request and the engine's StartedAt.
+func (j *Job) logsSince() time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if r := j.j.StartRequested; !r.IsZero() && r.Before(j.j.StartedAt) {
+		return r
+	}
+	return j.j.StartedAt
 }
 
 // changing runs a call that changes the container to its end even when the job is cancelled

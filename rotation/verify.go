@@ -85,7 +85,9 @@ func (j *Job) secondStart(ctx context.Context) (string, error) {
 			if c.RestartCount > j.j.RestartsAtStart {
 				by = "its restart policy"
 			}
-			j.set(func(jr *journal) { jr.StartedAt, jr.RestartsAtStart = c.StartedAt.UTC(), c.RestartCount })
+			j.set(func(jr *journal) {
+				jr.StartedAt, jr.StartRequested, jr.RestartsAtStart = c.StartedAt.UTC(), time.Time{}, c.RestartCount
+			})
 			return fmt.Sprintf("started again by %s at %s", by, c.StartedAt.UTC().Format(time.RFC3339)), nil
 		}
 		waiting := c.RestartsOnExit && (c.State == container.StateRestarting || c.State == container.StateExited)
