@@ -13,12 +13,14 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
 )
 
 // Statuses of a certificate.
 const (
 	OK          = "OK"
-	Warning     = "WARNING"
+	Warning     = "WARNING"  // expires within the warning threshold
+	Critical    = "CRITICAL" // expires within the critical threshold
 	Expired     = "EXPIRED"
 	NotYetValid = "NOT YET VALID"
 	Unreadable  = "UNREADABLE"
@@ -49,25 +51,59 @@ type Row struct {
 	Note string `json:"note,omitempty"`
 }
 
+// Limits are how soon an expiry is a warning, and critical: as the alerts have them, a
+// certificate is at a threshold when the time it has left is at or below it.
+type Limits struct{ Warn, Crit time.Duration }
+
+// LimitsOf are the limits of the alert thresholds.
+func LimitsOf(t thresholds.Days) Limits { return Limits{Warn: t.WarningIn(), Crit: t.CriticalIn()} }
+
+// Check refuses limits a Nagios plugin would take for a mistake.
+func (l Limits) Check() error {
+	if l.Warn < 0 || l.Crit < 0 {
+		return fmt.Errorf("thresholds must not be negative (warning %s, critical %s)", days(l.Warn), days(l.Crit))
+	}
+	if l.Crit > l.Warn {
+		return fmt.Errorf("the critical threshold (%s) is above the warning one (%s)", days(l.Crit), days(l.Warn))
+	}
+	return nil
+}
+
+func days(d time.Duration) string { return fmt.Sprintf("%g days", d.Hours()/24) }
+
+// Status is the status of a certificate in use at now.
+func (l Limits) Status(notBefore, notAfter, now time.Time) string {
+	left := notAfter.Sub(now)
+	switch {
+	case now.Before(notBefore):
+		return NotYetValid
+	case left <= 0:
+		return Expired
+	case left <= l.Crit:
+		return Critical
+	case left <= l.Warn:
+		return Warning
+	}
+	return OK
+}
+
 // Rows turns a snapshot into rows sorted by container, source and path.
-func Rows(snap collector.Snapshot, now time.Time, warn time.Duration) []Row {
+func Rows(snap collector.Snapshot, now time.Time, limits Limits) []Row {
 	var rows []Row
 	for _, f := range snap.Certs() {
 		r := Row{Container: f.Container, Source: f.Source, Path: f.Path, Subject: f.Cert.SubjectCN,
 			NotAfter: f.Cert.NotAfter.UTC(), Residual: residual(f.Cert.NotAfter.Sub(now))}
-		switch {
-		case f.Class.Class.Unused():
+		if f.Class.Class.Unused() {
 			r.Status, r.Note = Unused, UnusedNote(f.Class)
-		case now.Before(f.Cert.NotBefore):
-			r.Status = NotYetValid
-		case !now.Before(f.Cert.NotAfter):
-			r.Status = Expired
-		case f.Cert.NotAfter.Sub(now) < warn:
-			r.Status = Warning
-		default:
-			r.Status = OK
+		} else {
+			r.Status = limits.Status(f.Cert.NotBefore, f.Cert.NotAfter, now)
 		}
 		rows = append(rows, r)
+	}
+	for _, c := range snap.Containers {
+		if r, ok := trustRow(snap, c.Name, now); ok {
+			rows = append(rows, r)
+		}
 	}
 	for _, e := range snap.Errors() {
 		rows = append(rows, Row{Container: e.Container, Source: e.Source, Path: e.Path, Status: Unreadable,
@@ -86,13 +122,30 @@ func Rows(snap collector.Snapshot, now time.Time, warn time.Duration) []Row {
 	return rows
 }
 
-// ExitCode is the Nagios code of the worst row: expired or not yet valid is critical, an
-// unreadable file unknown, an expiry within the warning window a warning.
+// TrustPath names the row that says whether downstream agents trust the UI chain.
+const TrustPath = "UI chain, as agents verify it"
+
+// trustRow says whether the UI chain verifies as the container's downstream agents will verify
+// it: OK, or CRITICAL — the agents fail at their next connection.
+func trustRow(snap collector.Snapshot, container string, now time.Time) (Row, bool) {
+	t, ok := snap.Trust(container, now)
+	if !ok || !t.Checked {
+		return Row{}, false
+	}
+	r := Row{Container: container, Source: collector.SourceUI, Path: TrustPath, Status: OK, Note: t.Why}
+	if !t.Trusted {
+		r.Status, r.Note = Critical, t.Why+"; downstream agents will refuse the server"
+	}
+	return r, true
+}
+
+// ExitCode is the Nagios code of the worst row: expired, not yet valid or within the critical
+// threshold is critical, an unreadable file unknown, within the warning threshold a warning.
 func ExitCode(rows []Row) int {
 	code := ExitOK
 	for _, r := range rows {
 		switch r.Status {
-		case Expired, NotYetValid:
+		case Expired, NotYetValid, Critical:
 			return ExitCritical
 		case Unreadable:
 			code = ExitUnknown

@@ -45,6 +45,8 @@ type dockerSource struct {
 	lastRound  round
 	downErr    string                      // the reason the engine is failing with, for start and end logs
 	superseded map[rancher.Superseded]bool // left out by discovery, as last logged
+	noneLogged bool                        // "no Rancher container found" was logged since one was seen
+	hung       bool                        // a scrape's budget ran out on the inspection that still runs
 }
 
 // containerState holds the sources of one container between scrapes.
@@ -69,6 +71,7 @@ type dockerResult struct {
 	sources    []SourceResult
 	up         bool
 	treeReads  map[string]int // by container name
+	watching   int            // containers watched
 }
 
 // gather reports every selected container: an inspection shared with concurrent scrapes, then
@@ -98,7 +101,7 @@ func (d *dockerSource) gather(ctx context.Context) dockerResult {
 		out.treeReads[r.containers[i].Name] = states[i].states[SourceK3s].completedReads()
 	}
 	out.sources = append(out.sources, r.failed...)
-	out.containers = r.containers
+	out.containers, out.watching = r.containers, len(r.containers)
 	out.up = !engineUnreachable(out.sources)
 	return out
 }

@@ -19,14 +19,15 @@ type errorTracker struct {
 	active map[string]map[string]FileError // scope → path+reason → error
 }
 
-func newErrorTracker(logger *slog.Logger, sources []string) *errorTracker {
+// newErrorTracker starts the counters of each source at 0 for the reasons it can fail with.
+func newErrorTracker(logger *slog.Logger, reasons map[string][]string) *errorTracker {
 	counts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace,
 		Name:      "read_errors_total",
 		Help:      "Certificate reads that failed, by source and reason.",
 	}, []string{"source", "reason"})
-	for _, s := range sources {
-		for _, r := range readerr.All {
+	for s, rs := range reasons {
+		for _, r := range rs {
 			counts.WithLabelValues(s, r)
 		}
 	}

@@ -20,6 +20,10 @@ import (
 // SourceFile is certificate files on the host (--files.path).
 const SourceFile = "file"
 
+// fileReasons are what a read of the host files can fail with (a scan that does not end in
+// time included).
+var fileReasons = readerr.Of(readerr.FileReads, []string{readerr.Timeout})
+
 // fileSource reads certificate files on the host: files, directories (recursively) and globs.
 type fileSource struct {
 	patterns []string
@@ -167,10 +171,8 @@ func (sc *scan) dir(dir string) {
 				sc.fail(p, err)
 				return nil
 			}
-		} else if !d.Type().IsRegular() {
-			return nil
 		}
-		sc.add(p, target)
+		sc.add(p, target) // a named pipe or device is reported by parse, never opened
 		return nil
 	})
 }
@@ -201,7 +203,7 @@ func (s *fileSource) parse(file string) (*certs.Info, error) {
 		return nil, statError(file, err)
 	}
 	if !info.Mode().IsRegular() {
-		return nil, readerr.Newf(readerr.Unreadable, "%s is not a regular file", file)
+		return nil, readerr.Newf(readerr.NotRegular, "%s is not a regular file (%s)", file, info.Mode().Type())
 	}
 	var inode uint64
 	if st, ok := info.Sys().(*syscall.Stat_t); ok {

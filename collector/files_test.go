@@ -76,7 +76,7 @@ func hostTree(t *testing.T) string {
 	os.Symlink("loop-b.crt", filepath.Join(tls, "loop-a.crt"))
 	os.Symlink("loop-a.crt", filepath.Join(tls, "loop-b.crt"))
 	os.Symlink(tls, filepath.Join(tls, "etcd", "up"))     // a directory loop WalkDir must not follow
-	syscall.Mkfifo(filepath.Join(tls, "fifo.crt"), 0o644) // skipped: opening it would block
+	syscall.Mkfifo(filepath.Join(tls, "fifo.crt"), 0o644) // reported, never opened: that would block
 	return dir
 }
 
@@ -104,6 +104,7 @@ func TestFileSourceReasons(t *testing.T) {
 		"escape.crt":                           "error:" + readerr.Symlink,
 		"loop-a.crt":                           "error:" + readerr.Symlink,
 		"loop-b.crt":                           "error:" + readerr.Symlink,
+		"fifo.crt":                             "error:" + readerr.NotRegular,
 		filepath.Join(dir, "nothing", "*.crt"): "error:" + readerr.NotFound,
 	}
 	for k, w := range want {

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,8 @@ type round struct {
 
 // inspect lists and inspects the selected containers, once for all concurrent scrapes. A scrape
 // whose budget runs out first reports the last inspection.
+// An inspection that outlasts the scrape's budget is an engine that does not answer: the
+// scrape reports it down, and while that inspection hangs, later scrapes do not wait for it.
 func (d *dockerSource) inspect(ctx context.Context) round {
 	ch := d.rounds.DoChan("round", func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
@@ -29,20 +32,88 @@ func (d *dockerSource) inspect(ctx context.Context) round {
 		d.trackEngine(r.err)
 		d.mu.Lock()
 		if r.err == nil {
+			d.noteFound(r)
 			d.lastRound = r
 			d.prune(r)
 		}
+		d.hung = false
 		d.mu.Unlock()
 		return r, nil
 	})
+	d.mu.Lock()
+	hung := d.hung
+	d.mu.Unlock()
+	if hung {
+		select {
+		case res := <-ch:
+			return res.Val.(round)
+		default:
+			err := d.hangs()
+			d.errs.count(SourceK3s, err)
+			return round{err: err}
+		}
+	}
 	select {
 	case res := <-ch:
 		return res.Val.(round)
 	case <-ctx.Done():
 		d.mu.Lock()
-		defer d.mu.Unlock()
-		return d.lastRound
+		d.hung = true
+		d.mu.Unlock()
+		err := d.hangs()
+		d.errs.count(SourceK3s, err)
+		d.trackEngine(err)
+		return round{err: err}
 	}
+}
+
+// hangs is the error of an engine whose inspection did not end within a scrape's budget.
+func (d *dockerSource) hangs() error {
+	return readerr.Newf(readerr.Timeout, "the Docker engine at %s did not answer within the scrape's budget", d.host)
+}
+
+// noteFound logs the first inspection that finds no Rancher container, with where it looked,
+// and each container found from then on. Called with d.mu held.
+func (d *dockerSource) noteFound(r round) {
+	if len(r.containers) == 0 && len(r.failed) == 0 {
+		if !d.noneLogged {
+			d.noneLogged = true
+			d.logger.Warn("no Rancher container found", "engine", d.host, "looked_for", d.looked(),
+				"hint", "start Rancher, name its container with --rancher.container, or try make demo for a simulated one")
+		}
+		return
+	}
+	d.noneLogged = false
+	known := map[string]bool{}
+	for _, c := range d.lastRound.containers {
+		known[c.ID] = true
+	}
+	for _, c := range r.containers {
+		if !known[c.ID] {
+			d.logger.Info("found Rancher container", "container", c.Name, "image", c.Image,
+				"rancher_version", orUnknown(c.Profile.Rancher), "k3s_version", orUnknown(c.Profile.K3s), "state", c.State)
+		}
+	}
+}
+
+// where says where the exporter looks for Rancher containers.
+func (d *dockerSource) where() string {
+	return d.looked() + " on the Docker engine at " + d.host
+}
+
+// looked says which containers the exporter looks for.
+func (d *dockerSource) looked() string {
+	if len(d.cfg.Containers) > 0 {
+		return "the containers named " + strings.Join(d.cfg.Containers, ", ")
+	}
+	return "containers of rancher/rancher images (any registry, tag or digest), running or not"
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 func (d *dockerSource) inspectAll(ctx context.Context) round {
@@ -117,7 +188,8 @@ func (d *dockerSource) prune(r round) {
 	}
 }
 
-// engineDown reports each container of the last inspection with its last good values, down.
+// engineDown reports each source of each container of the last inspection with its last good
+// values, down.
 func (d *dockerSource) engineDown(err error) dockerResult {
 	d.mu.Lock()
 	last := d.lastRound
@@ -126,7 +198,7 @@ func (d *dockerSource) engineDown(err error) dockerResult {
 		states[i] = d.containers[c.ID]
 	}
 	d.mu.Unlock()
-	out := dockerResult{treeReads: map[string]int{}}
+	out := dockerResult{treeReads: map[string]int{}, watching: len(last.containers)}
 	if len(last.containers) == 0 {
 		names := d.cfg.Containers
 		if len(names) == 0 {
@@ -142,14 +214,19 @@ func (d *dockerSource) engineDown(err error) dockerResult {
 		if states[i] == nil {
 			continue
 		}
-		k3s := states[i].states[SourceK3s]
-		k3s.mu.Lock()
-		res := k3s.good
-		k3s.mu.Unlock()
-		res.Container, res.Source, res.Up = c.Name, SourceK3s, false
-		res.Errors = []FileError{{Container: c.Name, Source: SourceK3s, Path: d.host, Err: err}}
-		out.sources = append(out.sources, res)
-		out.treeReads[c.Name] = k3s.completedReads()
+		for _, s := range sources {
+			st := states[i].states[s.name]
+			if st == nil {
+				continue
+			}
+			st.mu.Lock()
+			res := st.good
+			st.mu.Unlock()
+			res.Container, res.Source, res.Up = c.Name, s.name, false
+			res.Errors = []FileError{{Container: c.Name, Source: s.name, Path: d.host, Err: err}}
+			out.sources = append(out.sources, res)
+		}
+		out.treeReads[c.Name] = states[i].states[SourceK3s].completedReads()
 	}
 	return out
 }

@@ -3,6 +3,7 @@
 package collector
 
 import (
+	"crypto/x509"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
@@ -33,6 +34,17 @@ type SourceResult struct {
 	Errors            []FileError
 	// ReadAt is when the values were read; a scrape may report values older than itself.
 	ReadAt time.Time
+	// Chain is the chain the UI served, leaf first (source ui).
+	Chain []*x509.Certificate
+	// Settings are Rancher's settings for agents (source setting).
+	Settings *Settings
+}
+
+// Settings are the Rancher settings that decide what the agents of downstream clusters trust.
+type Settings struct {
+	CACerts      string // the cacerts value as stored; what /cacerts serves follows from it
+	AgentTLSMode string // effective: the value, else the default, else system-store
+	ServerURL    string
 }
 
 // Snapshot is everything one gather found.
@@ -42,6 +54,11 @@ type Snapshot struct {
 	Containers []rancher.Container
 	// DockerUp is nil when no Docker source is configured.
 	DockerUp *bool
+	// Watching is how many Rancher containers are watched: those found, or while the engine
+	// does not answer, those last found.
+	Watching int
+	// Looked says where discovery looked for Rancher containers, for a page that found none.
+	Looked string
 	// TreeReads counts the reads of each container's tree, by container name.
 	TreeReads map[string]int
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
 	"github.com/containerd/errdefs"
@@ -150,9 +151,52 @@ func TestTreeReadAgainAfterIntervalAndFailure(t *testing.T) {
 	if got := k3sResult(t, c.Gather(ctx)); got.Up || readerr.ReasonOf(got.Errors[0].Err) != readerr.DockerError {
 		t.Fatalf("failing read: %+v", got)
 	}
+	// Not again before the backoff (here the 50 ms interval, under the 1 s of a first failure),
+	// however many scrapes come.
 	eng.set(func(f *fakeEngine) { f.fail = nil })
+	calls := eng.archives.Load()
+	for i := 0; i < 20; i++ {
+		if got := k3sResult(t, c.Gather(ctx)); got.Up {
+			t.Fatalf("a failed read was retried at once: %+v", got)
+		}
+	}
+	if n := eng.archives.Load() - calls; n != 0 {
+		t.Fatalf("%d archive calls before the backoff passed", n)
+	}
+	time.Sleep(60 * time.Millisecond)
+	c.Gather(ctx) // due: starts the read
 	if got := k3sResult(t, c.Gather(ctx)); !got.Up {
-		t.Fatalf("a failed read is retried at the next gather: %+v", got)
+		t.Fatalf("a failed read is retried after its backoff: %+v", got)
+	}
+}
+
+// TestBackoffDoublesToTheInterval: 1 s after a first failure, doubling up to the refresh
+// interval.
+func TestBackoffDoublesToTheInterval(t *testing.T) {
+	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 9: 256 * time.Second, 10: 5 * time.Minute, 50: 5 * time.Minute} {
+		if got := backoff(n, 5*time.Minute); got != want {
+			t.Errorf("after %d failures: %s, want %s", n, got, want)
+		}
+	}
+	if got := backoff(3, 300*time.Millisecond); got != 300*time.Millisecond {
+		t.Errorf("an interval under a second: %s", got)
+	}
+}
+
+// TestAStartMakesAFailedSourceDueAtOnce: a failing source waits its backoff, but a start or
+// restart of the container makes it due at once.
+func TestAStartMakesAFailedSourceDueAtOnce(t *testing.T) {
+	now := time.Now()
+	b := readBasis{startedAt: now.Add(-time.Hour)}
+	s := &sourceState{last: SourceResult{ReadAt: now}, basis: b, failures: 3, retryAt: now.Add(4 * time.Second)}
+	if s.due(now.Add(time.Second), b, time.Hour) {
+		t.Fatal("due inside the backoff")
+	}
+	if !s.due(now.Add(time.Second), readBasis{startedAt: b.startedAt, restarts: 1}, time.Hour) {
+		t.Fatal("a restart did not make it due")
+	}
+	if !s.due(now.Add(5*time.Second), b, time.Hour) {
+		t.Fatal("not due after the backoff")
 	}
 }
 
@@ -257,5 +301,53 @@ func TestReadAgainAfterTheStartSettles(t *testing.T) {
 	st.last.ReadAt = start.Add(startSettle + time.Second)
 	if st.due(start.Add(2*startSettle), b, time.Hour) {
 		t.Fatal("due again after the read that followed the settling")
+	}
+}
+
+// TestReadErrorCountersStartWhereTheyCanCount: each source's read_errors_total starts at 0 for
+// the reasons its reads can fail with, and has no series for the others.
+func TestReadErrorCountersStartWhereTheyCanCount(t *testing.T) {
+	eng := newFakeEngine(t, time.Now().Add(time.Hour))
+	c := New(Config{Engine: eng, Docker: DockerConfig{Discover: true, Secrets: true}, FilePatterns: []string{t.TempDir()}}, promslog.NewNopLogger())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c.errs.counts)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := map[string]bool{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			has[labels["source"]+"/"+labels["reason"]] = true
+		}
+	}
+	for _, s := range []string{"k3s/not_regular", "k3s/unsafe_path", "k3s/docker_unreachable", "ui/ui_handshake", "secret/api_auth", "listener/api_unreachable", "file/not_regular", "file/timeout"} {
+		if !has[s] {
+			t.Errorf("no series for %s", s)
+		}
+	}
+	for _, s := range []string{"k3s/api_auth", "k3s/ui_handshake", "ui/empty", "ui/api_auth", "secret/ui_handshake", "file/docker_unreachable", "file/api_auth"} {
+		if has[s] {
+			t.Errorf("a series for %s, which cannot happen", s)
+		}
+	}
+}
+
+// TestAStartRestartsTheBackoff: a source that failed many times and fails again after a start
+// of its container waits the first backoff, not the long one it had reached.
+func TestAStartRestartsTheBackoff(t *testing.T) {
+	now := time.Now()
+	old := readBasis{startedAt: now.Add(-time.Hour)}
+	s := &sourceState{last: SourceResult{ReadAt: now.Add(-time.Minute)}, basis: old, failures: 8}
+	failing := func(context.Context) SourceResult { return SourceResult{} }
+	s.get(context.Background(), readBasis{startedAt: now}, time.Hour, failing, time.Second)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failures != 1 || s.retryAt.Sub(s.last.ReadAt) != firstRetry {
+		t.Fatalf("after a failed read of a new start: %d failures, retry in %s", s.failures, s.retryAt.Sub(s.last.ReadAt))
 	}
 }

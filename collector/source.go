@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"crypto/x509"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
@@ -25,10 +26,12 @@ type source struct {
 	keepLastGood bool
 	// classify: the files are k3s's, each classified against the container's release.
 	classify bool
+	// reasons are what its reads can fail with (readerr), the counters it starts with.
+	reasons []string
 }
 
 // sources are read for every Rancher container, in this order.
-var sources = []source{k3sSource, uiSource, secretSource, listenerSource}
+var sources = []source{k3sSource, uiSource, secretSource, listenerSource, settingSource}
 
 // readEnv is what a read may use.
 type readEnv struct {
@@ -41,9 +44,11 @@ type readEnv struct {
 // readout is what one read found: certificate files (each with its certificate or why it could
 // not be read), or why the source as a whole could not be read, and at which path.
 type readout struct {
-	files []rancher.File
-	path  string // what was read, for an error of the whole source
-	err   error
+	files    []rancher.File
+	chain    []*x509.Certificate // the UI's: the chain served, leaf first
+	settings *Settings           // the settings source's
+	path     string              // what was read, for an error of the whole source
+	err      error
 }
 
 // result parses a readout into a source result, through the source's cache of parsed
@@ -55,7 +60,7 @@ func (o readout) result(s source, c rancher.Container, cache *certs.Cache) Sourc
 		res.Errors = []FileError{{Container: container, Source: source, Path: o.path, Err: o.err}}
 		return res
 	}
-	res.Up = true
+	res.Up, res.Chain, res.Settings = true, o.chain, o.settings
 	for _, f := range o.files {
 		addFile(&res, cache, f)
 	}

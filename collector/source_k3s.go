@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
 // SourceK3s is k3s's certificate files in the container, read through the archive endpoint:
@@ -20,6 +21,7 @@ var k3sSource = source{
 	interval: func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },
 	timeout:  treeTimeout,
 	classify: true,
+	reasons:  readerr.Of(readerr.EngineReads, readerr.FileReads, readerr.ArchiveReads),
 	read: func(ctx context.Context, env readEnv, c rancher.Container) readout {
 		files, err := rancher.ReadTree(ctx, env.engine, c.ID, c.Profile.Locations)
 		return readout{files: files, path: rancher.ServerTLSDir, err: err}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
 // SourceListener is the 6443 certificate Rancher 2.3's k3s keeps in its ListenerConfig, not in a
@@ -21,6 +22,7 @@ var listenerSource = source{
 	timeout:      secretTimeout,
 	read:         readListener,
 	keepLastGood: true,
+	reasons:      readerr.Of(readerr.EngineReads, readerr.APIReads),
 }
 
 // ListenerPath names the listener's certificate in the path label: its object.

@@ -24,6 +24,7 @@ var secretSource = source{
 	interval: func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },
 	timeout:  secretTimeout,
 	read:     readSecrets,
+	reasons:  readerr.Of(readerr.EngineReads, readerr.APIReads),
 }
 
 // readSecrets lists the certificates a running container's embedded cluster keeps as

@@ -33,6 +33,7 @@ var uiSource = source{
 	interval: func(cfg DockerConfig) time.Duration { return cfg.UIRefreshInterval },
 	timeout:  uiReadTimeout,
 	read:     readUI,
+	reasons:  readerr.UIReads,
 }
 
 func readUI(ctx context.Context, env readEnv, c rancher.Container) readout {
@@ -43,11 +44,11 @@ func readUI(ctx context.Context, env readEnv, c rancher.Container) readout {
 	if err != nil {
 		return readout{err: err}
 	}
-	cert, err := probeUI(ctx, target)
+	chain, err := probeUI(ctx, target)
 	if err != nil {
 		return readout{path: target.url, err: err}
 	}
-	return readout{files: []rancher.File{{Path: target.url, Data: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})}}}
+	return readout{files: []rancher.File{{Path: target.url, Data: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: chain[0].Raw})}}, chain: chain}
 }
 
 func uiTargetOf(cfg DockerConfig, c rancher.Container) (uiTarget, error) {
@@ -84,9 +85,9 @@ func uiTargetFromAddr(addr string) uiTarget {
 	return uiTarget{addr: addr, serverName: host, url: "https://" + addr}
 }
 
-// probeUI returns the leaf certificate the UI serves. It verifies nothing: the point is to
+// probeUI returns the chain the UI serves, leaf first. It verifies nothing: the point is to
 // read the certificate, also when it is self-signed or expired.
-func probeUI(ctx context.Context, t uiTarget) (*x509.Certificate, error) {
+func probeUI(ctx context.Context, t uiTarget) ([]*x509.Certificate, error) {
 	ctx, cancel := context.WithTimeout(ctx, uiTimeout)
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", t.addr)
@@ -106,5 +107,5 @@ func probeUI(ctx context.Context, t uiTarget) (*x509.Certificate, error) {
 	if len(certs) == 0 {
 		return nil, readerr.Newf(readerr.UIHandshake, "%s sent no certificate", t.url)
 	}
-	return certs[0], nil
+	return certs, nil
 }

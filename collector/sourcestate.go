@@ -11,9 +11,10 @@ import (
 )
 
 // sourceState is the last read of one source of one container. A scrape reads it; a read
-// replaces it when the container changed, the last read failed or the refresh interval has
-// passed. At most one read runs at a time, and only the scrape that starts it waits for it
-// (within its budget) — others use the values they find, unless there are none yet.
+// replaces it when the container started or restarted, the refresh interval has passed, or —
+// after a backoff — the last read failed. At most one read runs at a time, and only the scrape
+// that starts it waits for it (within its budget) — others use the values they find, unless
+// there are none yet.
 type sourceState struct {
 	container, source string
 	// keepGood reports the certificates of the last read that worked when a read fails.
@@ -25,6 +26,23 @@ type sourceState struct {
 	basis   readBasis     // the container as it was when the last read started
 	running chan struct{} // closed when the running read ends; nil when none runs
 	reads   int           // completed reads
+	// failures counts the reads that failed in a row; a failed source is read again from
+	// retryAt: 1 s after the first failure, doubling up to the refresh interval, so that a
+	// failing source (a crash-looping server) is not read at every scrape.
+	failures int
+	retryAt  time.Time
+}
+
+// firstRetry is the backoff after a first failed read.
+const firstRetry = time.Second
+
+// backoff is how long after the n-th failure in a row a source is read again.
+func backoff(n int, interval time.Duration) time.Duration {
+	d := firstRetry
+	for i := 1; i < n && d < interval; i++ {
+		d *= 2
+	}
+	return min(d, interval)
 }
 
 // readBasis is what makes a container's tree change: a start (a restart by the restart
@@ -42,13 +60,19 @@ func basisOf(c rancher.Container) readBasis {
 // sooner after the start is made once more after it.
 const startSettle = 30 * time.Second
 
-// due tells whether the state needs a new read for the container as it is now: it is new, its
-// last read failed, it started since (or restarted), the interval has passed, or the last read
-// came too soon after the start.
+// due tells whether the state needs a new read for the container as it is now: it is new, it
+// started since (or restarted), its last read failed and the backoff has passed, the interval
+// has passed, or the last read came too soon after the start.
 func (s *sourceState) due(now time.Time, b readBasis, interval time.Duration) bool {
 	last := s.last.ReadAt
 	tooSoon := last.Sub(b.startedAt) < startSettle && now.Sub(b.startedAt) >= startSettle
-	return last.IsZero() || !s.last.Up || s.basis != b || now.Sub(last) >= interval || tooSoon
+	switch {
+	case last.IsZero(), s.basis != b:
+		return true
+	case !s.last.Up:
+		return !now.Before(s.retryAt)
+	}
+	return now.Sub(last) >= interval || tooSoon
 }
 
 // get returns the values to report, starting a read when one is due. read runs detached from
@@ -59,7 +83,7 @@ func (s *sourceState) get(ctx context.Context, b readBasis, interval time.Durati
 	if s.running == nil && s.due(time.Now(), b, interval) {
 		s.running = make(chan struct{})
 		wait = true
-		go s.read(b, read, timeout, s.running)
+		go s.read(b, interval, read, timeout, s.running)
 	}
 	running := s.running
 	if s.last.ReadAt.IsZero() {
@@ -79,21 +103,27 @@ func (s *sourceState) get(ctx context.Context, b readBasis, interval time.Durati
 	return s.last
 }
 
-func (s *sourceState) read(b readBasis, read func(context.Context) SourceResult, timeout time.Duration, done chan struct{}) {
+func (s *sourceState) read(b readBasis, interval time.Duration, read func(context.Context) SourceResult, timeout time.Duration, done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	res := read(ctx)
 	cancel()
 	res.ReadAt = time.Now()
 	s.mu.Lock()
 	if !res.Up && s.keepGood {
-		res.Certs = s.good.Certs
+		res.Certs, res.Settings = s.good.Certs, s.good.Settings
 	}
 	if sameCerts(s.last.Certs, res.Certs) {
 		res.Certs = s.last.Certs // unchanged: the cached exposition stays valid
 	}
+	if s.basis != b {
+		s.failures = 0 // a new start: the backoff starts over
+	}
 	s.last, s.basis, s.running = res, b, nil
 	if res.Up {
-		s.good = res
+		s.good, s.failures = res, 0
+	} else {
+		s.failures++
+		s.retryAt = res.ReadAt.Add(backoff(s.failures, interval))
 	}
 	s.reads++
 	s.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -30,10 +31,41 @@ type tarEntry struct {
 	tooBig int64
 }
 
+// Bounds of one tree read: what it may hold in memory of certificate files, whatever the
+// container keeps (k3s writes about 40 files of a few kilobytes).
+const (
+	MaxTreeBytes = 16 << 20
+	MaxTreeFiles = 2000
+)
+
+// treeBudget counts what a tree read has taken, across its concurrent archive reads.
+type treeBudget struct {
+	bytes, files atomic.Int64
+}
+
+// take accounts for one more file of size bytes, refusing it beyond the bounds.
+func (b *treeBudget) take(dir string, size int64) error {
+	if b == nil {
+		return nil
+	}
+	if n := b.files.Add(1); n > MaxTreeFiles {
+		return readerr.Newf(readerr.TooLarge, "more than %d certificate files (at %s): not read", MaxTreeFiles, dir)
+	}
+	if n := b.bytes.Add(size); n > MaxTreeBytes {
+		return readerr.Newf(readerr.TooLarge, "more than %d MiB of certificate files (at %s): not read", MaxTreeBytes>>20, dir)
+	}
+	return nil
+}
+
 // ReadArchive reads a tar stream of dir, as the Docker archive endpoint returns it (entry
 // names start with the base name of dir), and returns its certificate files. Links are
 // resolved inside the archive only: nothing outside dir is ever read.
 func ReadArchive(r io.Reader, dir string) ([]File, error) {
+	return readArchive(r, dir, nil)
+}
+
+// readArchive is ReadArchive within a tree read's budget.
+func readArchive(r io.Reader, dir string, budget *treeBudget) ([]File, error) {
 	tr := tar.NewReader(r)
 	entries := map[string]*tarEntry{}
 	var order []string
@@ -62,10 +94,17 @@ func ReadArchive(r io.Reader, dir string) ([]File, error) {
 				e.tooBig = hdr.Size
 				break
 			}
+			if err := budget.take(dir, hdr.Size); err != nil {
+				return nil, err
+			}
 			if e.data, err = io.ReadAll(tr); err != nil {
 				return nil, readerr.Newf(readerr.Unreadable, "archive of %s: %s: %v", dir, name, err)
 			}
 		case tar.TypeSymlink, tar.TypeLink:
+		case tar.TypeFifo, tar.TypeChar, tar.TypeBlock:
+			if !certs.IsCandidate(name) {
+				continue
+			}
 		default:
 			continue
 		}
@@ -109,6 +148,8 @@ func resolve(dir, name string, entries map[string]*tarEntry) File {
 			return File{Path: name, Err: readerr.Newf(readerr.Symlink, "%s: link target %s is not a certificate file in %s", name, cur, dir)}
 		}
 		switch e.typ {
+		case tar.TypeFifo, tar.TypeChar, tar.TypeBlock:
+			return File{Path: name, Err: readerr.Newf(readerr.NotRegular, "%s is a %s, not a regular file", name, typeName(e.typ))}
 		case tar.TypeReg:
 			if e.tooBig > 0 {
 				return File{Path: name, Err: certs.CheckSize(name, e.tooBig)}
@@ -133,4 +174,14 @@ func resolve(dir, name string, entries map[string]*tarEntry) File {
 		}
 	}
 	return File{Path: name, Err: readerr.New(readerr.Symlink, fmt.Errorf("%s: too many levels of symbolic links", name))}
+}
+
+func typeName(typ byte) string {
+	switch typ {
+	case tar.TypeFifo:
+		return "named pipe"
+	case tar.TypeChar:
+		return "character device"
+	}
+	return "block device"
 }

@@ -63,6 +63,9 @@ func TestReadArchive(t *testing.T) {
 		entry{name: "tls/dangling.crt", typ: tar.TypeSymlink, link: "missing.crt"},
 		entry{name: "tls/../../evil.crt", typ: tar.TypeReg, data: "EVIL"},
 		entry{name: "tls/big.crt", typ: tar.TypeReg, data: "x", size: certs.MaxFileSize + 1},
+		entry{name: "tls/fifo.crt", typ: tar.TypeFifo},
+		entry{name: "tls/fifo.txt", typ: tar.TypeFifo},
+		entry{name: "tls/dev.pem", typ: tar.TypeChar},
 	)
 	files, err := ReadArchive(buf, dir)
 	if err != nil {
@@ -90,6 +93,8 @@ func TestReadArchive(t *testing.T) {
 		dir + "/dangling.crt":      "error:" + readerr.Symlink,
 		dir:                        "error:" + readerr.UnsafePath,
 		dir + "/big.crt":           "error:" + readerr.TooLarge,
+		dir + "/fifo.crt":          "error:" + readerr.NotRegular,
+		dir + "/dev.pem":           "error:" + readerr.NotRegular,
 	}
 	for p, w := range want {
 		if got[p] != w {

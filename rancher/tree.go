@@ -73,12 +73,13 @@ const fetchers = 4
 func ReadTree(ctx context.Context, eng Engine, id string, locs []Location) ([]File, error) {
 	sources := Sources(locs, false)
 	got := make([][]File, len(sources))
+	budget := &treeBudget{}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(fetchers)
 	for i, src := range sources {
 		g.Go(func() error {
 			return Walk(ctx, eng, id, []Source{src}, func(src Source, r io.Reader) error {
-				files, err := ReadArchive(r, src.Path)
+				files, err := readArchive(r, src.Path, budget)
 				got[i] = files
 				return err
 			})

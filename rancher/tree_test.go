@@ -3,6 +3,7 @@ package rancher
 import (
 	"archive/tar"
 	"context"
+	"fmt"
 	"io"
 	"path"
 	"sort"
@@ -88,6 +89,38 @@ func TestReadTreeFetchesOnlyCertificates(t *testing.T) {
 	delete(eng.files, ServerTLSDir+"/etcd/peer-ca.crt")
 	if _, err := ReadTree(context.Background(), eng, "c1", ProfileOf(Versions{}).Locations); readerr.ReasonOf(err) != readerr.NotFound {
 		t.Fatalf("missing server/tls: %v", err)
+	}
+}
+
+// TestTreeReadIsBounded: a tree whose certificate files exceed the bounds of one read, in bytes
+// or in number, is refused as too large as a whole, before it is held in memory.
+func TestTreeReadIsBounded(t *testing.T) {
+	locs := ProfileOf(Versions{Rancher: "v2.7.5"}).Locations
+	for name, files := range map[string]map[string]string{
+		"bytes": func() map[string]string {
+			m := map[string]string{}
+			for i := range MaxTreeBytes/(900<<10) + 1 {
+				m[fmt.Sprintf("%s/big-%03d.crt", ServerTLSDir, i)] = strings.Repeat("x", 900<<10)
+			}
+			return m
+		}(),
+		"files": func() map[string]string {
+			m := map[string]string{}
+			for i := range MaxTreeFiles + 1 {
+				m[fmt.Sprintf("%s/many-%04d.crt", ServerTLSDir, i)] = "x"
+			}
+			return m
+		}(),
+	} {
+		_, err := ReadTree(context.Background(), &fakeEngine{t: t, files: files}, "c1", locs)
+		if readerr.ReasonOf(err) != readerr.TooLarge || !strings.Contains(err.Error(), "not read") {
+			t.Errorf("%s: %v, want too_large", name, err)
+		}
+		delete(files, ServerTLSDir+"/big-000.crt")
+		delete(files, ServerTLSDir+"/many-0000.crt")
+		if _, err := ReadTree(context.Background(), &fakeEngine{t: t, files: files}, "c1", locs); err != nil {
+			t.Errorf("%s: one file fewer: %v", name, err)
+		}
 	}
 }
 

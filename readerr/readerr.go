@@ -1,5 +1,6 @@
 // Package readerr names the reasons a certificate source can fail to read something.
-// Every reason is a label value of rancher_cert_exporter_read_errors_total.
+// Every reason is a label value of rancher_cert_exporter_read_errors_total, started at 0 for
+// the sources whose reads can fail with it.
 package readerr
 
 import (
@@ -11,7 +12,8 @@ const (
 	Empty             = "empty"          // a certificate file with no bytes
 	NoCertificate     = "no_certificate" // a .crt/.pem file with no PEM block at all (junk)
 	ParseError        = "parse_error"    // a PEM or JSON block that does not parse
-	TooLarge          = "too_large"      // a file over the size limit
+	TooLarge          = "too_large"      // a file over the size limit, or a tree over its bounds
+	NotRegular        = "not_regular"    // a certificate name on a named pipe or a device
 	Symlink           = "symlink"        // a link that leaves the tree, dangles or loops
 	UnsafePath        = "unsafe_path"    // a tar entry whose name escapes the tree
 	Unreadable        = "unreadable"     // permission denied or an I/O error
@@ -28,11 +30,35 @@ const (
 	Timeout           = "timeout"         // a read did not end within the scrape's budget
 )
 
-// All lists every reason, for pre-initialising counters.
-var All = []string{
-	Empty, NoCertificate, ParseError, TooLarge, Symlink, UnsafePath, Unreadable, NotFound,
-	ContainerNotFound, DockerUnreachable, DockerError, UIUnreachable, UIHandshake, NoUIAddress,
-	APIUnreachable, APIAuth, APIError, Timeout,
+// The reasons each kind of read can fail with: a source's counters are pre-initialised with
+// the reasons of the reads it makes, and no others.
+var (
+	// EngineReads: anything read of a container through the Docker engine (a read that does
+	// not end in time included).
+	EngineReads = []string{ContainerNotFound, DockerUnreachable, DockerError, Unreadable, Timeout}
+	// FileReads: certificate files, in a container's tree or on the host.
+	FileReads = []string{Empty, NoCertificate, ParseError, TooLarge, NotRegular, Symlink, Unreadable, NotFound}
+	// ArchiveReads: a tree streamed by the engine's archive endpoint.
+	ArchiveReads = []string{UnsafePath}
+	// APIReads: the container's cluster API, through the kubeconfig read from the container.
+	APIReads = []string{APIUnreachable, APIAuth, APIError, NotFound, TooLarge, Empty, NoCertificate, ParseError}
+	// UIReads: the handshake with the Rancher UI.
+	UIReads = []string{UIUnreachable, UIHandshake, NoUIAddress, Unreadable, Timeout}
+)
+
+// Of joins kinds of reads into one list of reasons, each once.
+func Of(kinds ...[]string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, k := range kinds {
+		for _, r := range k {
+			if !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }
 
 // Error is a read failure with the reason it is counted under.

@@ -4,6 +4,7 @@
 package status
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/autorotate"
@@ -24,7 +26,23 @@ import (
 //go:embed page.html
 var pageHTML string
 
-var page = template.Must(template.New("page").Parse(pageHTML))
+var page = template.Must(template.New("page").Funcs(template.FuncMap{"breakable": breakable}).Parse(pageHTML))
+
+// breakable lets a path wrap before each slash, and nowhere else while a segment fits: each
+// segment is an inline block, which breaks inside only when it is wider than the column.
+func breakable(path string) template.HTML {
+	var b strings.Builder
+	for i, seg := range strings.SplitAfter(path, "/") {
+		if seg == "" {
+			continue
+		}
+		if i > 0 {
+			b.WriteString("<wbr>")
+		}
+		b.WriteString(`<span class="seg">` + template.HTMLEscapeString(seg) + "</span>")
+	}
+	return template.HTML(b.String())
+}
 
 // Options say what the page links to and how it colours.
 type Options struct {
@@ -40,12 +58,14 @@ func Handler(coll *collector.Collector, opts Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), collector.Budget(r))
 		defer cancel()
-		v := build(coll.Last(ctx), time.Now(), opts)
+		var buf bytes.Buffer // rendered whole first: an error is a clean 500, not half a page
+		if err := page.Execute(&buf, build(coll.Last(ctx), time.Now(), opts)); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-		if err := page.Execute(w, v); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		}
+		w.Write(buf.Bytes())
 	})
 }
 
@@ -57,6 +77,10 @@ type view struct {
 	Servers []server
 	Rows    []row
 	Down    []down
+	// NoContainer: the engine answers, but no Rancher container is watched; Looked says
+	// where the exporter looked.
+	NoContainer bool
+	Looked      string
 }
 
 // server is one Rancher container at a glance.
@@ -75,6 +99,16 @@ type server struct {
 	// Listener says, on 2.3, that the 6443 certificate (kept in the cluster, not a file) could
 	// not be checked yet, and why.
 	Listener string
+	// Trust is what downstream agents trust, when Rancher's settings were read.
+	Trust *trustLine
+}
+
+// trustLine is what the agents of the server's downstream clusters trust, and whether the UI
+// chain verifies as they will verify it.
+type trustLine struct {
+	collector.Trust
+	Short string // the checksum's first 12 digits
+	CA    *row   // the cacerts CA
 }
 
 // row is one certificate, or one that could not be read.
@@ -92,19 +126,20 @@ type row struct {
 type down struct{ Container, Source, Reason, Message string }
 
 func build(snap collector.Snapshot, now time.Time, opts Options) view {
-	v := view{Options: opts, Taken: snap.Taken.UTC(), Now: now.Unix()}
+	v := view{Options: opts, Taken: snap.Taken.UTC(), Now: now.Unix(), Looked: snap.Looked,
+		NoContainer: snap.DockerUp != nil && *snap.DockerUp && snap.Watching == 0}
 	t := opts.Thresholds
 	files := map[string]collector.CertFile{} // by container, source and path, for the class
 	for _, f := range snap.Certs() {
 		files[f.Container+"\x00"+f.Source+"\x00"+f.Path] = f
 	}
-	for _, r := range check.Rows(snap, now, t.WarningIn()) {
+	for _, r := range check.Rows(snap, now, check.LimitsOf(t)) {
 		out := row{Container: r.Container, Source: r.Source, Path: r.Path, Subject: r.Subject, NotAfter: r.NotAfter, Status: r.Status, Error: r.Error, Note: r.Note}
-		if r.Status != check.Unreadable {
+		if !r.NotAfter.IsZero() {
 			// Whole days, as the metric gives them: floor((cert_not_after_seconds - time()) / 86400).
 			out.DaysLeft = int(math.Floor(r.NotAfter.Sub(now).Hours() / 24))
 		}
-		out.Class = class(out, now, t)
+		out.Class = class(out)
 		v.Rows = append(v.Rows, out)
 	}
 	// In use soonest first, then the unused, then the unreadable.
@@ -128,6 +163,14 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 		if c.Profile.ListenerConfig {
 			s.Listener = listenerLine(snap, c)
 		}
+		if t, ok := snap.Trust(c.Name, now); ok {
+			s.Trust = &trustLine{Trust: t, Short: t.Checksum[:min(12, len(t.Checksum))]}
+			for i := range v.Rows {
+				if r := &v.Rows[i]; r.Container == c.Name && r.Source == collector.SourceSetting && r.Path == collector.CACertsPath {
+					s.Trust.CA = r
+				}
+			}
+		}
 		if opts.Auto != nil {
 			s.Auto = autoLine(opts.Auto, c.Name)
 		}
@@ -143,20 +186,12 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 	return v
 }
 
-func class(r row, now time.Time, t thresholds.Days) string {
-	switch {
-	case r.Status == check.Unreadable:
-		return "unreadable"
-	case r.Status == check.Unused:
-		return "unused"
-	case r.Status == check.Expired:
+// class is the row's colour: its status, a certificate not yet valid coloured as expired.
+func class(r row) string {
+	if r.Status == check.NotYetValid {
 		return "expired"
-	case r.NotAfter.Sub(now) <= t.CriticalIn():
-		return "critical"
-	case r.NotAfter.Sub(now) <= t.WarningIn():
-		return "warning"
 	}
-	return "ok"
+	return strings.ToLower(r.Status)
 }
 
 func summarize(c rancher.Container, rows []row, files map[string]collector.CertFile, now time.Time, t thresholds.Days) server {
@@ -165,7 +200,7 @@ func summarize(c rancher.Container, rows []row, files map[string]collector.CertF
 		WindowDays: int(p.Window.Hours() / 24), State: string(c.State), Restarts: c.RestartCount}
 	for i := range rows { // sorted soonest first
 		r := &rows[i]
-		if r.Container != c.Name || r.Status == check.Unreadable {
+		if r.Container != c.Name || r.NotAfter.IsZero() { // unreadable, or the trust row
 			continue
 		}
 		class := files[r.Container+"\x00"+r.Source+"\x00"+r.Path].Class.Class

@@ -72,10 +72,15 @@ func TestBuild(t *testing.T) {
 	if s27.Gap || !strings.HasPrefix(s27.Advice, "Restart the container") || s27.WindowDays != 90 {
 		t.Errorf("2.7 server: %+v", s27)
 	}
-	var order, classes []string
+	var order, classes, statuses []string
 	for _, r := range v.Rows {
 		order = append(order, r.Container+" "+r.Path)
 		classes = append(classes, r.Class)
+		statuses = append(statuses, r.Status)
+	}
+	// The leaf 4 days from expiry is critical as the alert has it, in words and colour.
+	if want := "CRITICAL WARNING OK OK UNUSED UNREADABLE UNREADABLE"; strings.Join(statuses, " ") != want {
+		t.Errorf("statuses %v, want %s", statuses, want)
 	}
 	// The 2.2 leftover expired ten days ago: unused, after the files in use.
 	wantClasses := "critical warning ok ok unused unreadable unreadable"
@@ -108,5 +113,31 @@ func TestPage(t *testing.T) {
 	}
 	if strings.Count(html, "<tr class=") != 7 || strings.Count(html, `class="banner"`) != 1 || strings.Contains(html, "<script") {
 		t.Errorf("page:\n%s", html)
+	}
+}
+
+// TestNoContainerSaysWhereItLooked: an engine that answers with no Rancher container gives a
+// page that says so, where the exporter looked and what to do — not "no certificate read yet".
+func TestNoContainerSaysWhereItLooked(t *testing.T) {
+	up := true
+	snap := collector.Snapshot{Taken: time.Now(), DockerUp: &up, Looked: "containers of rancher/rancher images on the Docker engine at unix:///var/run/docker.sock"}
+	rec := httptest.NewRecorder()
+	if err := page.Execute(rec, build(snap, time.Now(), Options{Thresholds: thresholds.Default})); err != nil {
+		t.Fatal(err)
+	}
+	html := rec.Body.String()
+	for _, want := range []string{"No Rancher container found.", "rancher/rancher images on the Docker engine at unix:///var/run/docker.sock", "--rancher.container NAME", "make demo"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "No certificate read yet") {
+		t.Error("the page says it read no certificate yet, as if it would")
+	}
+}
+
+func TestPathsBreakAfterSlashes(t *testing.T) {
+	if got := breakable("/var/lib/<x>"); got != `<span class="seg">/</span><wbr><span class="seg">var/</span><wbr><span class="seg">lib/</span><wbr><span class="seg">&lt;x&gt;</span>` {
+		t.Errorf("breakable: %s", got)
 	}
 }

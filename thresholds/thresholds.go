@@ -22,6 +22,11 @@ type Days struct {
 	Gap int `json:"gapDays"`
 	// UIWarning: how soon the UI certificate expires to warn (Rancher renews it at 7).
 	UIWarning int `json:"uiWarningDays"`
+	// CAWarning: how soon the CA of the cacerts setting expires to warn (nothing renews it, and
+	// every downstream agent pins it); CAChange: how long a change of the cacerts checksum is
+	// reported.
+	CAWarning int `json:"caWarningDays"`
+	CAChange  int `json:"caChangeDays"`
 }
 
 // Default are the thresholds of the shipped rules.

@@ -68,7 +68,8 @@ func run(args []string) int {
 
 		checkCmd = app.Command("check", "Print every certificate with its status; exit 0/1/2/3 as Nagios does.")
 		output   = checkCmd.Flag("output", "Output format: table or json.").Default("table").Enum("table", "json")
-		warnDays = checkCmd.Flag("check.warn-days", "WARNING when a certificate expires within this many days (the alerts' warning threshold).").Default(strconv.Itoa(thresholds.Default.Warning)).Int()
+		warnDays = checkCmd.Flag("check.warn-days", "WARNING (exit 1) when a certificate expires within this many days (the alerts' warning threshold).").Default(strconv.Itoa(thresholds.Default.Warning)).Int()
+		critDays = checkCmd.Flag("check.crit-days", "CRITICAL (exit 2) when a certificate expires within this many days (the alerts' critical threshold); at most --check.warn-days.").Default(strconv.Itoa(thresholds.Default.Critical)).Int()
 
 		rotateCmd = app.Command("rotate", "Rotate the k3s certificates of one container (--rancher.container): backup, stop, remove, start, verify.")
 		strategy  = rotateCmd.Flag("strategy", "auto (restart where the release renews on start and that suffices, else leaf), leaf (leaves and listener cache), all-certs (every *.crt, CAs too) or restart (restart only).").Default("auto").Enum("auto", "leaf", "all-certs", "restart")
@@ -129,15 +130,15 @@ func run(args []string) int {
 			logger.Error("invalid flags", "err", err)
 			return 2
 		}
+		fg := foreground{rot: newRotator(nil), grace: *stopGrace}
 		if !(cmd == rotateCmd.FullCommand() && *dryRun) { // a dry run writes nothing
 			if _, err := rotation.CheckBackupDir(*backupDir); err != nil {
 				logger.Error("rotation", "err", err)
 				return 2
 			}
-		}
-		fg := foreground{rot: newRotator(nil), grace: *stopGrace}
-		if !fg.recoverJobs() {
-			return 1
+			if !fg.recoverJobs() {
+				return 1
+			}
 		}
 		if cmd == rotateCmd.FullCommand() {
 			return fg.rotate((*containers)[0], rotation.Strategy(*strategy), *dryRun)
@@ -147,7 +148,7 @@ func run(args []string) int {
 	coll := collector.New(cfg, logger)
 
 	if cmd == checkCmd.FullCommand() {
-		return runCheck(coll, *output, time.Duration(*warnDays)*24*time.Hour)
+		return runCheck(coll, *output, check.Limits{Warn: time.Duration(*warnDays) * 24 * time.Hour, Crit: time.Duration(*critDays) * 24 * time.Hour})
 	}
 	reg := prometheus.NewRegistry()
 	mux := http.NewServeMux()
@@ -199,10 +200,14 @@ func validate(cfg collector.Config) error {
 	return nil
 }
 
-func runCheck(coll *collector.Collector, output string, warn time.Duration) int {
+func runCheck(coll *collector.Collector, output string, limits check.Limits) int {
+	if err := limits.Check(); err != nil {
+		fmt.Fprintln(os.Stderr, "check:", err)
+		return check.ExitUnknown
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rows := check.Rows(coll.Gather(ctx), time.Now(), warn)
+	rows := check.Rows(coll.Gather(ctx), time.Now(), limits)
 	write := check.WriteTable
 	if output == "json" {
 		write = check.WriteJSON

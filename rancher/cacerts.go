@@ -1,0 +1,127 @@
+package rancher
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Agent TLS modes (the agent-tls-mode setting, Rancher 2.9 and later): strict trusts the cacerts
+// setting only; system-store the operating system's store as well.
+const (
+	AgentTLSStrict      = "strict"
+	AgentTLSSystemStore = "system-store"
+)
+
+// CACertsServed is what https://<server>/cacerts serves for a cacerts value, and what the
+// agents' CATTLE_CA_CHECKSUM is the SHA-256 of: nothing when the value is blank, else the value
+// with a newline added when it lacks one (rancher/rancher pkg/cacerts/handler.go; CAChecksum in
+// pkg/systemtemplate).
+func CACertsServed(value string) []byte {
+	if strings.TrimSpace(value) == "" {
+		return nil
+	}
+	if !strings.HasSuffix(value, "\n") {
+		value += "\n"
+	}
+	return []byte(value)
+}
+
+// CAChecksum is the lowercase hex SHA-256 agents pin for a cacerts value, "" when nothing is
+// served (agents then check no checksum).
+func CAChecksum(value string) string {
+	served := CACertsServed(value)
+	if served == nil {
+		return ""
+	}
+	sum := sha256.Sum256(served)
+	return hex.EncodeToString(sum[:])
+}
+
+// EffectiveAgentTLSMode is the mode agents run in: the setting's value, else its default; the
+// system store on releases without the setting (before 2.9).
+func EffectiveAgentTLSMode(found bool, value, def string) string {
+	switch {
+	case !found:
+		return AgentTLSSystemStore
+	case value != "":
+		return value
+	case def != "":
+		return def
+	}
+	return AgentTLSSystemStore
+}
+
+// CACertificates parses every certificate of a cacerts value.
+func CACertificates(value string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := []byte(value)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("cacerts: %w", err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 && strings.TrimSpace(value) != "" {
+		return nil, errors.New("cacerts holds no PEM certificate")
+	}
+	return out, nil
+}
+
+// ChainTrusted tells whether the chain the UI served (leaf first) verifies as an agent will
+// verify it on its next connection: against the cacerts certificates as the only roots when
+// cacerts is set, else against the system roots; for the host of serverURL when it is set; at
+// now. why says what fails.
+func ChainTrusted(chain []*x509.Certificate, cacerts, serverURL string, now time.Time) (ok bool, why string) {
+	if len(chain) == 0 {
+		return false, "no certificate served"
+	}
+	opts := x509.VerifyOptions{CurrentTime: now, Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	for _, c := range chain[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	against := "the system roots"
+	if strings.TrimSpace(cacerts) != "" {
+		roots, err := CACertificates(cacerts)
+		if err != nil {
+			return false, err.Error()
+		}
+		opts.Roots = x509.NewCertPool()
+		for _, r := range roots {
+			opts.Roots.AddCert(r)
+		}
+		against = "the cacerts setting"
+	} else {
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			return false, "no system roots: " + err.Error()
+		}
+		opts.Roots = roots
+	}
+	if serverURL != "" {
+		u, err := url.Parse(serverURL)
+		if err != nil || u.Hostname() == "" {
+			return false, fmt.Sprintf("server-url %q names no host", serverURL)
+		}
+		opts.DNSName = u.Hostname()
+	}
+	if _, err := chain[0].Verify(opts); err != nil {
+		return false, fmt.Sprintf("does not verify against %s: %v", against, err)
+	}
+	return true, "verifies against " + against
+}
