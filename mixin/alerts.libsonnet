@@ -16,6 +16,7 @@ local lib = import 'lib.libsonnet';
     local k3sCerts = inUse('cert_not_after_seconds{%s}' % k3s),
     local secret = lib.selector(c, ['source="secret"']),
     local ui = lib.selector(c, ['source="ui"']),
+    local cacerts = lib.selector(c, ['source="setting"', 'path="cacerts"']),
     local alert(name, severity, forTime, expr, summary, description) = {
       alert: name,
       expr: expr,
@@ -101,6 +102,25 @@ local lib = import 'lib.libsonnet';
           'The UI certificate of container {{ $labels.container }} on {{ $labels.instance }} ({{ $labels.path }}) expires in {{ $value | humanizeDuration }}. Rancher renews it 7 days before expiry; that has not happened.',
         ),
         alert(
+          'RancherUICertificateUntrustedByAgents', 'critical', '0m',
+          'rancher_cert_exporter_ui_chain_trusted{%s} == 0' % all,
+          'Downstream agents will not trust the Rancher UI certificate.',
+          'The chain the Rancher UI of container {{ $labels.container }} on {{ $labels.instance }} serves does not verify against what the agents of its downstream clusters trust (the cacerts setting, or the system roots when it is empty, for the host of server-url): cattle-cluster-agent and rancher-system-agent fail at their next connection while the UI still shows the clusters as active. Put the certificate the agents trust back, or update cacerts and the agents (the runbook has both).',
+        ),
+        alert(
+          'RancherCACertsChanged', 'warning', '0m',
+          // More than one checksum within the window: the cacerts setting changed.
+          'count by (instance, container) (count by (instance, container, sha256) (last_over_time(rancher_cert_exporter_cacerts_info{%s}[%dd]))) > 1' % [all, t.caChangeDays],
+          'The cacerts checksum downstream agents pin has changed.',
+          'The cacerts setting of container {{ $labels.container }} on {{ $labels.instance }} changed within the last %d day(s). Agents registered with the old checksum (CATTLE_CA_CHECKSUM) refuse the server until they are updated: the runbook has the procedure.' % t.caChangeDays,
+        ),
+        alert(
+          'RancherCACertificateExpiringSoon', 'warning', '1h',
+          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [cacerts, t.caWarningDays],
+          'The CA that downstream agents trust expires within %d days.' % t.caWarningDays,
+          'The CA of the cacerts setting of container {{ $labels.container }} on {{ $labels.instance }} ({{ $labels.subject_cn }}) ' + lib.when + '. Nothing renews it, and every downstream agent trusts only it in strict mode: plan the new CA and the agents\' update (the runbook has the procedure).',
+        ),
+        alert(
           'RancherCertExporterSourceDown', 'warning', '10m',
           'rancher_cert_exporter_source_up{%s} == 0' % lib.selector(c, ['source=~"k3s|file"']),
           "rancher-cert-exporter cannot read a container's certificates.",
@@ -126,7 +146,7 @@ local lib = import 'lib.libsonnet';
         ),
         alert(
           'RancherServerCrashLooping', 'critical', '5m',
-          'delta(rancher_cert_exporter_container_restart_count{%s}[15m]) >= 3' % all,
+          'delta(rancher_cert_exporter_container_restarts{%s}[15m]) >= 3' % all,
           'A Rancher server container is restarting over and over.',
           'Container {{ $labels.container }} on {{ $labels.instance }} restarted {{ $value | humanize }} times in 15 minutes. Expired k3s certificates are the usual cause: check K3sCertificateExpired and the container log.',
         ),

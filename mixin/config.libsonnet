@@ -6,7 +6,9 @@
     selector: 'job="rancher-cert-exporter"',
     // Days: warn and page on k3s and cluster certificates; the trap is the UI certificate
     // outliving the earliest k3s certificate by more than gapDays; the UI certificate warns at
-    // uiWarningDays (Rancher renews it at 7). The exporter's check and status page use the same.
+    // uiWarningDays (Rancher renews it at 7); the CA of the cacerts setting warns at
+    // caWarningDays, and a change of its checksum is reported for caChangeDays. The exporter's
+    // check and status page use the same.
     thresholds: import '../thresholds/thresholds.json',
     // Where each alert's runbook_url points; the alert's name, lower case, is the anchor.
     runbookURL: 'https://github.com/rancher-cert-exporter/rancher-cert-exporter/blob/main/alerts/runbook.md',

@@ -729,7 +729,7 @@
                 "type": "prometheus",
                 "uid": "${datasource}"
               },
-              "expr": q("rancher_cert_exporter_container_restart_count{instance=~\"$instance\", container=~\"$container\"}"),
+              "expr": q("rancher_cert_exporter_container_restarts{instance=~\"$instance\", container=~\"$container\"}"),
               "refId": "A",
               "legendFormat": "{{container}}"
             }
