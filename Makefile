@@ -5,7 +5,7 @@ LDFLAGS       := -X github.com/prometheus/common/version.Version=$(BUILD_VERSION
 ARGS          ?=
 VERSION       ?= 2.3
 
-.PHONY: run build test lint demo bench screenshot
+.PHONY: run build test lint demo bench screenshot dist
 
 run:   ## run the exporter (ARGS="--rancher.container rancher" to pass flags)
 	go run -ldflags "$(LDFLAGS)" ./cmd/rancher-cert-exporter $(ARGS)
@@ -24,6 +24,9 @@ demo:  ## a simulated Rancher server in the gap state, and the exporter reading 
 
 bench: ## the benchmarks (figures, not pass or fail)
 	./scripts/bench.sh
+
+dist:  ## dist/: tarballs, .deb and .rpm for linux amd64 and arm64, SHA256SUMS, sbom.cdx.json (reproducible)
+	./scripts/dist.sh
 
 screenshot: ## docs/status-page.png, the status page the README shows
 	./scripts/screenshot.sh

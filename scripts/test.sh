@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 for tool in dockerd:docker.io docker:docker.io busybox:busybox-static openssl:openssl promtool:prometheus \
-  prometheus-alertmanager:prometheus-alertmanager chromium:chromium kubectl:kubernetes-client gzip:gzip; do
+  prometheus-alertmanager:prometheus-alertmanager chromium:chromium kubectl:kubernetes-client gzip:gzip \
+  lintian:lintian rpm:rpm file:file systemd-analyze:systemd dpkg-deb:dpkg git:git; do
   command -v "${tool%%:*}" >/dev/null || [ -x "/bin/${tool%%:*}" ] || need+=("${tool#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -27,4 +28,4 @@ export DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}" RCE_E2E=1
 
 go vet ./...
 ./scripts/lint.sh
-go test -count=1 -timeout 20m ./...
+go test -count=1 -timeout 35m ./...

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -50,7 +52,7 @@ func run(args []string) int {
 		files      = app.Flag("files.path", "Host certificate file, directory (recursive) or glob (repeatable).").Strings()
 		rescan     = app.Flag("files.rescan-interval", "Scan the host files whole this often besides inotify (for file systems that do not notify).").Default(collector.DefaultRescanInterval.String()).Duration()
 
-		backupDir   = app.Flag("rotation.backup-dir", "Directory for certificate backups (created 0700).").Default("/var/lib/rancher-cert-exporter/backups").String()
+		backupDir   = app.Flag("rotation.backup-dir", "Directory for certificate backups and rotation journals (created 0700); under the systemd unit's state directory ($STATE_DIRECTORY) when run from it.").Default(defaultBackupDir()).String()
 		settleTime  = app.Flag("rotation.settle-time", "How long a restarted container must run without restarts or x509 errors.").Default("20s").Duration()
 		stopTimeout = app.Flag("rotation.stop-timeout", "Grace period of docker stop.").Default("30s").Duration()
 		jobTimeout  = app.Flag("rotation.timeout", "Time limit of a whole rotation or restore.").Default("10m").Duration()
@@ -198,6 +200,15 @@ func validate(cfg collector.Config) error {
 		return fmt.Errorf("--rancher.url names one UI, but %d containers are given", len(cfg.Docker.Containers))
 	}
 	return nil
+}
+
+// defaultBackupDir is in the state directory systemd gives the unit, else in /var/lib.
+func defaultBackupDir() string {
+	if dirs := os.Getenv("STATE_DIRECTORY"); dirs != "" {
+		first, _, _ := strings.Cut(dirs, ":")
+		return filepath.Join(first, "backups")
+	}
+	return "/var/lib/rancher-cert-exporter/backups"
 }
 
 func runCheck(coll *collector.Collector, output string, limits check.Limits) int {

@@ -68,4 +68,14 @@ func TestExporterImageAgainstEngineSocket(t *testing.T) {
 	if user := strings.TrimSpace(docker(t, "inspect", "-f", "{{.Config.User}}", name)); user != "65534:65534" {
 		t.Errorf("image runs as %q, want nobody", user)
 	}
+	for label, want := range map[string]string{
+		"org.opencontainers.image.version":  "dev", // a build without --build-arg VERSION
+		"org.opencontainers.image.revision": "unknown",
+		"org.opencontainers.image.source":   "https://github.com/rancher-cert-exporter/rancher-cert-exporter",
+		"org.opencontainers.image.licenses": "Apache-2.0",
+	} {
+		if got := strings.TrimSpace(docker(t, "image", "inspect", "-f", `{{index .Config.Labels "`+label+`"}}`, image)); got != want {
+			t.Errorf("label %s = %q, want %q", label, got, want)
+		}
+	}
 }
