@@ -38,11 +38,15 @@ type Scheduler struct {
 	next   *prometheus.GaugeVec
 
 	mu        sync.Mutex
-	decisions map[string]Decision      // the last, by container
-	running   map[string]*rotation.Job // automatic jobs, by container
-	failed    map[string]time.Time     // when the last automatic rotation failed
-	ended     map[string]time.Time     // when the last automatic rotation ended
+	decisions map[string]Decision // the last, by container
+	// earlier are the automatic rotations of earlier processes, from their journals; this
+	// process's are asked of jobs.
+	earlier map[string]past
+	told    map[string]string // the automatic job whose end was logged, by container
 }
+
+// past is when a container's last automatic rotation ended, and when the last one failed.
+type past struct{ ended, failed time.Time }
 
 // New makes a scheduler and registers its metric. The failures of earlier processes' automatic
 // rotations, from the journals, start their backoff.
@@ -52,22 +56,42 @@ func New(cfg Config, rot *rotation.Rotator, jobs *rotation.Jobs, snaps Snapshots
 			Name: "rancher_cert_exporter_auto_rotation_next_timestamp_seconds",
 			Help: "When the next automatic rotation of the container runs (or would, with --rotation.auto=plan), as Unix seconds; absent when none is due.",
 		}, []string{"container"}),
-		decisions: map[string]Decision{}, running: map[string]*rotation.Job{},
-		failed: map[string]time.Time{}, ended: map[string]time.Time{},
+		decisions: map[string]Decision{}, earlier: map[string]past{}, told: map[string]string{},
 	}
 	reg.MustRegister(s.next)
 	for _, rep := range rot.Reports(jobs) { // newest first
 		if rep.Trigger != rotation.TriggerAuto || rep.Kind != rotation.KindRotate || rep.State == rotation.Running {
 			continue
 		}
-		if _, ok := s.ended[rep.Container]; !ok {
-			s.ended[rep.Container] = rep.Finished
+		p := s.earlier[rep.Container]
+		if p.ended.IsZero() {
+			p.ended = rep.Finished
 		}
-		if _, ok := s.failed[rep.Container]; !ok && rep.State == rotation.Failed {
-			s.failed[rep.Container] = rep.Finished
+		if p.failed.IsZero() && rep.State == rotation.Failed {
+			p.failed = rep.Finished
 		}
+		s.earlier[rep.Container] = p
 	}
 	return s
+}
+
+// history is a container's automatic rotations: whether one runs, when the last ended and when
+// the last failed — this process's jobs first, else the earlier processes'.
+func (s *Scheduler) history(container string) (running bool, p past) {
+	p = s.earlier[container]
+	last, ok := s.jobs.Last(container, rotation.TriggerAuto)
+	if !ok {
+		return false, p
+	}
+	if last.State == rotation.Running {
+		return true, p
+	}
+	s.tellEnd(last)
+	p.ended = last.Finished
+	if failed, ok := s.jobs.Last(container, rotation.TriggerAuto, rotation.Failed); ok {
+		p.failed = failed.Finished
+	}
+	return false, p
 }
 
 // Run decides every few seconds until ctx ends.
@@ -94,26 +118,26 @@ func (s *Scheduler) round(ctx context.Context) {
 		snap = s.snaps.Gather(ctx)
 	}
 	if s.cfg.Mode == On {
-		s.rot.FinishAbandoned(s.jobs) // a container a dead CLI stopped is brought back before deciding
+		s.rot.Resume(context.Background(), s.jobs, false) // a container a dead CLI stopped is brought back before deciding
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reap()
 	now := time.Now()
 	certs := snap.Certs()
 	seen := map[string]bool{}
 	for _, c := range snap.Containers {
 		seen[c.Name] = true
-		if _, busy := s.running[c.Name]; busy {
+		running, p := s.history(c.Name)
+		if running {
 			continue
 		}
-		lastFailed := !s.failed[c.Name].IsZero() && s.failed[c.Name].Equal(s.ended[c.Name])
-		if !readSince(snap, c.Name, s.ended[c.Name]) && !lastFailed {
+		lastFailed := !p.failed.IsZero() && p.failed.Equal(p.ended)
+		if !readSince(snap, c.Name, p.ended) && !lastFailed {
 			// The certificates are from before our last rotation: wait for a fresh read. After
 			// a failure the decision is a wait for the backoff's end, which holds either way.
 			continue
 		}
-		d := decide(now, c, certs, s.cfg, s.failed[c.Name])
+		d := decide(now, c, certs, s.cfg, p.failed)
 		s.record(d)
 		if d.Action == Rotate && s.cfg.Mode == On {
 			s.start(c, d)
@@ -172,32 +196,27 @@ func (s *Scheduler) start(c rancher.Container, d Decision) {
 		s.logger.Error("automatic rotation not started", "container", c.Name, "err", err)
 		return
 	}
-	s.running[c.Name] = job
 	s.jobs.Start(job)
 	s.logger.Info("automatic rotation started", "container", c.Name, "job", job.Report().ID, "reason", d.Why)
 }
 
-// reap notes the automatic jobs that ended.
-func (s *Scheduler) reap() {
-	for name, job := range s.running {
-		rep := job.Report()
-		if rep.State == rotation.Running {
-			continue
-		}
-		delete(s.running, name)
-		s.ended[name] = rep.Finished
-		if rep.State == rotation.Failed {
-			s.failed[name] = rep.Finished
-			s.logger.Error("automatic rotation failed", "container", name, "job", rep.ID, "err", rep.Error,
-				"backup", rep.Backup, "next_attempt_after", rep.Finished.Add(s.cfg.Backoff).UTC().Format(time.RFC3339))
-		} else {
-			s.logger.Info("automatic rotation succeeded", "container", name, "job", rep.ID, "strategy", rep.Strategy, "backup", rep.Backup)
-			// The decision to rotate is done with; the next waits for a read of what the
-			// rotation renewed.
-			s.decisions[name] = Decision{Container: name, Action: None, Why: "rotated " + stamp(rep.Finished) + "; waiting for a read of the renewed certificates"}
-			s.next.DeleteLabelValues(name)
-		}
+// tellEnd logs, once, how an automatic job of this process ended.
+func (s *Scheduler) tellEnd(rep rotation.Report) {
+	name := rep.Container
+	if s.told[name] == rep.ID {
+		return
 	}
+	s.told[name] = rep.ID
+	if rep.State == rotation.Failed {
+		s.logger.Error("automatic rotation failed", "container", name, "job", rep.ID, "err", rep.Error,
+			"backup", rep.Backup, "next_attempt_after", rep.Finished.Add(s.cfg.Backoff).UTC().Format(time.RFC3339))
+		return
+	}
+	s.logger.Info("automatic rotation succeeded", "container", name, "job", rep.ID, "strategy", rep.Strategy, "backup", rep.Backup)
+	// The decision to rotate is done with; the next waits for a read of what the rotation
+	// renewed.
+	s.decisions[name] = Decision{Container: name, Action: None, Why: "rotated " + stamp(rep.Finished) + "; waiting for a read of the renewed certificates"}
+	s.next.DeleteLabelValues(name)
 }
 
 // Planned is the last decision about a container, for the status page.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/moby/moby/api/types/container"
-
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -51,15 +49,5 @@ func listSecretCerts(ctx context.Context, eng rancher.Engine, c rancher.Containe
 
 // clusterClient connects to a running container's own API server with its admin kubeconfig.
 func clusterClient(ctx context.Context, eng rancher.Engine, c rancher.Container) (*cluster.Client, error) {
-	switch {
-	case c.State != container.StateRunning:
-		return nil, readerr.Newf(readerr.APIUnreachable, "container %s is %s: its API server does not run", c.Name, c.State)
-	case c.APIAddress == "":
-		return nil, readerr.Newf(readerr.APIUnreachable, "container %s has no address on a Docker network", c.Name)
-	}
-	kubeconfig, err := rancher.ReadKubeconfig(ctx, eng, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	return cluster.New(cluster.Options{Kubeconfig: kubeconfig, Address: c.APIAddress, Timeout: secretTimeout})
+	return rancher.API(ctx, eng, c, rancher.APIOptions{Timeout: secretTimeout})
 }

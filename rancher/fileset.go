@@ -134,13 +134,23 @@ func (p Profile) Classify(file string, isCA bool) Classification {
 			break
 		}
 	}
+	return Classification{Class: ClassOf(file, isCA)}
+}
+
+// ClassOf is what a certificate file is, whatever the release: Rancher 2.0–2.2's, not k3s's, or
+// k3s's listener cache, a CA or a leaf. Classify adds what the release does with it.
+func ClassOf(file string, isCA bool) Class {
 	switch {
+	case strings.HasPrefix(file, ManagementTLSDir+"/"):
+		return ClassLegacy
+	case !InK3sLocation(file):
+		return ClassOther
 	case IsListenerCache(file):
-		return Classification{Class: ClassListenerCache}
+		return ClassListenerCache
 	case isCA:
-		return Classification{Class: ClassCA}
+		return ClassCA
 	}
-	return Classification{Class: ClassLeaf}
+	return ClassLeaf
 }
 
 // lastWriter names the k3s releases that write a file this release does not.

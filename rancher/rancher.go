@@ -32,13 +32,6 @@ func IsListenerCache(p string) bool {
 // ImageRepository is the repository path of Rancher server images, under any registry.
 const ImageRepository = "rancher/rancher"
 
-// RoleLabel marks the short-lived containers the rotation starts from a Rancher image (value
-// RoleHelper), so that discovery does not mistake them for Rancher servers.
-const (
-	RoleLabel  = "io.rancher-cert-exporter.role"
-	RoleHelper = "helper"
-)
-
 // Engine is the part of the Docker Engine API this package reads through; *client.Client
 // has it.
 type Engine interface {

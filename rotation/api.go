@@ -139,7 +139,7 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 		a.dryRun(w, r, c, strategy)
 		return
 	}
-	a.rot.FinishAbandoned(a.jobs) // one of this container holds its lock: 409 below
+	a.rot.Resume(r.Context(), a.jobs, false) // one of this container holds its lock: 409 below
 	job, err := a.rot.NewRotation(c, strategy, false, TriggerAPI)
 	var busy *ErrBusy
 	switch {

@@ -41,11 +41,11 @@ func (j *Job) backup(ctx context.Context) (string, error) {
 	data, m := j.archive, j.manifest
 	if data == nil {
 		var err error
-		if data, m, _, err = archive(ctx, j.eng, j.c); err != nil {
+		if data, m, _, err = archive(ctx, j.rot.eng, j.c); err != nil {
 			return "", err
 		}
 	}
-	file := backupName(j.cfg.BackupDir, j.j.Container, j.j.Created)
+	file := backupName(j.rot.cfg.BackupDir, j.j.Container, j.j.Created)
 	if err := writeBackup(file, "."+j.j.ID+".tar.gz.tmp", data, m); err != nil {
 		return "", err
 	}

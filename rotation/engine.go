@@ -13,9 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
 // Engine is the part of the Docker Engine API a job uses: the reads of the rancher package,
@@ -49,12 +47,6 @@ type ContainerAPI interface {
 	ServingCertificate(ctx context.Context) (*x509.Certificate, error)
 }
 
-// Labels of the helper containers: the role, the job and the container it works on.
-const (
-	LabelJob       = "io.rancher-cert-exporter.job"
-	LabelContainer = "io.rancher-cert-exporter.container"
-)
-
 // dockerEngine is Engine on a Docker client.
 type dockerEngine struct {
 	*client.Client
@@ -82,16 +74,7 @@ func (e dockerEngine) Start(ctx context.Context, id string) error {
 }
 
 func (e dockerEngine) RunHelper(ctx context.Context, c rancher.Container, jobID string, cmd []string) error {
-	res, err := e.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{
-			Image:           c.ImageID, // the image is local: nothing is pulled
-			Entrypoint:      cmd[:1],
-			Cmd:             cmd[1:],
-			Labels:          map[string]string{rancher.RoleLabel: rancher.RoleHelper, LabelJob: jobID, LabelContainer: c.ID},
-			NetworkDisabled: true,
-		},
-		HostConfig: &container.HostConfig{VolumesFrom: []string{c.ID}, NetworkMode: "none"},
-	})
+	res, err := e.ContainerCreate(ctx, rancher.HelperSpec(c, jobID, cmd))
 	if err != nil {
 		return fmt.Errorf("create helper container: %w", err)
 	}
@@ -146,14 +129,7 @@ func (e dockerEngine) API(ctx context.Context, id string, acceptExpired bool) (C
 	if err != nil {
 		return nil, err
 	}
-	if c.APIAddress == "" || !c.Up() {
-		return nil, readerr.Newf(readerr.APIUnreachable, "container %s is %s with no API address", c.Name, c.State)
-	}
-	kubeconfig, err := rancher.ReadKubeconfig(ctx, e, c.ID)
-	if err != nil {
-		return nil, err
-	}
-	return cluster.New(cluster.Options{Kubeconfig: kubeconfig, Address: c.APIAddress, Timeout: 10 * time.Second, AcceptExpiredServer: acceptExpired})
+	return rancher.API(ctx, e, c, rancher.APIOptions{Timeout: 10 * time.Second, Restarting: true, AcceptExpired: acceptExpired})
 }
 
 func (e dockerEngine) Logs(ctx context.Context, id string, since time.Time) (string, error) {

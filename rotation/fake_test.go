@@ -56,7 +56,7 @@ type fakeEngine struct {
 	// dieAt: die before the first event of the run with this index (-1: never). A run is
 	// events of one name in a row — a polling loop, whose length depends on the clock, is one
 	// point — so that the same index is the same point in every run of a job.
-	dieAt int
+	dieAt  int
 	failOn string // the first event of this name fails
 	// before runs once before the first event of its name, outside the fake's lock.
 	before map[string]func()
@@ -382,7 +382,7 @@ func (f *fakeEngine) createHelper(c rancher.Container, jobID string) (string, er
 	}
 	f.nextID++
 	id := fmt.Sprint("helper", f.nextID)
-	f.helpers[id] = map[string]string{rancher.RoleLabel: rancher.RoleHelper, LabelJob: jobID, LabelContainer: c.ID}
+	f.helpers[id] = map[string]string{rancher.RoleLabel: rancher.RoleHelper, rancher.LabelJob: jobID, rancher.LabelContainer: c.ID}
 	return id, nil
 }
 

@@ -144,7 +144,7 @@ func TestRecoveryFromDeathAtEveryEvent(t *testing.T) {
 			if death == "" {
 				t.Fatalf("event %d (%s): the process did not die, job %s", i, ev, rep.State)
 			}
-			jobs, err := New(f, testConfig(dir), logger, nil).Recover(context.Background())
+			jobs, err := New(f, testConfig(dir), logger, nil).Resumable(context.Background(), true)
 			if err != nil || len(jobs) != 1 {
 				t.Fatalf("died at %d (%s): recovered %d jobs, %v", i, death, len(jobs), err)
 			}
@@ -163,7 +163,7 @@ func TestRecoveryFromDeathAtEveryEvent(t *testing.T) {
 	}
 }
 
-func hasStep(rep Report, name, detail string) bool {
+func hasStep(rep Report, name StepName, detail string) bool {
 	for _, s := range rep.Steps {
 		if s.Name == name && strings.Contains(s.Detail, detail) {
 			return true
@@ -209,7 +209,7 @@ func TestRecoveredJobThatCannotFinishPutsTheBackupBack(t *testing.T) {
 	if _, death := runUntilDeath(t, New(f, testConfig(dir), logger, nil), f); death != "start" {
 		t.Fatalf("died at %q", death)
 	}
-	jobs, err := New(f, testConfig(dir), logger, nil).Recover(context.Background())
+	jobs, err := New(f, testConfig(dir), logger, nil).Resumable(context.Background(), true)
 	if err != nil || len(jobs) != 1 {
 		t.Fatal(len(jobs), err)
 	}
@@ -271,11 +271,11 @@ func TestAbandonedReadsOnlyTheJournals(t *testing.T) {
 	}
 	f.events = nil
 	rot := New(f, testConfig(dir), logger, nil)
-	jobs, err := rot.Abandoned()
+	jobs, err := rot.Resumable(context.Background(), false)
 	if err != nil || len(jobs) != 1 || len(f.events) != 0 {
 		t.Fatalf("abandoned %d jobs, %v, engine calls %v", len(jobs), err, f.events)
 	}
-	if again, _ := rot.Abandoned(); len(again) != 0 {
+	if again, _ := rot.Resumable(context.Background(), false); len(again) != 0 {
 		t.Fatalf("a held job found again: %d", len(again))
 	}
 	if rep := jobs[0].Run(context.Background(), nil); rep.State != Succeeded {
@@ -315,8 +315,8 @@ func TestRetentionKeepsNewestAndNeededBackups(t *testing.T) {
 		os.WriteFile(file, []byte("x"), 0o600)
 	}
 	// The oldest is named by a failed job, the second by a running one.
-	for i, state := range []string{Failed, Running} {
-		j := journal{Report: Report{ID: "j" + state, State: state, Backup: files[i], Created: base}}
+	for i, state := range []State{Failed, Running} {
+		j := journal{Report: Report{ID: "j" + string(state), State: state, Backup: files[i], Created: base}}
 		if err := j.save(dir); err != nil {
 			t.Fatal(err)
 		}
@@ -417,7 +417,7 @@ func TestJournalThatCannotBeWrittenDuringVerify(t *testing.T) {
 	if j, err := readJournal(dir, rep.ID); err != nil || j.State != Running {
 		t.Fatalf("journal on disk: %v %v", j, err)
 	}
-	if found, err := rot.Abandoned(); err != nil || len(found) != 0 {
+	if found, err := rot.Resumable(context.Background(), false); err != nil || len(found) != 0 {
 		t.Fatalf("the live process found %d abandoned jobs (%v): its own", len(found), err)
 	}
 	if err := job.save(); err != nil {

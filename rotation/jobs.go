@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 )
@@ -59,7 +60,7 @@ func (js *Jobs) catchUp(job *Job) {
 		case <-time.After(journalRetry):
 		}
 		if err := job.save(); err == nil {
-			job.logger.Info("journal written at last", "job", job.Report().ID)
+			job.rot.logger.Info("journal written at last", "job", job.Report().ID)
 		}
 	}
 }
@@ -73,6 +74,20 @@ func (js *Jobs) Get(id string) (*Job, bool) {
 	defer js.mu.Unlock()
 	job, ok := js.byID[id]
 	return job, ok
+}
+
+// Last is the newest job of this process for the container with the trigger, of one of the
+// states when any are given.
+func (js *Jobs) Last(container string, trigger Trigger, states ...State) (Report, bool) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	for i := len(js.order) - 1; i >= 0; i-- {
+		rep := js.byID[js.order[i]].Report()
+		if rep.Container == container && rep.Trigger == trigger && (len(states) == 0 || slices.Contains(states, rep.State)) {
+			return rep, true
+		}
+	}
+	return Report{}, false
 }
 
 // All lists the jobs of this process.

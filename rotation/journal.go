@@ -32,7 +32,7 @@ type journal struct {
 
 // todo is one step to run.
 type todo struct {
-	Name  string   `json:"name"`
+	Name  StepName `json:"name"`
 	Files []string `json:"files,omitempty"` // for remove: exactly these
 	Skip  string   `json:"skip,omitempty"`  // recorded as skipped, with this reason
 	// Wait is for the delete-secret put off until after the start: wait for the API server.

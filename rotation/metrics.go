@@ -1,8 +1,6 @@
 package rotation
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -36,7 +34,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // begin and end count jobs that may change a container; a dry run is none.
 func (m *Metrics) begin(rep Report) {
 	if m != nil && !rep.DryRun {
-		m.inProgress.WithLabelValues(rep.Container, rep.Trigger).Set(1)
+		m.inProgress.WithLabelValues(rep.Container, string(rep.Trigger)).Set(1)
 	}
 }
 
@@ -44,13 +42,13 @@ func (m *Metrics) end(rep Report) {
 	if m == nil || rep.DryRun {
 		return
 	}
-	m.inProgress.WithLabelValues(rep.Container, rep.Trigger).Set(0)
-	m.total.WithLabelValues(rep.Container, rep.Kind, rep.State, rep.Trigger).Inc()
-	m.setLast(rep.Container, rep.Kind, rep.State, rep.Trigger, rep.Finished)
+	m.inProgress.WithLabelValues(rep.Container, string(rep.Trigger)).Set(0)
+	m.total.WithLabelValues(rep.Container, string(rep.Kind), string(rep.State), string(rep.Trigger)).Inc()
+	m.setLast(rep)
 }
 
-func (m *Metrics) setLast(container, kind, state, trigger string, at time.Time) {
-	m.last.WithLabelValues(container, kind, state, trigger).Set(float64(at.UnixNano()) / 1e9)
+func (m *Metrics) setLast(rep Report) {
+	m.last.WithLabelValues(rep.Container, string(rep.Kind), string(rep.State), string(rep.Trigger)).Set(float64(rep.Finished.UnixNano()) / 1e9)
 }
 
 // LoadLastFromJournals sets the last-ended gauges from the journals of earlier processes, so
@@ -62,11 +60,11 @@ func (r *Rotator) LoadLastFromJournals() {
 	all, _ := journals(r.cfg.BackupDir)
 	seen := map[[4]string]bool{}
 	for _, j := range all { // newest first
-		key := [4]string{j.Container, j.Kind, j.State, j.Trigger}
+		key := [4]string{j.Container, string(j.Kind), string(j.State), string(j.Trigger)}
 		if j.State == Running || j.DryRun || j.Finished.IsZero() || seen[key] {
 			continue
 		}
 		seen[key] = true
-		r.metrics.setLast(j.Container, j.Kind, j.State, j.Trigger, j.Finished)
+		r.metrics.setLast(j.Report)
 	}
 }

@@ -34,7 +34,7 @@ func (j *Job) verifyRestore(ctx context.Context, final bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, got, _, err := archive(ctx, j.eng, j.c) // checksums what the container holds now
+	_, got, _, err := archive(ctx, j.rot.eng, j.c) // checksums what the container holds now
 	if err != nil {
 		return "", err
 	}
@@ -75,13 +75,13 @@ func (j *Job) copyIn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return j.eng.CopyTo(ctx, j.j.ContainerID, gz)
+	return j.rot.eng.CopyTo(ctx, j.j.ContainerID, gz)
 }
 
 // putBackupBack restores the backup when a recovered job cannot be finished: stop, copy, and
 // the start that follows in the rollback.
 func (j *Job) putBackupBack(ctx context.Context) (string, error) {
-	if err := j.eng.Stop(ctx, j.j.ContainerID); err != nil {
+	if err := j.rot.eng.Stop(ctx, j.j.ContainerID); err != nil {
 		return "", err
 	}
 	if err := j.copyIn(ctx); err != nil {

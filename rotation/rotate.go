@@ -27,7 +27,7 @@ func (j *Job) preflight(ctx context.Context) (string, error) {
 	if !rancher.IsRancherImage(j.c.Image) {
 		return "", fmt.Errorf("container %s runs %s, not a rancher/rancher image", j.c.Name, j.c.Image)
 	}
-	data, m, size, err := archive(ctx, j.eng, j.c)
+	data, m, size, err := archive(ctx, j.rot.eng, j.c)
 	if err != nil {
 		return "", err
 	}
@@ -52,7 +52,7 @@ func (j *Job) preflight(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if !j.j.DryRun {
-		if err := checkFreeSpace(j.cfg.BackupDir, size); err != nil {
+		if err := checkFreeSpace(j.rot.cfg.BackupDir, size); err != nil {
 			return "", err
 		}
 		j.archive, j.manifest = data, m
@@ -95,7 +95,7 @@ func (j *Job) verifyRotation(ctx context.Context, final bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read the certificates before from the backup: %w", err)
 	}
-	after, err := readTree(ctx, j.eng, j.c)
+	after, err := readTree(ctx, j.rot.eng, j.c)
 	if err != nil {
 		return "", err
 	}

@@ -41,7 +41,7 @@ func (j *Job) deleteServingSecret(ctx context.Context, wait time.Duration) (stri
 }
 
 func (j *Job) tryDeleteServingSecret(ctx context.Context) (string, error) {
-	client, err := j.eng.API(ctx, j.j.ContainerID, true)
+	client, err := j.rot.eng.API(ctx, j.j.ContainerID, true)
 	if err != nil {
 		return "", err
 	}
@@ -66,7 +66,7 @@ func checksServing(p rancher.Profile, s Strategy) bool {
 // chained to the current server CA, the right name), and that it is not due any more: renewed
 // when it was.
 func (j *Job) checkServing(ctx context.Context, now time.Time) (string, error) {
-	client, err := j.eng.API(ctx, j.j.ContainerID, false)
+	client, err := j.rot.eng.API(ctx, j.j.ContainerID, false)
 	if err != nil {
 		return "", err
 	}

@@ -18,12 +18,12 @@ func (j *Job) do(ctx context.Context, t todo) (string, error) {
 		return j.backup(ctx)
 	case "delete-secret":
 		if t.Wait {
-			return j.deleteServingSecret(ctx, j.cfg.SettleTime+time.Minute)
+			return j.deleteServingSecret(ctx, j.rot.cfg.SettleTime+time.Minute)
 		}
 		return j.deleteSecretBeforeStop(ctx)
 	case "stop":
 		return "", j.changing(ctx, func(ctx context.Context) error {
-			err := j.eng.Stop(ctx, j.j.ContainerID)
+			err := j.rot.eng.Stop(ctx, j.j.ContainerID)
 			stall("stop")
 			return err
 		})
@@ -32,7 +32,7 @@ func (j *Job) do(ctx context.Context, t todo) (string, error) {
 			return "", err
 		}
 		return strings.Join(t.Files, " "), j.changing(ctx, func(ctx context.Context) error {
-			return j.eng.RunHelper(ctx, j.c, j.j.ID, append([]string{"rm", "-f", "--"}, t.Files...))
+			return j.rot.eng.RunHelper(ctx, j.c, j.j.ID, append([]string{"rm", "-f", "--"}, t.Files...))
 		})
 	case "copy":
 		return "", j.changing(ctx, j.copyIn)
@@ -54,11 +54,11 @@ func (j *Job) do(ctx context.Context, t todo) (string, error) {
 // a process that died is that start — when it was asked for, and its restart count then.
 func (j *Job) startContainer(ctx context.Context) error {
 	requested := time.Now()
-	if err := j.eng.Start(ctx, j.j.ContainerID); err != nil {
+	if err := j.rot.eng.Start(ctx, j.j.ContainerID); err != nil {
 		return err
 	}
 	stall("start")
-	c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
+	c, err := rancher.Inspect(ctx, j.rot.eng, j.j.ContainerID)
 	if err != nil {
 		return err
 	}
@@ -83,14 +83,14 @@ func (j *Job) logsSince() time.Time {
 // meanwhile (a half-done stop would finish after the job gave up on it): cancellation takes
 // effect between steps.
 func (j *Job) changing(ctx context.Context, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.cfg.StopTimeout+time.Minute)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), j.rot.cfg.StopTimeout+time.Minute)
 	defer cancel()
 	return fn(ctx)
 }
 
 // insertAfter puts steps into the todo list after the first todo named after (after the head
 // when there is none). Called from a running step, which is the head.
-func (j *Job) insertAfter(after string, steps ...todo) {
+func (j *Job) insertAfter(after StepName, steps ...todo) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	at := 1
@@ -109,7 +109,7 @@ func (j *Job) insertAfter(after string, steps ...todo) {
 // instead: the listener then reloads the old certificate from it, so a second stop, removal of
 // the cache it rewrote and start follow.
 func (j *Job) deleteSecretBeforeStop(ctx context.Context) (string, error) {
-	c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
+	c, err := rancher.Inspect(ctx, j.rot.eng, j.j.ContainerID)
 	if err != nil {
 		return "", err
 	}

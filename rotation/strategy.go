@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
 )
 
 // Strategy names what a rotation removes before the restart.
@@ -32,7 +33,7 @@ var Strategies = []Strategy{Auto, Leaf, AllCerts, Restart}
 
 // dueWithin is how soon a certificate must expire for auto to count it as due: the warning
 // threshold of the alerts.
-const dueWithin = 30 * 24 * time.Hour
+var dueWithin = thresholds.Default.WarningIn()
 
 // ParseStrategy accepts a strategy name; "" means Auto.
 func ParseStrategy(s string) (Strategy, error) {
@@ -74,7 +75,7 @@ func choose(s Strategy, p rancher.Profile, t tree, now time.Time) (Strategy, str
 	window := fmt.Sprintf("%d-day", int(p.Window.Hours()/24))
 	switch {
 	case len(notRenewed) > 0:
-		return Leaf, fmt.Sprintf("%s expires within 30 days and a start of %s does not renew it", notRenewed[0], release)
+		return Leaf, fmt.Sprintf("%s expires within %d days and a start of %s does not renew it", notRenewed[0], thresholds.Default.Warning, release)
 	case len(renewed) == 0:
 		return Leaf, fmt.Sprintf("no k3s certificate is inside the %s renewal window of %s, so a restart would renew nothing", window, release)
 	}

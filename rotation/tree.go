@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"crypto/x509"
+	"slices"
 	"strings"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
@@ -51,35 +52,28 @@ func (t tree) inUse(p rancher.Profile) tree {
 	return out
 }
 
-// leaves are the .crt files holding a leaf certificate (not a CA).
-func (t tree) leaves() []string {
+// of lists the files of the classes, sorted.
+func (t tree) of(classes ...rancher.Class) []string {
 	var out []string
 	for p, c := range t {
-		if strings.HasSuffix(p, ".crt") && !c.IsCA {
+		if slices.Contains(classes, rancher.ClassOf(p, c.IsCA)) {
 			out = append(out, p)
 		}
 	}
 	return sortStrings(out)
 }
+
+// leaves are k3s's leaf certificates.
+func (t tree) leaves() []string { return t.of(rancher.ClassLeaf) }
 
 // renewable are the leaves and the listener cache: what a start of k3s re-issues.
-func (t tree) renewable() []string {
-	out := t.leaves()
-	for p := range t {
-		if rancher.IsListenerCache(p) {
-			out = append(out, p)
-		}
-	}
-	return sortStrings(out)
-}
+func (t tree) renewable() []string { return t.of(rancher.ClassLeaf, rancher.ClassListenerCache) }
 
-// cas are the CA certificates of the tree.
+// cas are k3s's CA certificates.
 func (t tree) cas() []*x509.Certificate {
 	var out []*x509.Certificate
-	for p, c := range t {
-		if strings.HasSuffix(p, ".crt") && c.IsCA {
-			out = append(out, c)
-		}
+	for _, p := range t.of(rancher.ClassCA) {
+		out = append(out, t[p])
 	}
 	return out
 }

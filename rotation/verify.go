@@ -23,18 +23,18 @@ var errUnknownAuthority = errors.New("the log shows x509: certificate signed by 
 // settle watches the container for the settle time after a start: it must keep running
 // without restarting, and its log since the start must be free of x509 errors.
 func (j *Job) settle(ctx context.Context, id string, started time.Time) error {
-	first, err := rancher.Inspect(ctx, j.eng, id)
+	first, err := rancher.Inspect(ctx, j.rot.eng, id)
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(j.cfg.SettleTime)
+	deadline := time.Now().Add(j.rot.cfg.SettleTime)
 	for {
-		c, err := rancher.Inspect(ctx, j.eng, id)
+		c, err := rancher.Inspect(ctx, j.rot.eng, id)
 		if err != nil {
 			return err
 		}
 		if c.State != container.StateRunning || c.RestartCount != first.RestartCount {
-			logs, err := j.eng.Logs(ctx, id, started)
+			logs, err := j.rot.eng.Logs(ctx, id, started)
 			if err != nil {
 				return fmt.Errorf("container is %s with %d restarts since the start; read log: %w", c.State, c.RestartCount-first.RestartCount, err)
 			}
@@ -52,7 +52,7 @@ func (j *Job) settle(ctx context.Context, id string, started time.Time) error {
 		case <-time.After(j.poll()):
 		}
 	}
-	logs, err := j.eng.Logs(ctx, id, started)
+	logs, err := j.rot.eng.Logs(ctx, id, started)
 	if err != nil {
 		return fmt.Errorf("read log: %w", err)
 	}
@@ -76,7 +76,7 @@ const policyRestartWait = 30 * time.Second
 func (j *Job) secondStart(ctx context.Context) (string, error) {
 	deadline := time.Now().Add(policyRestartWait)
 	for {
-		c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
+		c, err := rancher.Inspect(ctx, j.rot.eng, j.j.ContainerID)
 		if err != nil {
 			return "", err
 		}
@@ -101,7 +101,7 @@ func (j *Job) secondStart(ctx context.Context) (string, error) {
 		}
 	}
 	err := j.changing(ctx, func(ctx context.Context) error {
-		if err := j.eng.Stop(ctx, j.j.ContainerID); err != nil {
+		if err := j.rot.eng.Stop(ctx, j.j.ContainerID); err != nil {
 			return err
 		}
 		return j.startContainer(ctx)
@@ -115,18 +115,18 @@ func (j *Job) secondStart(ctx context.Context) (string, error) {
 // observe says truthfully what state a container is in: a container that is running now but
 // restarted in the few seconds it is watched, or since the job last started it, crash-loops.
 func (j *Job) observe(ctx context.Context) string {
-	c, err := rancher.Inspect(ctx, j.eng, j.j.ContainerID)
+	c, err := rancher.Inspect(ctx, j.rot.eng, j.j.ContainerID)
 	if err != nil {
 		return "unknown: " + err.Error()
 	}
 	first := c
-	for deadline := time.Now().Add(min(j.cfg.SettleTime, observeFor)); c.State == container.StateRunning && c.RestartCount == first.RestartCount && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(min(j.rot.cfg.SettleTime, observeFor)); c.State == container.StateRunning && c.RestartCount == first.RestartCount && time.Now().Before(deadline); {
 		select {
 		case <-ctx.Done():
 			return string(c.State)
 		case <-time.After(j.poll()):
 		}
-		if c, err = rancher.Inspect(ctx, j.eng, j.j.ContainerID); err != nil {
+		if c, err = rancher.Inspect(ctx, j.rot.eng, j.j.ContainerID); err != nil {
 			return "unknown: " + err.Error()
 		}
 	}
@@ -145,7 +145,7 @@ func (j *Job) observe(ctx context.Context) string {
 // poll is how often a job looks at the container while it waits: twice a second, or ten times
 // in the settle time when that is shorter.
 func (j *Job) poll() time.Duration {
-	return min(500*time.Millisecond, max(j.cfg.SettleTime/10, 10*time.Millisecond))
+	return min(500*time.Millisecond, max(j.rot.cfg.SettleTime/10, 10*time.Millisecond))
 }
 
 // observeFor is how long, at most, a running container is watched before it is said to run:

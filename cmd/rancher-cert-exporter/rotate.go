@@ -42,7 +42,7 @@ func serveRotation(ctx context.Context, reg prometheus.Registerer, mux *http.Ser
 		go func() {
 			ctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
-			rot.RecoverInto(ctx, jobs)
+			rot.Resume(ctx, jobs, true)
 		}()
 	}
 	if tokenFile != "" {
@@ -82,7 +82,7 @@ type foreground struct {
 // recoverJobs finishes the jobs a dead process left unfinished before anything else.
 func (fg foreground) recoverJobs() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	found, err := fg.rot.Recover(ctx)
+	found, err := fg.rot.Resumable(ctx, true)
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "recovering unfinished jobs:", err)
