@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"fmt"
@@ -51,46 +52,71 @@ func BenchmarkArchiveCall(b *testing.B) {
 	}
 }
 
-// BenchmarkConcurrentScrapers: 100 scrapers in a closed loop for 10 s (wrk, asking for gzip
-// with Prometheus's timeout header) against one simulated container, through a proxy on the
-// Docker socket that counts the archive calls.
+// BenchmarkConcurrentScrapers: 100 concurrent scrapers (wrk) for 10 s against a 2.3 server
+// that is healthy, one whose kubeconfig is gone (its cluster sources fail at every read), and
+// one that crash-loops on an expired certificate; the engine calls counted through a proxy.
 func BenchmarkConcurrentScrapers(b *testing.B) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		b.Skip("wrk not installed: apt-get install wrk")
 	}
-	sim := engine.StartSim(b, harness.SimOptions{})
-	engine.WaitLog(b, sim.ID, simReady, 30*time.Second)
-	proxy := newEngineProxy(b)
-	e := startExporter(b, proxy.env(), "--rancher.container", sim.Name)
-	scrapeBody(b, e)             // the first read
-	time.Sleep(31 * time.Second) // past the read that follows a fresh start once it settled
-	scrapeBody(b, e)
-	archives := proxy.archives.Load()
-	dockerd := dockerdPID(b)
-	before := map[int]time.Duration{e.cmd.Process.Pid: cpuTime(b, e.cmd.Process.Pid), dockerd: cpuTime(b, dockerd)}
-	b.ResetTimer()
-	var p50, p99, rps float64
-	for n := 0; n < b.N; n++ {
-		out, err := exec.Command("wrk", "-t2", "-c100", "-d10s", "--latency", "-H", "Accept-Encoding: gzip",
-			"-H", "X-Prometheus-Scrape-Timeout-Seconds: 10", e.url+"/metrics").CombinedOutput()
-		if err != nil {
-			b.Fatalf("wrk: %v\n%s", err, out)
-		}
-		text := string(out)
-		if strings.Contains(text, "Non-2xx") || strings.Contains(text, "Socket errors") {
-			b.Fatalf("failed requests:\n%s", text)
-		}
-		p50, p99, rps = wrkMs(b, text, "50%"), wrkMs(b, text, "99%"), wrkField(b, text, "Requests/sec:")
+	for _, tc := range []struct {
+		name    string
+		opts    harness.SimOptions
+		prepare func(b *testing.B, sim *harness.Sim)
+	}{
+		{"healthy", harness.SimOptions{Profile: harness.V23}, nil},
+		{"no-kubeconfig", harness.SimOptions{Profile: harness.V23}, func(b *testing.B, sim *harness.Sim) {
+			docker(b, "exec", sim.Name, "rm", "/etc/rancher/k3s/k3s.yaml")
+		}},
+		{"crash-loop", harness.SimOptions{Profile: harness.V23, LeafDays: -2, CrashLoop: true}, nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			sim := engine.StartSim(b, tc.opts)
+			if tc.opts.CrashLoop {
+				waitRestarts(b, sim, 1)
+			} else {
+				engine.WaitLog(b, sim.ID, simReady, 30*time.Second)
+			}
+			if tc.prepare != nil {
+				tc.prepare(b, sim)
+			}
+			proxy := newEngineProxy(b)
+			e := startExporter(b, proxy.env(), "--rancher.container", sim.Name)
+			scrapeBody(b, e)             // the first read
+			time.Sleep(31 * time.Second) // past the read that follows a fresh start once it settled
+			scrapeBody(b, e)
+			calls, archives := len(proxy.requests()), proxy.archives.Load()
+			kubeconfigs, inspections := proxy.count("/archive", "/etc/rancher/k3s/k3s.yaml"), proxy.count("GET /v", "/containers/", "/json")
+			dockerd := dockerdPID(b)
+			before := map[int]time.Duration{e.cmd.Process.Pid: cpuTime(b, e.cmd.Process.Pid), dockerd: cpuTime(b, dockerd)}
+			b.ResetTimer()
+			var p50, p99, rps float64
+			for n := 0; n < b.N; n++ {
+				out, err := exec.Command("wrk", "-t2", "-c100", "-d10s", "--latency", "-H", "Accept-Encoding: gzip",
+					"-H", "X-Prometheus-Scrape-Timeout-Seconds: 10", e.url+"/metrics").CombinedOutput()
+				if err != nil {
+					b.Fatalf("wrk: %v\n%s", err, out)
+				}
+				text := string(out)
+				if strings.Contains(text, "Non-2xx") || strings.Contains(text, "Socket errors") {
+					b.Fatalf("failed requests:\n%s", text)
+				}
+				p50, p99, rps = wrkMs(b, text, "50%"), wrkMs(b, text, "99%"), wrkField(b, text, "Requests/sec:")
+			}
+			b.StopTimer()
+			b.ReportMetric(p50, "p50-ms")
+			b.ReportMetric(p99, "p99-ms")
+			b.ReportMetric(rps, "req/s")
+			served := rps * 10 * float64(b.N)
+			b.ReportMetric(float64((cpuTime(b, e.cmd.Process.Pid)-before[e.cmd.Process.Pid]).Microseconds())/served, "exporter-cpu-us/req")
+			b.ReportMetric(float64((cpuTime(b, dockerd)-before[dockerd]).Microseconds())/served, "dockerd-cpu-us/req")
+			b.ReportMetric(float64(len(proxy.requests())-calls), "engine-calls")
+			b.ReportMetric(float64(proxy.archives.Load()-archives), "archive-calls")
+			b.ReportMetric(float64(proxy.count("/archive", "/etc/rancher/k3s/k3s.yaml")-kubeconfigs), "kubeconfig-reads")
+			b.ReportMetric(float64(proxy.count("GET /v", "/containers/", "/json")-inspections), "inspections")
+			b.ReportMetric(rssMB(b, e.cmd.Process.Pid), "rss-MB")
+		})
 	}
-	b.StopTimer()
-	b.ReportMetric(p50, "p50-ms")
-	b.ReportMetric(p99, "p99-ms")
-	b.ReportMetric(rps, "req/s")
-	served := rps * 10 * float64(b.N)
-	b.ReportMetric(float64((cpuTime(b, e.cmd.Process.Pid)-before[e.cmd.Process.Pid]).Microseconds())/served, "exporter-cpu-us/req")
-	b.ReportMetric(float64((cpuTime(b, dockerd)-before[dockerd]).Microseconds())/served, "dockerd-cpu-us/req")
-	b.ReportMetric(float64(proxy.archives.Load()-archives), "archive-calls")
-	b.ReportMetric(rssMB(b, e.cmd.Process.Pid), "rss-MB")
 }
 
 // wrkMs reads a latency percentile of wrk's --latency output, in milliseconds.
@@ -276,4 +302,44 @@ func rssMB(b testing.TB, pid int) float64 {
 	}
 	b.Fatal("no VmRSS")
 	return 0
+}
+
+// BenchmarkBulkyTreeRSS: the resident memory of the exporter after the first scrape of a server
+// whose server/tls holds 300 more files of 900 KiB named *.crt, beside the same server without
+// them; the read of such a tree stops at its bounds (16 MiB, 2,000 files) as too_large.
+func BenchmarkBulkyTreeRSS(b *testing.B) {
+	for _, bulk := range []int{0, 300} {
+		b.Run(fmt.Sprintf("files=%d", bulk), func(b *testing.B) {
+			sim := engine.StartSim(b, harness.SimOptions{Profile: harness.V24})
+			engine.WaitLog(b, sim.ID, simReady, 30*time.Second)
+			if bulk > 0 {
+				var buf bytes.Buffer
+				tw := tar.NewWriter(&buf)
+				junk := bytes.Repeat([]byte("x"), 900<<10)
+				for i := range bulk {
+					tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("bulk-%03d.crt", i), Mode: 0o644, Size: int64(len(junk))})
+					tw.Write(junk)
+				}
+				tw.Close()
+				if _, err := engine.Client.CopyToContainer(context.Background(), sim.ID, client.CopyToContainerOptions{
+					DestinationPath: "/var/lib/rancher/k3s/server/tls", Content: &buf}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var first time.Duration
+			var rss float64
+			for n := 0; n < b.N; n++ {
+				e := startExporter(b, nil, "--rancher.container", sim.Name, "--no-rancher.secrets")
+				start := time.Now()
+				body := scrapeBody(b, e)
+				first = time.Since(start)
+				if bulk > 0 && !strings.Contains(body, `rancher_cert_exporter_read_errors_total{reason="too_large",source="k3s"} 1`) {
+					b.Fatalf("the bulky tree was not refused as too large")
+				}
+				rss = rssMB(b, e.cmd.Process.Pid)
+			}
+			b.ReportMetric(float64(first.Milliseconds()), "first-scrape-ms")
+			b.ReportMetric(rss, "rss-MB")
+		})
+	}
 }

@@ -55,13 +55,37 @@ func TestCheckExitCodes(t *testing.T) {
 		}
 	}
 
-	out, code := runCheck(t, "--rancher.container", soon.Name, "--output", "json", "--check.warn-days", "5")
+	out, code := runCheck(t, "--rancher.container", soon.Name, "--output", "json", "--check.warn-days", "5", "--check.crit-days", "2")
 	var rows []struct{ Path, Status, Residual string }
 	if err := json.Unmarshal([]byte(out), &rows); err != nil || code != 0 {
 		t.Fatalf("json check: exit %d, %v:\n%s", code, err, out)
 	}
 	if len(rows) < releaseOf(t, soon.Profile).certFiles() || rows[0].Residual == "" {
 		t.Fatalf("json check: %d rows: %v", len(rows), rows)
+	}
+
+	// Leaves 10 days from expiry with a critical threshold of 12: CRITICAL, exit 2, in the
+	// table and in JSON.
+	if out, code := runCheck(t, "--rancher.container", soon.Name, "--check.crit-days", "12"); code != 2 || !strings.Contains(out, "CRITICAL") {
+		t.Errorf("critical threshold: exit %d:\n%s", code, out)
+	}
+	out, _ = runCheck(t, "--rancher.container", soon.Name, "--check.crit-days", "12", "--output", "json")
+	rows = nil
+	json.Unmarshal([]byte(out), &rows)
+	critical := 0
+	for _, r := range rows {
+		if r.Status == "CRITICAL" {
+			critical++
+		}
+	}
+	if critical < len(releaseOf(t, soon.Profile).leaves()) {
+		t.Errorf("json: %d CRITICAL rows, want at least the %d leaves:\n%s", critical, len(releaseOf(t, soon.Profile).leaves()), out)
+	}
+	// A critical threshold above the warning one is a mistake: UNKNOWN, and why.
+	cmd := exec.Command(exporterBinary(t), "check", "--rancher.container", soon.Name, "--check.warn-days", "7", "--check.crit-days", "30")
+	msg, err := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 3 || !strings.Contains(string(msg), "the critical threshold (30 days) is above the warning one (7 days)") {
+		t.Errorf("crit above warn: exit %d %v:\n%s", cmd.ProcessState.ExitCode(), err, msg)
 	}
 }
 

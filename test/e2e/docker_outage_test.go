@@ -1,15 +1,22 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
@@ -23,6 +30,35 @@ type engineProxy struct {
 	srv      *http.Server
 	archives atomic.Int64 // archive calls
 	bytes    atomic.Int64 // bytes the engine sent for them
+
+	mu    sync.Mutex
+	calls []string // every request, as "METHOD /path?query"
+}
+
+// requests returns the requests the proxy saw so far.
+func (p *engineProxy) requests() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.calls...)
+}
+
+// count counts the requests so far whose "METHOD /path?query" (the query unescaped) contains
+// every one of parts.
+func (p *engineProxy) count(parts ...string) int {
+	n := 0
+	for _, c := range p.requests() {
+		if u, err := url.QueryUnescape(c); err == nil {
+			c = u
+		}
+		all := true
+		for _, part := range parts {
+			all = all && strings.Contains(c, part)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
 }
 
 // countingWriter counts the body bytes of a response.
@@ -67,6 +103,9 @@ func (p *engineProxy) up(t testing.TB) {
 		t.Fatal(err)
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.calls = append(p.calls, r.Method+" "+r.URL.RequestURI())
+		p.mu.Unlock()
 		if strings.HasSuffix(r.URL.Path, "/archive") {
 			p.archives.Add(1)
 			w = countingWriter{w, &p.bytes}
@@ -120,5 +159,90 @@ func TestExporterSurvivesDockerOutage(t *testing.T) {
 	log := e.log.String()
 	if strings.Count(log, "Docker engine failing") != 1 || strings.Count(log, "Docker engine answers again") != 1 {
 		t.Errorf("want one log line when the outage starts and one when it ends:\n%s", log)
+	}
+}
+
+// hungEngine is a Docker socket that accepts connections and never answers.
+func hungEngine(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hung.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return path
+}
+
+// TestHungEngineIsReportedDown: an engine that accepts and never answers is down, not up, for
+// each watched container with the reason timeout, and a scrape does not queue behind the
+// hanging call: it answers at once with what it knows.
+func TestHungEngineIsReportedDown(t *testing.T) {
+	e := startExporter(t, []string{"DOCKER_HOST=unix://" + hungEngine(t)}, "--rancher.container", "rancher-a", "--rancher.container", "rancher-b")
+	// startExporter's first request waited out its budget on the hanging inspection.
+	for i := range 3 {
+		req, _ := http.NewRequest("GET", e.url+"/metrics", nil)
+		req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "5")
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		took := time.Since(start)
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := value(t, mfs, "rancher_cert_exporter_docker_up", nil); v != 0 {
+			t.Errorf("scrape %d: docker_up = %v on a hung engine", i, v)
+		}
+		for _, name := range []string{"rancher-a", "rancher-b"} {
+			if v := value(t, mfs, "rancher_cert_exporter_source_up", map[string]string{"container": name, "source": "k3s"}); v != 0 {
+				t.Errorf("scrape %d: source_up of %s = %v", i, name, v)
+			}
+		}
+		if v := value(t, mfs, "rancher_cert_exporter_read_errors_total", map[string]string{"source": "k3s", "reason": "timeout"}); v < 1 {
+			t.Errorf("scrape %d: timeouts counted %v", i, v)
+		}
+		if took > 2*time.Second {
+			t.Errorf("scrape %d took %s: it waited for the hanging call (budget 5 s)", i, took)
+		}
+	}
+	resp, err := http.Get(e.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(data)
+	if !strings.Contains(page, "timeout") || !strings.Contains(page, "did not answer within the scrape") {
+		t.Errorf("the status page does not say the engine hangs:\n%s", page)
+	}
+	if !strings.Contains(e.log.String(), "Docker engine failing") {
+		t.Errorf("the hang is not logged:\n%s", e.log)
 	}
 }

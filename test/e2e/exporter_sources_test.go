@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,10 +56,7 @@ func assertTreeMatchesOpenSSL(t *testing.T, e *exporter, sim *harness.Sim) {
 		if int64(s.value) != na.Unix() {
 			t.Errorf("%s: exported %d, openssl says %d (%s)", s.labels["path"], int64(s.value), na.Unix(), na)
 		}
-		wantCA := "false"
-		if base := filepath.Base(s.labels["path"]); base == "ca.crt" || strings.HasSuffix(base, "-ca.crt") {
-			wantCA = "true"
-		}
+		wantCA := strconv.FormatBool(strings.Contains(openssl(t, "x509", "-noout", "-ext", "basicConstraints", "-in", local), "CA:TRUE"))
 		if s.labels["ca"] != wantCA {
 			t.Errorf("%s: ca=%s", s.labels["path"], s.labels["ca"])
 		}
@@ -97,8 +95,8 @@ func TestExporterReadsCrashLoopingContainer(t *testing.T) {
 	e := startExporter(t, nil, "--rancher.container", sim.Name)
 	assertTreeMatchesOpenSSL(t, e, sim)
 	mfs := e.scrape(t)
-	if v := value(t, mfs, "rancher_cert_exporter_container_restart_count", map[string]string{"container": sim.Name}); v < 2 {
-		t.Fatalf("restart_count = %v, want the crash loop visible", v)
+	if v := value(t, mfs, "rancher_cert_exporter_container_restarts", map[string]string{"container": sim.Name}); v < 2 {
+		t.Fatalf("container_restarts = %v, want the crash loop visible", v)
 	}
 	expired := 0
 	for _, s := range series(mfs, "cert_not_after_seconds", map[string]string{"container": sim.Name, "ca": "false"}) {
@@ -111,7 +109,7 @@ func TestExporterReadsCrashLoopingContainer(t *testing.T) {
 	}
 }
 
-func waitRestarts(t *testing.T, sim *harness.Sim, n int) {
+func waitRestarts(t testing.TB, sim *harness.Sim, n int) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
@@ -147,6 +148,22 @@ func (e *exporter) scrape(t testing.TB) map[string]*dto.MetricFamily {
 		t.Fatalf("parse scrape: %v", err)
 	}
 	return mfs
+}
+
+// checkMetrics runs promtool check metrics on a whole scrape: names, types, help and units as
+// the Prometheus conventions have them.
+func (e *exporter) checkMetrics(t testing.TB) {
+	t.Helper()
+	resp, err := http.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	cmd := exec.Command(testenv.Tool(t, "promtool", "prometheus"), "check", "metrics")
+	cmd.Stdin = resp.Body
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics on a full scrape: %v\n%s", err, out)
+	}
 }
 
 // series lists the samples of a family as label maps with their values.

@@ -38,7 +38,17 @@ func startDaemon(t *testing.T, ready string, name string, args ...string) {
 			t.Logf("%s log:\n%s", name, log.String())
 		}
 	})
-	waitHTTP(t, ready)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(ready); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not ready at %s after 30 s", name, ready)
+		}
+	}
 }
 
 // webhook collects what Alertmanager delivers.

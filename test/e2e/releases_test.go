@@ -35,6 +35,7 @@ func TestExporterKnowsEachRelease(t *testing.T) {
 	sims := startEveryRelease(t, 100)
 	e := startExporter(t, nil) // discovery
 	mfs := e.scrape(t)
+	e.checkMetrics(t)
 	for _, p := range harness.Profiles {
 		sim, r := sims[p.Rancher], releaseOf(t, p)
 		t.Run(p.Rancher, func(t *testing.T) {
@@ -145,7 +146,7 @@ func assertServingRecovered(t *testing.T, sim *harness.Sim, rep rotation.Report,
 	}
 	var steps []string
 	for _, st := range rep.Steps[2:] { // after preflight and backup
-		steps = append(steps, st.Name+":"+st.Outcome)
+		steps = append(steps, string(st.Name)+":"+string(st.Outcome))
 	}
 	if got := strings.Join(steps, " "); got != wantSteps {
 		t.Errorf("steps after the backup: %s, want %s", got, wantSteps)

@@ -16,19 +16,20 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
 // journalOf reads a job's journal as the next process finds it.
-func journalOf(t *testing.T, backups, id string) (state string, todo int) {
+func journalOf(t *testing.T, backups, id string) (state rotation.State, todo int) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(backups, "journal", id+".json"))
 	if err != nil {
 		t.Fatalf("journal of %s: %v", id, err)
 	}
 	var j struct {
-		State string            `json:"state"`
+		State rotation.State    `json:"state"`
 		Todo  []json.RawMessage `json:"todo"`
 	}
 	if err := json.Unmarshal(data, &j); err != nil {
@@ -41,7 +42,7 @@ func journalOf(t *testing.T, backups, id string) (state string, todo int) {
 func helpersOf(t *testing.T, cli *client.Client, containerID string) []string {
 	t.Helper()
 	res, err := cli.ContainerList(context.Background(), client.ContainerListOptions{All: true,
-		Filters: make(client.Filters).Add("label", rotation.LabelContainer+"="+containerID)})
+		Filters: make(client.Filters).Add("label", rancher.LabelContainer+"="+containerID)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,9 @@ func assertInterruptedAt(t *testing.T, point string, sim *harness.Sim, backups, 
 			t.Fatalf("during the removal: helpers %v, want one created", left)
 		}
 	case "start", "verify":
-		if state != "running" {
+		// 2.3's first start after a new CA fails on the old kubeconfig, and its restart
+		// policy starts it again.
+		if state != "running" && !(releaseOf(t, sim.Profile).listenerConfig && state == "restarting") {
 			t.Fatalf("after the start the container is %s", state)
 		}
 	}
@@ -352,7 +355,9 @@ func TestBackupRetention(t *testing.T) {
 // it can within --rotation.stop-grace, else rolls it back, and exits within the grace.
 func TestSIGTERMFinishesOrRollsBackTheRotation(t *testing.T) {
 	for _, tc := range []struct {
-		name, settle, wantState, wantErr string
+		name, settle string
+		wantState    rotation.State
+		wantErr      string
 	}{
 		{"finishes", "3s", rotation.Succeeded, ""},
 		{"rolls back", "60s", rotation.Failed, "the exporter is stopping"},
@@ -441,7 +446,7 @@ func TestRotationSurvivesItsEngineRestarting(t *testing.T) {
 	rep = e.waitWithin(t, rep.ID, 2*time.Minute)
 	var steps []string
 	for _, s := range rep.Steps {
-		steps = append(steps, s.Name+":"+s.Outcome)
+		steps = append(steps, string(s.Name)+":"+string(s.Outcome))
 	}
 	t.Logf("job %s (%s): %s", rep.State, rep.Error, strings.Join(steps, " "))
 	if rep.State != rotation.Succeeded && rep.State != rotation.Failed {

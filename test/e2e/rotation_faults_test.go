@@ -51,15 +51,22 @@ func TestRotationAPIStatusCodes(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // let the failed-authentication limiter refill
 
-	// A dry run returns the plan and changes nothing.
+	// A dry run answers with the plan at once, changes nothing and leaves nothing: no backup,
+	// journal or lock, no job to look up. 2.3's auto plan removes every certificate file.
 	before := fileHashes(t, copyTree(t, sim.Name), "")
-	rep := e.rotate(t, sim.Name, `{"dry_run": true}`)
-	if rep.State != rotation.Succeeded || len(rep.Plan) != len(releaseOf(t, sim.Profile).leaves())+1 || rep.Backup != "" || len(rep.Steps) != 1 {
+	var rep rotation.Report
+	if resp := e.api(t, "POST", rotate, token, `{"dry_run": true}`, &rep); resp.StatusCode != http.StatusOK {
+		t.Fatalf("dry run: %s", resp.Status)
+	}
+	if rep.State != rotation.Succeeded || rep.Strategy != rotation.AllCerts || len(rep.Plan) != releaseOf(t, sim.Profile).certFiles() || rep.Backup != "" || len(rep.Steps) != 1 {
 		t.Fatalf("dry run: %+v", rep)
 	}
 	sameFiles(t, "files after a dry run", before, fileHashes(t, copyTree(t, sim.Name), ""), releaseOf(t, sim.Profile).certFiles()+releaseOf(t, sim.Profile).keys())
-	if backups, _ := filepath.Glob(filepath.Join(e.backups, "*.tar.gz")); len(backups) != 0 {
-		t.Fatalf("a dry run wrote backups: %v", backups)
+	if left, _ := filepath.Glob(filepath.Join(e.backups, "*")); len(left) != 0 {
+		t.Fatalf("a dry run left %v", left)
+	}
+	if resp := e.api(t, "GET", "/api/v1/rotations/"+rep.ID, token, "", nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET of a dry run: %s", resp.Status)
 	}
 
 	// Two rotations at once: one runs, the other gets 409.
@@ -170,7 +177,7 @@ func TestRotationSurvivesDockerRestart(t *testing.T) {
 }
 
 // waitStep waits until a job has started the named step.
-func waitStep(t *testing.T, e *rotationExporter, id, step string) {
+func waitStep(t *testing.T, e *rotationExporter, id string, step rotation.StepName) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {

@@ -184,7 +184,7 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 	}
 	var names []string
 	for _, s := range rep.Steps {
-		names = append(names, s.Name+":"+s.Outcome)
+		names = append(names, string(s.Name)+":"+string(s.Outcome))
 		if s.Start.IsZero() || s.End.Before(s.Start) {
 			t.Errorf("step %s times %s..%s", s.Name, s.Start, s.End)
 		}
@@ -273,7 +273,7 @@ func TestRotateAllCertsHandlesTheSecondRestart(t *testing.T) {
 	}
 	var names []string
 	for _, s := range rep.Steps {
-		names = append(names, s.Name)
+		names = append(names, string(s.Name))
 	}
 	if got := strings.Join(names, " "); got != "preflight backup stop remove start verify second-start verify" {
 		t.Fatalf("steps %s: want the second start", got)

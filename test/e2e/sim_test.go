@@ -274,7 +274,7 @@ func TestSimulatorRenewal(t *testing.T) {
 				root := copyTree(t, sim.Name)
 				keys := fileHashes(t, root, ".key")
 				crts := fileHashes(t, root, ".crt")
-				servingBefore := servingSerial(t, root)
+				servingBefore := servingSerial(t, sim, root)
 
 				restarted := time.Now()
 				restart(t, sim)
@@ -292,7 +292,7 @@ func TestSimulatorRenewal(t *testing.T) {
 				if !renews {
 					sameFiles(t, "certificates outside the window", crts, fileHashes(t, root, ".crt"), r.certFiles()-1)
 				}
-				if servingRenewed := servingSerial(t, root) != servingBefore; servingRenewed != (renews && !r.servingFromSecret) {
+				if servingRenewed := servingSerial(t, sim, root) != servingBefore; servingRenewed != (renews && !r.servingFromSecret) {
 					t.Errorf("serving certificate renewed %v, want %v", servingRenewed, renews && !r.servingFromSecret)
 				}
 				sameFiles(t, "keys across the restart", keys, fileHashes(t, root, ".key"), r.keys())
@@ -302,8 +302,13 @@ func TestSimulatorRenewal(t *testing.T) {
 }
 
 // servingSerial is the serial of the 6443 serving certificate in the listener cache.
-func servingSerial(t *testing.T, root string) string {
+// servingSerial is the serial of the 6443 certificate: the one 2.3's listener serves, else the
+// listener cache in the copied tree.
+func servingSerial(t *testing.T, sim *harness.Sim, root string) string {
 	t.Helper()
+	if releaseOf(t, sim.Profile).listenerConfig {
+		return servedAPICert(t, sim).SerialNumber.String()
+	}
 	return openssl(t, "x509", "-noout", "-serial", "-in", dynamicCert(t, filepath.Join(root, "server/tls/dynamic-cert.json")))
 }
 
@@ -316,7 +321,7 @@ func TestSimulatorServingFromSecret(t *testing.T) {
 			t.Parallel()
 			sim := engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: 20})
 			engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
-			before := servingSerial(t, copyTree(t, sim.Name))
+			before := servingSerial(t, sim, copyTree(t, sim.Name))
 			docker(t, "stop", "-t", "10", sim.Name)
 			removeFiles(t, sim, p.Image, "/var/lib/rancher/k3s/server/tls/dynamic-cert.json")
 			if err := engine.StartContainer(context.Background(), sim); err != nil {
@@ -324,7 +329,7 @@ func TestSimulatorServingFromSecret(t *testing.T) {
 			}
 			waitCount(t, sim, simReady, 2)
 			engine.WaitLog(t, sim.ID, "Loaded serving certificate from kube-system/k3s-serving", time.Second)
-			if after := servingSerial(t, copyTree(t, sim.Name)); after != before {
+			if after := servingSerial(t, sim, copyTree(t, sim.Name)); after != before {
 				t.Fatalf("serving certificate %s after removing the cache, want the secret's %s", after, before)
 			}
 		})
