@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 )
@@ -52,10 +53,7 @@ type past struct{ ended, failed time.Time }
 // rotations, from the journals, start their backoff.
 func New(cfg Config, rot *rotation.Rotator, jobs *rotation.Jobs, snaps Snapshots, reg prometheus.Registerer, logger *slog.Logger) *Scheduler {
 	s := &Scheduler{cfg: cfg, rot: rot, jobs: jobs, snaps: snaps, logger: logger,
-		next: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rancher_cert_exporter_auto_rotation_next_timestamp_seconds",
-			Help: "When the next automatic rotation of the container runs (or would, with --rotation.auto=plan), as Unix seconds; absent when none is due.",
-		}, []string{"container"}),
+		next:      metrics.AutoRotationNext.GaugeVec(),
 		decisions: map[string]Decision{}, earlier: map[string]past{}, told: map[string]string{},
 	}
 	reg.MustRegister(s.next)

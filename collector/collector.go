@@ -11,10 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
-
-const namespace = "rancher_cert_exporter"
 
 // Config selects the sources. A nil Engine disables the Docker source.
 type Config struct {
@@ -25,33 +24,26 @@ type Config struct {
 	FileRescanInterval time.Duration
 }
 
-// The certificate series, one of each per certificate file (see exposition).
-const (
-	notAfterName  = "cert_not_after_seconds"
-	notAfterHelp  = "NotAfter of the first certificate in the file, as Unix seconds."
-	notBeforeName = "cert_not_before_seconds"
-	notBeforeHelp = "NotBefore of the first certificate in the file, as Unix seconds."
-)
-
+// The descriptions of the per-scrape metrics (metrics names them all).
 var (
-	certLabels   = []string{"container", "source", "path", "subject_cn", "issuer_cn", "serial_number", "ca"}
-	notAfter     = prometheus.NewDesc(notAfterName, notAfterHelp, certLabels, nil)
-	sourceUp     = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "source_up"), "Whether the last read of the source succeeded (0 also when it did not end within the scrape's budget).", []string{"container", "source"}, nil)
-	sourceTime   = prometheus.NewDesc(prometheus.BuildFQName(namespace, "source", "duration_seconds"), "How long the last read of the source took.", []string{"container", "source"}, nil)
-	snapshotAge  = prometheus.NewDesc(prometheus.BuildFQName(namespace, "snapshot", "age_seconds"), "How old the reported values of the source are: time since the read they come from.", []string{"container", "source"}, nil)
-	treeReads    = prometheus.NewDesc(prometheus.BuildFQName(namespace, "tree", "reads_total"), "Reads of the container's certificate tree through the Docker archive endpoint.", []string{"container"}, nil)
-	scrapeTime   = prometheus.NewDesc(prometheus.BuildFQName(namespace, "scrape", "duration_seconds"), "How long the whole scrape took.", nil, nil)
-	dockerUp     = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "docker_up"), "Whether the Docker engine answered the last listing within the scrape's budget.", nil, nil)
-	watching     = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "containers"), "The Rancher containers watched: found by the last inspection, or last found while the engine does not answer.", nil, nil)
-	restarts     = prometheus.NewDesc(prometheus.BuildFQName(namespace, "container", "restarts"), "Restarts of the Rancher container by its restart policy, as docker inspect reports.", []string{"container"}, nil)
-	stateDesc    = prometheus.NewDesc(prometheus.BuildFQName(namespace, "container", "state"), "1 for the current state of the Rancher container, 0 for the others.", []string{"container", "state"}, nil)
-	rancherInfo  = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "rancher_info"), "The Rancher and k3s versions the container reports (\"\" when unknown) and what a start does to its k3s certificates: renewal never, on-start or unknown.", []string{"container", "rancher_version", "k3s_version", "renewal"}, nil)
-	window       = prometheus.NewDesc(prometheus.BuildFQName(namespace, "k3s", "renewal_window_seconds"), "How long before expiry a start of the container renews its k3s leaf certificates; 0 when it never does or the version is unknown.", []string{"container"}, nil)
-	unused       = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "certificate_unused"), "1 for a certificate file that the container's release neither writes nor renews: left by an earlier release (or by Rancher 2.0-2.2 in management-state/tls). No series for files in use.", []string{"container", "source", "path"}, nil)
-	cacertsInfo  = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "cacerts_info"), "1; sha256 is the SHA-256 agents pin (CATTLE_CA_CHECKSUM) of what https://<server>/cacerts serves (\"\" when the cacerts setting is empty), agent_tls_mode the mode agents run in (strict or system-store).", []string{"container", "sha256", "agent_tls_mode"}, nil)
-	chainTrusted = prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "ui_chain_trusted"), "1 when the UI chain served verifies as an agent verifies it: against the cacerts setting as the only roots (the system roots when it is empty), for the host of server-url when set.", []string{"container"}, nil)
-	servingWin   = prometheus.NewDesc(prometheus.BuildFQName(namespace, "k3s", "serving_renewal_window_seconds"), "The same for the 6443 serving certificate (dynamic-cert.json); 0 where k3s reloads it from its secret instead (before v1.19).", []string{"container"}, nil)
-	stateValues  = []container.ContainerState{container.StateCreated, container.StateRunning, container.StatePaused,
+	notAfter     = metrics.CertNotAfter.Desc()
+	sourceUp     = metrics.SourceUp.Desc()
+	sourceTime   = metrics.SourceDuration.Desc()
+	snapshotAge  = metrics.SnapshotAge.Desc()
+	treeReads    = metrics.TreeReads.Desc()
+	scrapeTime   = metrics.ScrapeDuration.Desc()
+	dockerUp     = metrics.DockerUp.Desc()
+	watching     = metrics.Containers.Desc()
+	restarts     = metrics.ContainerRestarts.Desc()
+	stateDesc    = metrics.ContainerState.Desc()
+	rancherInfo  = metrics.RancherInfo.Desc()
+	window       = metrics.RenewalWindow.Desc()
+	unused       = metrics.CertificateUnused.Desc()
+	cacertsInfo  = metrics.CACertsInfo.Desc()
+	chainTrusted = metrics.UIChainTrusted.Desc()
+	servingWin   = metrics.ServingWindow.Desc()
+	// stateValues are the states container_state has a series for.
+	stateValues = []container.ContainerState{container.StateCreated, container.StateRunning, container.StatePaused,
 		container.StateRestarting, container.StateRemoving, container.StateExited, container.StateDead}
 )
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -21,11 +22,7 @@ type errorTracker struct {
 
 // newErrorTracker starts the counters of each source at 0 for the reasons it can fail with.
 func newErrorTracker(logger *slog.Logger, reasons map[string][]string) *errorTracker {
-	counts := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace,
-		Name:      "read_errors_total",
-		Help:      "Certificate reads that failed, by source and reason.",
-	}, []string{"source", "reason"})
+	counts := metrics.ReadErrors.CounterVec()
 	for s, rs := range reasons {
 		for _, r := range rs {
 			counts.WithLabelValues(s, r)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
 )
 
 // Scrape budget: Prometheus says how long it waits (X-Prometheus-Scrape-Timeout-Seconds);
@@ -175,8 +176,8 @@ func encodeCerts(files []CertFile) []byte {
 		name, help string
 		value      func(*certs.Info) time.Time
 	}{
-		{notAfterName, notAfterHelp, func(c *certs.Info) time.Time { return c.NotAfter }},
-		{notBeforeName, notBeforeHelp, func(c *certs.Info) time.Time { return c.NotBefore }},
+		{metrics.CertNotAfter.Name, metrics.CertNotAfter.Help, func(c *certs.Info) time.Time { return c.NotAfter }},
+		{metrics.CertNotBefore.Name, metrics.CertNotBefore.Help, func(c *certs.Info) time.Time { return c.NotBefore }},
 	} {
 		if len(files) == 0 {
 			break

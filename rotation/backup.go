@@ -46,7 +46,7 @@ func (j *Job) backup(ctx context.Context) (string, error) {
 		}
 	}
 	file := backupName(j.rot.cfg.BackupDir, j.j.Container, j.j.Created)
-	if err := writeBackup(file, "."+j.j.ID+".tar.gz.tmp", data, m); err != nil {
+	if err := writeBackup(file, "."+j.j.ID+".tar.gz.tmp", data, m, j.rot.cfg.Stall); err != nil {
 		return "", err
 	}
 	j.set(func(jr *journal) { jr.Backup = file })
@@ -56,7 +56,7 @@ func (j *Job) backup(ctx context.Context) (string, error) {
 // writeBackup writes an archive to a temporary dot-file beside file, fsyncs it, reads it back
 // and compares every entry with want, and only then renames it to file: a partial or
 // unverified archive never has a final name.
-func writeBackup(file, tmpName string, data []byte, want manifest) error {
+func writeBackup(file, tmpName string, data []byte, want manifest, hook func(string)) error {
 	dir := filepath.Dir(file)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("backup directory: %w", err)
@@ -64,7 +64,7 @@ func writeBackup(file, tmpName string, data []byte, want manifest) error {
 	tmp := filepath.Join(dir, tmpName)
 	err := writeSynced(tmp, data)
 	if err == nil {
-		stall("backup")
+		stall(hook, "backup")
 		var got manifest
 		if got, err = readBackup(tmp); err == nil {
 			err = sameManifest(want, got)

@@ -51,11 +51,13 @@ type ContainerAPI interface {
 type dockerEngine struct {
 	*client.Client
 	stopTimeout time.Duration
+	stall       func(string)
 }
 
-// NewEngine is the Engine of a Docker client; stopTimeout is docker stop's grace period.
-func NewEngine(cli *client.Client, stopTimeout time.Duration) Engine {
-	return dockerEngine{Client: cli, stopTimeout: stopTimeout}
+// NewEngine is the Engine of a Docker client; stopTimeout is docker stop's grace period, stall
+// the crash point hook (Config.Stall; nil in production).
+func NewEngine(cli *client.Client, stopTimeout time.Duration, stall func(string)) Engine {
+	return dockerEngine{Client: cli, stopTimeout: stopTimeout, stall: stall}
 }
 
 func (e dockerEngine) Stop(ctx context.Context, id string) error {
@@ -83,7 +85,7 @@ func (e dockerEngine) RunHelper(ctx context.Context, c rancher.Container, jobID 
 		defer cancel()
 		_, _ = e.ContainerRemove(rctx, res.ID, client.ContainerRemoveOptions{Force: true}) // else removed by its label later
 	}()
-	stall("remove")
+	stall(e.stall, "remove")
 	wait := e.ContainerWait(ctx, res.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := e.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start helper container: %w", err)

@@ -358,7 +358,7 @@ func (f *fakeEngine) RunHelper(_ context.Context, c rancher.Container, jobID str
 	if err != nil {
 		return err
 	}
-	stall("remove")
+	f.point("remove")
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.event("helper-run"); err != nil {

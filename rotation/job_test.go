@@ -17,16 +17,15 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
+// stallingIn routes the job's crash points to the fake's events.
+func stallingIn(f *fakeEngine, cfg Config) Config {
+	cfg.Stall = f.point
+	return cfg
+}
+
 func testConfig(dir string) Config {
 	// The settle time outlasts the fake's failing starts, which end 50 ms after they begin.
 	return Config{BackupDir: dir, SettleTime: 100 * time.Millisecond, StopTimeout: time.Second, Timeout: time.Minute, BackupKeep: 10, Owner: "test process"}
-}
-
-// useFake routes the job's stall points to the fake's events for the test.
-func useFake(t *testing.T, f *fakeEngine) {
-	saved := stall
-	stall = f.point
-	t.Cleanup(func() { stall = saved })
 }
 
 // runUntilDeath runs a new rotation of the fake's container and reports whether the process
@@ -125,8 +124,7 @@ func TestRecoveryFromDeathAtEveryEvent(t *testing.T) {
 	for _, policy := range []bool{false, true} {
 		clean := newFakeEngine(t, 10)
 		clean.policy = policy
-		useFake(t, clean)
-		rep, _ := runUntilDeath(t, New(clean, testConfig(t.TempDir()), slog.New(slog.DiscardHandler), nil), clean)
+		rep, _ := runUntilDeath(t, New(clean, stallingIn(clean, testConfig(t.TempDir())), slog.New(slog.DiscardHandler), nil), clean)
 		if rep.State != Succeeded {
 			t.Fatalf("clean run: %+v", rep)
 		}
@@ -136,15 +134,14 @@ func TestRecoveryFromDeathAtEveryEvent(t *testing.T) {
 			f := newFakeEngine(t, 10)
 			f.policy = policy
 			f.dieAt = i
-			useFake(t, f)
 			dir := t.TempDir()
 			before := f.snapshot()
 			logger := slog.New(slog.DiscardHandler)
-			rep, death := runUntilDeath(t, New(f, testConfig(dir), logger, nil), f)
+			rep, death := runUntilDeath(t, New(f, stallingIn(f, testConfig(dir)), logger, nil), f)
 			if death == "" {
 				t.Fatalf("event %d (%s): the process did not die, job %s", i, ev, rep.State)
 			}
-			jobs, err := New(f, testConfig(dir), logger, nil).Resumable(context.Background(), true)
+			jobs, err := New(f, stallingIn(f, testConfig(dir)), logger, nil).Resumable(context.Background(), true)
 			if err != nil || len(jobs) != 1 {
 				t.Fatalf("died at %d (%s): recovered %d jobs, %v", i, death, len(jobs), err)
 			}
@@ -178,10 +175,9 @@ func TestFailureAtEveryEventRollsBack(t *testing.T) {
 	for _, ev := range []string{"stop", "helper-create", "helper-run", "start", "logs", "inspect"} {
 		f := newFakeEngine(t, 10)
 		f.failOn = ev
-		useFake(t, f)
 		dir := t.TempDir()
 		before := f.snapshot()
-		rep, _ := runUntilDeath(t, New(f, testConfig(dir), slog.New(slog.DiscardHandler), nil), f)
+		rep, _ := runUntilDeath(t, New(f, stallingIn(f, testConfig(dir)), slog.New(slog.DiscardHandler), nil), f)
 		if rep.State != Failed || !strings.Contains(rep.Error, errFake.Error()) {
 			t.Fatalf("%s failing: %s %q", ev, rep.State, rep.Error)
 		}
@@ -197,19 +193,16 @@ func TestFailureAtEveryEventRollsBack(t *testing.T) {
 // container started, the job failed with the story in its steps.
 func TestRecoveredJobThatCannotFinishPutsTheBackupBack(t *testing.T) {
 	f := newFakeEngine(t, 10)
-	useFake(t, f)
 	dir := t.TempDir()
 	before := f.snapshot()
 	logger := slog.New(slog.DiscardHandler)
 	clean := newFakeEngine(t, 10)
-	useFake(t, clean)
-	runUntilDeath(t, New(clean, testConfig(t.TempDir()), logger, nil), clean)
+	runUntilDeath(t, New(clean, stallingIn(clean, testConfig(t.TempDir())), logger, nil), clean)
 	f.dieAt = slices.Index(runsOf(clean.events), "start")
-	useFake(t, f)
-	if _, death := runUntilDeath(t, New(f, testConfig(dir), logger, nil), f); death != "start" {
+	if _, death := runUntilDeath(t, New(f, stallingIn(f, testConfig(dir)), logger, nil), f); death != "start" {
 		t.Fatalf("died at %q", death)
 	}
-	jobs, err := New(f, testConfig(dir), logger, nil).Resumable(context.Background(), true)
+	jobs, err := New(f, stallingIn(f, testConfig(dir)), logger, nil).Resumable(context.Background(), true)
 	if err != nil || len(jobs) != 1 {
 		t.Fatal(len(jobs), err)
 	}
@@ -258,19 +251,16 @@ func TestLockNamesTheHolder(t *testing.T) {
 // while the first finder holds them finds none.
 func TestAbandonedReadsOnlyTheJournals(t *testing.T) {
 	f := newFakeEngine(t, 10)
-	useFake(t, f)
 	dir := t.TempDir()
 	logger := slog.New(slog.DiscardHandler)
 	clean := newFakeEngine(t, 10)
-	useFake(t, clean)
-	runUntilDeath(t, New(clean, testConfig(t.TempDir()), logger, nil), clean)
+	runUntilDeath(t, New(clean, stallingIn(clean, testConfig(t.TempDir())), logger, nil), clean)
 	f.dieAt = slices.Index(runsOf(clean.events), "start")
-	useFake(t, f)
-	if _, death := runUntilDeath(t, New(f, testConfig(dir), logger, nil), f); death != "start" {
+	if _, death := runUntilDeath(t, New(f, stallingIn(f, testConfig(dir)), logger, nil), f); death != "start" {
 		t.Fatalf("died at %q", death)
 	}
 	f.events = nil
-	rot := New(f, testConfig(dir), logger, nil)
+	rot := New(f, stallingIn(f, testConfig(dir)), logger, nil)
 	jobs, err := rot.Resumable(context.Background(), false)
 	if err != nil || len(jobs) != 1 || len(f.events) != 0 {
 		t.Fatalf("abandoned %d jobs, %v, engine calls %v", len(jobs), err, f.events)
@@ -285,8 +275,7 @@ func TestAbandonedReadsOnlyTheJournals(t *testing.T) {
 
 func TestBusyContainerRefusesASecondJob(t *testing.T) {
 	f := newFakeEngine(t, 10)
-	useFake(t, f)
-	rot := New(f, testConfig(t.TempDir()), slog.New(slog.DiscardHandler), nil)
+	rot := New(f, stallingIn(f, testConfig(t.TempDir())), slog.New(slog.DiscardHandler), nil)
 	c, _ := rot.Lookup(context.Background(), fakeID)
 	first, err := rot.NewRotation(c, Auto, false, TriggerCLI)
 	if err != nil {
@@ -354,7 +343,7 @@ func TestWriteBackupNeverNamesAPartialArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(dir, "rancher-x.tar.gz")
-	if err := writeBackup(file, ".j.tar.gz.tmp", data[:len(data)/2], m); err == nil {
+	if err := writeBackup(file, ".j.tar.gz.tmp", data[:len(data)/2], m, nil); err == nil {
 		t.Fatal("a truncated archive was accepted")
 	}
 	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
@@ -363,7 +352,7 @@ func TestWriteBackupNeverNamesAPartialArchive(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("left: %v", entries)
 	}
-	if err := writeBackup(file, ".j.tar.gz.tmp", data, m); err != nil {
+	if err := writeBackup(file, ".j.tar.gz.tmp", data, m, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := readBackup(file)
@@ -374,7 +363,7 @@ func TestWriteBackupNeverNamesAPartialArchive(t *testing.T) {
 
 func rancherContainer(t *testing.T, f *fakeEngine) rancher.Container {
 	t.Helper()
-	rot := New(f, testConfig(t.TempDir()), slog.New(slog.DiscardHandler), nil)
+	rot := New(f, stallingIn(f, testConfig(t.TempDir())), slog.New(slog.DiscardHandler), nil)
 	c, err := rot.Lookup(context.Background(), fakeID)
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +378,6 @@ func rancherContainer(t *testing.T, f *fakeEngine) rancher.Container {
 func TestJournalThatCannotBeWrittenDuringVerify(t *testing.T) {
 	f := newFakeEngine(t, 10)
 	f.policy = true
-	useFake(t, f)
 	dir := t.TempDir()
 	aside := filepath.Join(t.TempDir(), "journal")
 	f.before = map[string]func(){"api": func() { // inside the final verify, after the last start
@@ -398,7 +386,7 @@ func TestJournalThatCannotBeWrittenDuringVerify(t *testing.T) {
 		}
 		os.WriteFile(journalDir(dir), nil, 0o600) // a file where the directory was: every write fails
 	}}
-	rot := New(f, testConfig(dir), slog.New(slog.DiscardHandler), nil)
+	rot := New(f, stallingIn(f, testConfig(dir)), slog.New(slog.DiscardHandler), nil)
 	c, _ := rot.Lookup(context.Background(), fakeID)
 	job, err := rot.NewRotation(c, Auto, false, TriggerCLI)
 	if err != nil {

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
 )
 
 // Metrics count rotation outcomes; a nil *Metrics records nothing.
@@ -14,18 +15,9 @@ type Metrics struct {
 // NewMetrics registers the rotation metrics.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		total: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rancher_cert_exporter_rotations_total",
-			Help: "Certificate rotations and restores run by this process, by container, kind, result and trigger (api, cli or auto; dry runs not counted).",
-		}, []string{"container", "kind", "result", "trigger"}),
-		last: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rancher_cert_exporter_rotation_last_timestamp_seconds",
-			Help: "When the last rotation or restore of the container ended, by kind, result and trigger, as Unix seconds (from the journals after a restart).",
-		}, []string{"container", "kind", "result", "trigger"}),
-		inProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "rancher_cert_exporter_rotation_in_progress",
-			Help: "1 while a rotation or restore of the container runs in this process, by trigger.",
-		}, []string{"container", "trigger"}),
+		total:      metrics.Rotations.CounterVec(),
+		last:       metrics.RotationLast.GaugeVec(),
+		inProgress: metrics.RotationInProgress.GaugeVec(),
 	}
 	reg.MustRegister(m.total, m.last, m.inProgress)
 	return m

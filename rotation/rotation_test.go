@@ -358,7 +358,7 @@ func TestStrictRequests(t *testing.T) {
 	f := newFakeEngine(t, 10)
 	tf, _ := tokenFile(t, "s3cret")
 	jobs := NewJobs()
-	api := NewAPI(New(f, testConfig(t.TempDir()), slog.New(slog.DiscardHandler), nil), jobs, tf, watchedFake{})
+	api := NewAPI(New(f, stallingIn(f, testConfig(t.TempDir())), slog.New(slog.DiscardHandler), nil), jobs, tf, watchedFake{})
 	mux := http.NewServeMux()
 	api.Register(mux)
 	post := func(name, body string) (int, string) {
@@ -405,7 +405,7 @@ func TestDryRunsLeaveNothing(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "backups")
 	tf, _ := tokenFile(t, "s3cret")
 	jobs := NewJobs()
-	rot := New(f, testConfig(dir), slog.New(slog.DiscardHandler), nil)
+	rot := New(f, stallingIn(f, testConfig(dir)), slog.New(slog.DiscardHandler), nil)
 	mux := http.NewServeMux()
 	NewAPI(rot, jobs, tf, watchedFake{}).Register(mux)
 	do := func(method, path, body string) *httptest.ResponseRecorder {

@@ -21,6 +21,9 @@ type Config struct {
 	Timeout     time.Duration // a whole job
 	BackupKeep  int           // verified backups kept per container after a success
 	Owner       string        // this process, as journals and locks name it
+	// Stall, when set, is called at each crash point of a job (see StallEnv): the tests stop
+	// or kill the process there.
+	Stall func(point string)
 }
 
 // Rotator runs rotation and restore jobs against one Docker engine.

@@ -24,7 +24,7 @@ func (j *Job) do(ctx context.Context, t todo) (string, error) {
 	case "stop":
 		return "", j.changing(ctx, func(ctx context.Context) error {
 			err := j.rot.eng.Stop(ctx, j.j.ContainerID)
-			stall("stop")
+			stall(j.rot.cfg.Stall, "stop")
 			return err
 		})
 	case "remove":
@@ -41,7 +41,7 @@ func (j *Job) do(ctx context.Context, t todo) (string, error) {
 	case "second-start":
 		return j.secondStart(ctx)
 	case "verify":
-		stall("verify")
+		stall(j.rot.cfg.Stall, "verify")
 		if j.j.Kind == KindRestore {
 			return j.verifyRestore(ctx, t.Final)
 		}
@@ -57,7 +57,7 @@ func (j *Job) startContainer(ctx context.Context) error {
 	if err := j.rot.eng.Start(ctx, j.j.ContainerID); err != nil {
 		return err
 	}
-	stall("start")
+	stall(j.rot.cfg.Stall, "start")
 	c, err := rancher.Inspect(ctx, j.rot.eng, j.j.ContainerID)
 	if err != nil {
 		return err

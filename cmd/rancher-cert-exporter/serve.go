@@ -13,13 +13,14 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/status"
 )
 
 // serve serves the metrics and the status page (and whatever mux already has) until the
 // server fails or ctx ends.
 func serve(ctx context.Context, reg *prometheus.Registry, mux *http.ServeMux, coll *collector.Collector, logger *slog.Logger, metricsPath string, page status.Options, webFlags *web.FlagConfig) error {
-	reg.MustRegister(versioncollector.NewCollector("rancher_cert_exporter"),
+	reg.MustRegister(versioncollector.NewCollector(metrics.Namespace),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle(metricsPath, coll.Handler(reg, logger))
 	if metricsPath != "/" {
