@@ -49,7 +49,7 @@ func TestStatusesAndExitCodes(t *testing.T) {
 		{"three days left", snapshot(now.Add(3 * day)), []string{Critical}, ExitCritical},
 		{"expires this very second", snapshot(now), []string{Expired}, ExitCritical},
 		{"not yet valid", snapshot(now.Add(366 * day)), []string{NotYetValid}, ExitCritical},
-		{"unreadable beats a warning", withError(snapshot(now.Add(20*day))), []string{Warning, Unreadable}, ExitUnknown},
+		{"unreadable beats a warning", withError(snapshot(now.Add(20 * day))), []string{Warning, Unreadable}, ExitUnknown},
 		{"critical beats unreadable", withError(snapshot(now.Add(day))), []string{Critical, Unreadable}, ExitCritical},
 		{"expired beats unreadable", withError(snapshot(now.Add(-day))), []string{Expired, Unreadable}, ExitCritical},
 		{"nothing found", collector.Snapshot{}, nil, ExitOK},

@@ -109,7 +109,9 @@ func waitAlert(t *testing.T, promURL, name, container string, firing bool, timeo
 	t.Helper()
 	for deadline := time.Now().Add(timeout); ; time.Sleep(500 * time.Millisecond) {
 		var alerts []struct{ Metric map[string]string }
-		promGet(t, promURL+"/api/v1/query?query="+urlQuery(`ALERTS{alertstate="firing", alertname="`+name+`", container="`+container+`"}`), &struct{ Result *[]struct{ Metric map[string]string } }{&alerts})
+		promGet(t, promURL+"/api/v1/query?query="+urlQuery(`ALERTS{alertstate="firing", alertname="`+name+`", container="`+container+`"}`), &struct {
+			Result *[]struct{ Metric map[string]string }
+		}{&alerts})
 		if (len(alerts) > 0) == firing {
 			return
 		}

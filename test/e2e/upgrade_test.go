@@ -99,7 +99,9 @@ func firing(t *testing.T, promURL, container string) []string {
 	}
 	time.Sleep(3 * time.Second) // three evaluations of the rules
 	var alerts []struct{ Metric map[string]string }
-	promGet(t, promURL+"/api/v1/query?query=ALERTS", &struct{ Result *[]struct{ Metric map[string]string } }{&alerts})
+	promGet(t, promURL+"/api/v1/query?query=ALERTS", &struct {
+		Result *[]struct{ Metric map[string]string }
+	}{&alerts})
 	var out []string
 	for _, a := range alerts {
 		out = append(out, a.Metric["alertname"]+" "+a.Metric["path"])
@@ -108,7 +110,9 @@ func firing(t *testing.T, promURL, container string) []string {
 	return out
 }
 
-func urlQuery(q string) string { return strings.NewReplacer(" ", "%20", `"`, "%22", "{", "%7B", "}", "%7D", "=", "%3D", ",", "%2C").Replace(q) }
+func urlQuery(q string) string {
+	return strings.NewReplacer(" ", "%20", `"`, "%22", "{", "%7B", "}", "%7D", "=", "%3D", ",", "%2C").Replace(q)
+}
 
 // TestUpgradeWalk walks one data volume through the releases an operator upgrades across —
 // 2.5.7, 2.6, 2.7.5, 2.10, 2.11.3, 2.12.3 — by Rancher's upgrade procedure. At each release the
