@@ -26,7 +26,7 @@ type APIOptions struct {
 // cluster the exporter makes.
 func API(ctx context.Context, eng Engine, c Container, o APIOptions) (*cluster.Client, error) {
 	switch {
-	case c.State != container.StateRunning && !(o.Restarting && c.Up()):
+	case c.State != container.StateRunning && (!o.Restarting || !c.Up()):
 		return nil, readerr.Newf(readerr.APIUnreachable, "container %s is %s: its API server does not run", c.Name, c.State)
 	case c.APIAddress == "":
 		return nil, readerr.Newf(readerr.APIUnreachable, "container %s has no address on a Docker network", c.Name)

@@ -2,6 +2,7 @@ package rotation
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
 )
 

@@ -65,7 +65,7 @@ func Handler(coll *collector.Collector, opts Options) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-		w.Write(buf.Bytes())
+		_, _ = w.Write(buf.Bytes()) // an error is the client going away
 	})
 }
 

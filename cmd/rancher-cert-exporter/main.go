@@ -63,7 +63,7 @@ func run(args []string) int {
 // process left; a dry run writes nothing, so it finishes nothing either.
 func runJob(cfg config, rot *rotation.Rotator, logger *slog.Logger) int {
 	fg := foreground{rot: rot, grace: cfg.stopGrace}
-	if !(cfg.command == cmdRotate && cfg.dryRun) {
+	if cfg.command != cmdRotate || !cfg.dryRun {
 		if _, err := rotation.CheckBackupDir(cfg.rotation.BackupDir); err != nil {
 			logger.Error("rotation", "err", err)
 			return 2

@@ -157,7 +157,7 @@ func assertInterruptedAt(t *testing.T, point string, sim *harness.Sim, backups, 
 	case "start", "verify":
 		// 2.3's first start after a new CA fails on the old kubeconfig, and its restart
 		// policy starts it again.
-		if state != "running" && !(releaseOf(t, sim.Profile).listenerConfig && state == "restarting") {
+		if state != "running" && (!releaseOf(t, sim.Profile).listenerConfig || state != "restarting") {
 			t.Fatalf("after the start the container is %s", state)
 		}
 	}

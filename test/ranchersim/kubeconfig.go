@@ -133,7 +133,7 @@ func rancherConnects(kubeconfig []byte, now time.Time) error {
 	host := strings.TrimSuffix(strings.TrimPrefix(cluster.Server, "https://"), ":6443")
 	conn, err := tls.Dial("tcp", "127.0.0.1:6443", &tls.Config{ServerName: host, RootCAs: roots, Time: func() time.Time { return now }})
 	if err != nil {
-		return fmt.Errorf("Get %s/api?timeout=32s: %w", cluster.Server, unwrapTLS(err))
+		return fmt.Errorf("Get %s/api?timeout=32s: %w", cluster.Server, unwrapTLS(err)) //nolint:staticcheck // Rancher 2.3 words it so
 	}
 	return conn.Close()
 }

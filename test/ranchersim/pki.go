@@ -9,7 +9,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -153,8 +152,6 @@ func encodeCerts(certs ...*x509.Certificate) []byte {
 	}
 	return b.Bytes()
 }
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func encodeKey(key *ecdsa.PrivateKey) []byte {
 	der, _ := x509.MarshalECPrivateKey(key)
