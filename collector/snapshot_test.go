@@ -1,91 +1,42 @@
 package collector
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/enginetest"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
-// fakeEngine is one running Rancher 2.4 container (server/tls only: one archive call per tree
-// read) whose tree holds one certificate. Its
-// archive calls are counted, and held while hold is set.
-type fakeEngine struct {
-	t        testing.TB
-	mu       sync.Mutex
-	started  time.Time
-	restarts int
-	cert     []byte
-	fail     error
-	hold     chan struct{} // archive calls wait for it to close, when set
-	archives atomic.Int64
+// adminCert is where the fake's one certificate is.
+var adminCert = rancher.ServerTLSDir + "/client-admin.crt"
+
+// newFakeEngine is one running Rancher 2.4 container (server/tls only: one archive call per tree
+// read) whose tree holds one certificate.
+func newFakeEngine(t testing.TB, notAfter time.Time) *enginetest.Engine {
+	return enginetest.New(&enginetest.Container{ID: "c1", Name: "rancher", Image: "rancher/rancher:v2.4.8",
+		Env:   []string{"CATTLE_SERVER_VERSION=v2.4.8", "CATTLE_K3S_VERSION=v1.17.2+k3s1"},
+		State: container.StateRunning, StartedAt: time.Now().Add(-time.Hour),
+		Files: map[string][]byte{adminCert: certPEM(t, "system:admin", 1, notAfter, false)}})
 }
 
-func newFakeEngine(t testing.TB, notAfter time.Time) *fakeEngine {
-	return &fakeEngine{t: t, started: time.Now().Add(-time.Hour), cert: certPEM(t, "system:admin", 1, notAfter, false)}
+// change changes the fake's container.
+func change(eng *enginetest.Engine, fn func(c *enginetest.Container)) {
+	eng.Change(func(e *enginetest.Engine) { fn(e.Container("c1")) })
 }
 
-func (f *fakeEngine) DaemonHost() string { return "unix:///fake.sock" }
+// archives counts the archive calls so far.
+func archives(eng *enginetest.Engine) int { return len(eng.Calls("archive")) }
 
-func (f *fakeEngine) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
-	return client.ContainerListResult{Items: []container.Summary{{ID: "c1", Image: "rancher/rancher:v2.4.8"}}}, nil
-}
-
-func (f *fakeEngine) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return client.ContainerInspectResult{Container: container.InspectResponse{ID: "c1", Name: "/rancher", RestartCount: f.restarts,
-		State:  &container.State{Status: container.StateRunning, StartedAt: f.started.Format(time.RFC3339Nano)},
-		Config: &container.Config{Image: "rancher/rancher:v2.4.8", Env: []string{"CATTLE_SERVER_VERSION=v2.4.8", "CATTLE_K3S_VERSION=v1.17.2+k3s1"}}}}, nil
-}
-
-func (f *fakeEngine) CopyFromContainer(ctx context.Context, _ string, opts client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
-	f.archives.Add(1)
-	f.mu.Lock()
-	hold, fail, cert := f.hold, f.fail, f.cert
-	f.mu.Unlock()
-	if hold != nil {
-		select {
-		case <-hold:
-		case <-ctx.Done():
-			return client.CopyFromContainerResult{}, ctx.Err()
-		}
-	}
-	if fail != nil {
-		return client.CopyFromContainerResult{}, fail
-	}
-	if opts.SourcePath != "/var/lib/rancher/k3s/server/tls" {
-		return client.CopyFromContainerResult{}, errdefs.ErrNotFound
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "tls/client-admin.crt", Mode: 0o644, Size: int64(len(cert)), Typeflag: tar.TypeReg})
-	tw.Write(cert)
-	tw.Close()
-	return client.CopyFromContainerResult{Content: io.NopCloser(&buf)}, nil
-}
-
-func (f *fakeEngine) set(fn func(f *fakeEngine)) {
-	f.mu.Lock()
-	fn(f)
-	f.mu.Unlock()
-}
-
-func newTestCollector(eng *fakeEngine, refresh time.Duration) *Collector {
+func newTestCollector(eng *enginetest.Engine, refresh time.Duration) *Collector {
 	return New(Config{Engine: eng, Docker: DockerConfig{Discover: true, RefreshInterval: refresh}}, promslog.NewNopLogger())
 }
 
@@ -109,24 +60,30 @@ func TestTreeReadOnlyOnChange(t *testing.T) {
 	if !first.Up || len(first.Certs) != 1 || !first.Certs[0].Cert.NotAfter.Equal(expiry) {
 		t.Fatalf("first gather: %+v", first)
 	}
-	calls := eng.archives.Load()
+	calls := archives(eng)
 	for i := 0; i < 20; i++ {
 		if got := k3sResult(t, c.Gather(ctx)); got.Certs[0].Cert != first.Certs[0].Cert {
 			t.Fatal("a gather without a change reported other values")
 		}
 	}
-	if n := eng.archives.Load(); n != calls {
+	if n := archives(eng); n != calls {
 		t.Fatalf("20 gathers without a change made %d archive calls", n-calls)
 	}
 
 	// A restart by the restart policy: read again in that very gather.
 	renewed := expiry.Add(365 * 24 * time.Hour)
-	eng.set(func(f *fakeEngine) { f.restarts++; f.cert = certPEM(t, "system:admin", 2, renewed, false) })
+	change(eng, func(c *enginetest.Container) {
+		c.Restarts++
+		c.Files[adminCert] = certPEM(t, "system:admin", 2, renewed, false)
+	})
 	if got := k3sResult(t, c.Gather(ctx)); !got.Certs[0].Cert.NotAfter.Equal(renewed) {
 		t.Fatalf("after a restart: %s, want the new tree's %s", got.Certs[0].Cert.NotAfter, renewed)
 	}
 	// A docker restart: the start time changes.
-	eng.set(func(f *fakeEngine) { f.started = time.Now(); f.cert = certPEM(t, "system:admin", 3, expiry, false) })
+	change(eng, func(c *enginetest.Container) {
+		c.StartedAt = time.Now()
+		c.Files[adminCert] = certPEM(t, "system:admin", 3, expiry, false)
+	})
 	if got := k3sResult(t, c.Gather(ctx)); !got.Certs[0].Cert.NotAfter.Equal(expiry) {
 		t.Fatalf("after a start: %s", got.Certs[0].Cert.NotAfter)
 	}
@@ -146,21 +103,21 @@ func TestTreeReadAgainAfterIntervalAndFailure(t *testing.T) {
 		t.Fatalf("%d tree reads after the interval, want 2", reads)
 	}
 
-	eng.set(func(f *fakeEngine) { f.fail = errors.New("engine says no") })
+	eng.Change(func(e *enginetest.Engine) { e.Fail("archive", errors.New("engine says no")) })
 	time.Sleep(60 * time.Millisecond)
 	if got := k3sResult(t, c.Gather(ctx)); got.Up || readerr.ReasonOf(got.Errors[0].Err) != readerr.DockerError {
 		t.Fatalf("failing read: %+v", got)
 	}
 	// Not again before the backoff (here the 50 ms interval, under the 1 s of a first failure),
 	// however many scrapes come.
-	eng.set(func(f *fakeEngine) { f.fail = nil })
-	calls := eng.archives.Load()
+	eng.Change(func(e *enginetest.Engine) { e.Fail("archive", nil) })
+	calls := archives(eng)
 	for i := 0; i < 20; i++ {
 		if got := k3sResult(t, c.Gather(ctx)); got.Up {
 			t.Fatalf("a failed read was retried at once: %+v", got)
 		}
 	}
-	if n := eng.archives.Load() - calls; n != 0 {
+	if n := archives(eng) - calls; n != 0 {
 		t.Fatalf("%d archive calls before the backoff passed", n)
 	}
 	time.Sleep(60 * time.Millisecond)
@@ -207,14 +164,15 @@ func TestOnlyTheScrapeThatStartsAReadWaits(t *testing.T) {
 	old := k3sResult(t, c.Gather(ctx))
 
 	hold := make(chan struct{})
-	eng.set(func(f *fakeEngine) {
-		f.hold = hold
-		f.restarts++
-		f.cert = certPEM(t, "system:admin", 9, time.Now().Add(2*time.Hour), false)
+	eng.Change(func(e *enginetest.Engine) {
+		e.Hold(hold)
+		c := e.Container("c1")
+		c.Restarts++
+		c.Files[adminCert] = certPEM(t, "system:admin", 9, time.Now().Add(2*time.Hour), false)
 	})
 	starter := make(chan SourceResult)
 	go func() { starter <- k3sResult(t, c.Gather(ctx)) }()
-	for eng.archives.Load() < 2 {
+	for archives(eng) < 2 {
 		time.Sleep(time.Millisecond)
 	}
 	for i := 0; i < 50; i++ { // others do not wait
@@ -231,7 +189,7 @@ func TestOnlyTheScrapeThatStartsAReadWaits(t *testing.T) {
 	if got := <-starter; got.Certs[0].Cert == old.Certs[0].Cert {
 		t.Fatal("the starting scrape did not report the new tree")
 	}
-	if n := eng.archives.Load(); n != 2 {
+	if n := archives(eng); n != 2 {
 		t.Fatalf("%d archive calls, want one per read", n)
 	}
 }
@@ -241,7 +199,7 @@ func TestBudgetOverrunReportsLastGoodValues(t *testing.T) {
 	c := newTestCollector(eng, time.Hour)
 	old := k3sResult(t, c.Gather(context.Background()))
 	hold := make(chan struct{})
-	eng.set(func(f *fakeEngine) { f.hold = hold; f.restarts++ })
+	eng.Change(func(e *enginetest.Engine) { e.Hold(hold); e.Container("c1").Restarts++ })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -266,7 +224,7 @@ func TestBudgetOverrunReportsLastGoodValues(t *testing.T) {
 func TestFirstScrapesShareTheFirstRead(t *testing.T) {
 	eng := newFakeEngine(t, time.Now().Add(time.Hour))
 	hold := make(chan struct{})
-	eng.hold = hold
+	eng.Change(func(e *enginetest.Engine) { e.Hold(hold) })
 	c := newTestCollector(eng, time.Hour)
 	results := make(chan SourceResult, 5)
 	for i := 0; i < 5; i++ {
@@ -279,7 +237,7 @@ func TestFirstScrapesShareTheFirstRead(t *testing.T) {
 			t.Fatalf("with no earlier snapshot a scrape waits for the read: %+v", got)
 		}
 	}
-	if n := eng.archives.Load(); n != 1 {
+	if n := archives(eng); n != 1 {
 		t.Fatalf("%d archive calls for 5 first scrapes", n)
 	}
 }

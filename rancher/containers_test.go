@@ -6,21 +6,11 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/enginetest"
 )
 
-// listEngine lists containers.
-type listEngine struct {
-	Engine
-	items []container.Summary
-}
-
-func (l listEngine) ContainerList(context.Context, client.ContainerListOptions) (client.ContainerListResult, error) {
-	return client.ContainerListResult{Items: l.items}, nil
-}
-
-func rancherContainer(id, name, image string, state container.ContainerState, created int64, volume string) container.Summary {
-	return container.Summary{ID: id, Names: []string{"/" + name}, Image: image, State: state, Created: created,
+func rancherContainer(id, name, image string, state container.ContainerState, created int64, volume string) *enginetest.Container {
+	return &enginetest.Container{ID: id, Name: name, Image: image, State: state, Created: created,
 		Mounts: []container.MountPoint{{Type: "volume", Name: volume, Source: "/var/lib/docker/volumes/" + volume + "/_data", Destination: DataDir}}}
 }
 
@@ -29,7 +19,7 @@ func rancherContainer(id, name, image string, state container.ContainerState, cr
 // running server uses: only the running server is read. A stopped server alone on its volume is
 // read; so is the newest of stopped ones sharing one; helpers and other images are not servers.
 func TestDiscoverReadsOneContainerPerDataVolume(t *testing.T) {
-	eng := listEngine{items: []container.Summary{
+	eng := enginetest.New(
 		rancherContainer("a1", "rancher", "rancher/rancher:v2.10.3", container.StateExited, 100, "v1"),
 		rancherContainer("a2", "rancher-data", "rancher/rancher:v2.10.3", container.StateCreated, 110, "v1"),
 		rancherContainer("a3", "rancher-2113", "rancher/rancher:v2.11.3", container.StateExited, 120, "v1"),
@@ -39,9 +29,9 @@ func TestDiscoverReadsOneContainerPerDataVolume(t *testing.T) {
 		rancherContainer("c1", "old", "rancher/rancher:v2.5.7", container.StateExited, 10, "v3"),
 		rancherContainer("c2", "older-data", "rancher/rancher:v2.5.7", container.StateCreated, 20, "v3"),
 		rancherContainer("c3", "newer", "rancher/rancher:v2.6.0", container.StateExited, 30, "v3"),
-		{ID: "h1", Image: "rancher/rancher:v2.12.3", Labels: map[string]string{RoleLabel: RoleHelper}},
-		{ID: "x1", Image: "nginx:1.27"},
-	}}
+		&enginetest.Container{ID: "h1", Image: "rancher/rancher:v2.12.3", Labels: map[string]string{RoleLabel: RoleHelper}},
+		&enginetest.Container{ID: "x1", Image: "nginx:1.27"},
+	)
 	ids, superseded, err := Discover(context.Background(), eng)
 	if err != nil {
 		t.Fatal(err)

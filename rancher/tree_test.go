@@ -1,55 +1,28 @@
 package rancher
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
-	"io"
-	"path"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/containerd/errdefs"
-	"github.com/moby/moby/client"
-
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/enginetest"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
-// fakeEngine serves the archive endpoint from a map of absolute paths to contents, the way
-// the engine does: a directory as a tar of its whole subtree, a file as a tar of itself.
-type fakeEngine struct {
-	Engine
-	t         testing.TB
-	files     map[string]string
-	mu        sync.Mutex
-	requested []string
-}
-
-func (f *fakeEngine) CopyFromContainer(_ context.Context, _ string, opts client.CopyFromContainerOptions) (client.CopyFromContainerResult, error) {
-	src := opts.SourcePath
-	f.mu.Lock()
-	f.requested = append(f.requested, src)
-	f.mu.Unlock()
-	var es []entry
-	for p, data := range f.files {
-		switch {
-		case p == src:
-			es = append(es, entry{name: path.Base(src), typ: tar.TypeReg, data: data})
-		case strings.HasPrefix(p, src+"/"):
-			es = append(es, entry{name: path.Base(src) + "/" + strings.TrimPrefix(p, src+"/"), typ: tar.TypeReg, data: data})
-		}
+// treeEngine is a fake engine with one container, c1, holding the files (absolute path →
+// content).
+func treeEngine(files map[string]string) *enginetest.Engine {
+	c := &enginetest.Container{ID: "c1", Name: "rancher", Files: map[string][]byte{}}
+	for p, d := range files {
+		c.Files[p] = []byte(d)
 	}
-	if len(es) == 0 {
-		return client.CopyFromContainerResult{}, errdefs.ErrNotFound
-	}
-	sort.Slice(es, func(i, j int) bool { return es[i].name < es[j].name })
-	return client.CopyFromContainerResult{Content: io.NopCloser(archive(f.t, es...))}, nil
+	return enginetest.New(c)
 }
 
 func TestReadTreeFetchesOnlyCertificates(t *testing.T) {
-	eng := &fakeEngine{t: t, files: map[string]string{
+	files := map[string]string{
 		ServerTLSDir + "/server-ca.crt":                         "CA",
 		ServerTLSDir + "/server-ca.key":                         "KEY",
 		ServerTLSDir + "/etcd/peer-ca.crt":                      "PEER",
@@ -58,13 +31,14 @@ func TestReadTreeFetchesOnlyCertificates(t *testing.T) {
 		AgentDir + "/server-ca.crt":                             "CA",
 		AgentDir + "/containerd/io.containerd.content/blob.crt": strings.Repeat("x", 1<<16),
 		AgentDir + "/images/k3s-airgap-images.tar":              strings.Repeat("x", 1<<16),
-	}}
-	files, err := ReadTree(context.Background(), eng, "c1", ProfileOf(Versions{Rancher: "v2.7.5"}).Locations)
+	}
+	eng := treeEngine(files)
+	read, err := ReadTree(context.Background(), eng, "c1", ProfileOf(Versions{Rancher: "v2.7.5"}).Locations)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, f := range files {
+	for _, f := range read {
 		got = append(got, f.Path+"="+string(f.Data))
 	}
 	sort.Strings(got)
@@ -77,16 +51,18 @@ func TestReadTreeFetchesOnlyCertificates(t *testing.T) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("files %v, want %v", got, want)
 	}
-	for _, p := range eng.requested {
-		if p == AgentDir || strings.HasSuffix(p, ".key") {
+	for _, call := range eng.Calls("archive") {
+		if p := strings.TrimPrefix(call, "archive c1 "); p == AgentDir || strings.HasSuffix(p, ".key") {
 			t.Errorf("requested %s: a scrape reads certificates only, never the agent directory or a key", p)
 		}
 	}
 
 	// A release without server/tls is an error; a missing optional location is not.
-	delete(eng.files, ServerTLSDir+"/server-ca.crt")
-	delete(eng.files, ServerTLSDir+"/server-ca.key")
-	delete(eng.files, ServerTLSDir+"/etcd/peer-ca.crt")
+	eng.Change(func(e *enginetest.Engine) {
+		for _, p := range []string{"/server-ca.crt", "/server-ca.key", "/etcd/peer-ca.crt"} {
+			delete(e.Container("c1").Files, ServerTLSDir+p)
+		}
+	})
 	if _, err := ReadTree(context.Background(), eng, "c1", ProfileOf(Versions{}).Locations); readerr.ReasonOf(err) != readerr.NotFound {
 		t.Fatalf("missing server/tls: %v", err)
 	}
@@ -112,13 +88,13 @@ func TestTreeReadIsBounded(t *testing.T) {
 			return m
 		}(),
 	} {
-		_, err := ReadTree(context.Background(), &fakeEngine{t: t, files: files}, "c1", locs)
+		_, err := ReadTree(context.Background(), treeEngine(files), "c1", locs)
 		if readerr.ReasonOf(err) != readerr.TooLarge || !strings.Contains(err.Error(), "not read") {
 			t.Errorf("%s: %v, want too_large", name, err)
 		}
 		delete(files, ServerTLSDir+"/big-000.crt")
 		delete(files, ServerTLSDir+"/many-0000.crt")
-		if _, err := ReadTree(context.Background(), &fakeEngine{t: t, files: files}, "c1", locs); err != nil {
+		if _, err := ReadTree(context.Background(), treeEngine(files), "c1", locs); err != nil {
 			t.Errorf("%s: one file fewer: %v", name, err)
 		}
 	}
