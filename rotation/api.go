@@ -174,18 +174,14 @@ func (a *API) dryRun(w http.ResponseWriter, r *http.Request, c rancher.Container
 // status reports a job of this process, else of an earlier one from its journal.
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if job, ok := a.jobs.Get(id); ok {
-		writeJSON(w, http.StatusOK, job.Report())
-		return
-	}
-	j, err := readJournal(a.rot.cfg.BackupDir, id)
+	rep, err := a.rot.Report(a.jobs, id)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		writeError(w, http.StatusNotFound, "no rotation "+id)
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
 	default:
-		writeJSON(w, http.StatusOK, j.Report)
+		writeJSON(w, http.StatusOK, rep)
 	}
 }
 

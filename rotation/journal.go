@@ -164,3 +164,16 @@ func (r *Rotator) Reports(live *Jobs) []Report {
 	slices.SortFunc(out, func(a, b Report) int { return b.Created.Compare(a.Created) })
 	return out
 }
+
+// Report is one job: of this process, else of an earlier one from its journal; an error that
+// is fs.ErrNotExist when there is no such job.
+func (r *Rotator) Report(live *Jobs, id string) (Report, error) {
+	if job, ok := live.Get(id); ok {
+		return job.Report(), nil
+	}
+	j, err := readJournal(r.cfg.BackupDir, id)
+	if err != nil {
+		return Report{}, err
+	}
+	return j.Report, nil
+}

@@ -50,7 +50,7 @@ type Options struct {
 	MetricsPath   string
 	RotationAPI   bool // link the rotation jobs
 	Thresholds    thresholds.Days
-	Auto          *autorotate.Scheduler // nil when automatic rotation is off
+	Auto          Planner // nil when automatic rotation is off
 }
 
 // Handler serves the page.
@@ -243,7 +243,14 @@ func listenerLine(snap collector.Snapshot, c rancher.Container) string {
 }
 
 // autoLine says when the scheduler rotates a container, and why.
-func autoLine(sched *autorotate.Scheduler, container string) string {
+// Planner is what the page asks of automatic rotation: its mode, and its last decision about
+// a container (*autorotate.Scheduler).
+type Planner interface {
+	Mode() string
+	Planned(container string) (autorotate.Decision, bool)
+}
+
+func autoLine(sched Planner, container string) string {
 	d, ok := sched.Planned(container)
 	if !ok {
 		return "not decided yet"

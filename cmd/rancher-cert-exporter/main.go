@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -17,9 +16,9 @@ import (
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
 
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/autorotate"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/server"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/status"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
@@ -81,26 +80,25 @@ func runJob(cfg config, rot *rotation.Rotator, logger *slog.Logger) int {
 // runServe serves metrics, the status page and, when enabled, the rotation API and automatic
 // rotation, until SIGTERM or SIGINT; running jobs get the stop grace to finish or roll back.
 func runServe(cfg config, newRotator func(*rotation.Metrics) *rotation.Rotator, logger *slog.Logger) int {
-	coll := collector.New(cfg.collector, logger)
-	reg := prometheus.NewRegistry()
-	mux := http.NewServeMux()
+	routes := server.Routes{Collector: collector.New(cfg.collector, logger), Registry: prometheus.NewRegistry(), MetricsPath: cfg.metricsPath,
+		Page: status.Options{Name: name, Version: version.Version, MetricsPath: cfg.metricsPath, RotationAPI: cfg.tokenFile != "", Thresholds: thresholds.Default}}
 	jobs := rotation.NewJobs()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	var sched *autorotate.Scheduler
 	if cfg.docker {
-		var err error
-		if sched, err = serveRotation(ctx, reg, mux, newRotator, jobs, coll, cfg.tokenFile, cfg.auto, logger); err != nil {
+		sched, api, err := serveRotation(ctx, routes.Registry, newRotator, jobs, routes.Collector, cfg.tokenFile, cfg.auto, logger)
+		if err != nil {
 			logger.Error("rotation", "err", err)
 			return 2
 		}
+		if sched != nil {
+			routes.Page.Auto = sched
+		}
+		if api != nil {
+			routes.API = api
+		}
 	}
-	page := status.Options{Name: name, Version: version.Version, MetricsPath: cfg.metricsPath, RotationAPI: cfg.tokenFile != "",
-		Thresholds: thresholds.Default}
-	if sched != nil {
-		page.Auto = sched
-	}
-	err := serve(ctx, reg, mux, coll, logger, cfg.metricsPath, page, cfg.web)
+	err := server.Run(ctx, routes.Handler(logger), cfg.web, logger)
 	if !jobs.Shutdown(cfg.stopGrace) {
 		logger.Warn("a rotation or restore still runs at the end of the stop grace; the next start finishes it from its journal", "stop_grace", cfg.stopGrace)
 	}

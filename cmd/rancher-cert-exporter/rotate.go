@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,9 +23,10 @@ import (
 // a token file or --rotation.auto=on — writes anything: it checks its backup directory, finishes
 // the jobs dead processes left and removes their helper containers, serves the API (with a token
 // file) and rotates automatically (on). Plan mode and a metrics-only exporter only read the
-// journals. It returns the scheduler, nil when automatic rotation is off.
-func serveRotation(ctx context.Context, reg prometheus.Registerer, mux *http.ServeMux, newRotator func(*rotation.Metrics) *rotation.Rotator,
-	jobs *rotation.Jobs, coll *collector.Collector, tokenFile string, auto autorotate.Config, logger *slog.Logger) (*autorotate.Scheduler, error) {
+// journals. It returns the scheduler (nil when automatic rotation is off) and the API (nil
+// without a token file).
+func serveRotation(ctx context.Context, reg prometheus.Registerer, newRotator func(*rotation.Metrics) *rotation.Rotator,
+	jobs *rotation.Jobs, coll *collector.Collector, tokenFile string, auto autorotate.Config, logger *slog.Logger) (*autorotate.Scheduler, *rotation.API, error) {
 	var metrics *rotation.Metrics
 	if tokenFile != "" || auto.Mode != autorotate.Off {
 		metrics = rotation.NewMetrics(reg)
@@ -36,7 +36,7 @@ func serveRotation(ctx context.Context, reg prometheus.Registerer, mux *http.Ser
 	if tokenFile != "" || auto.Mode == autorotate.On {
 		free, err := rotation.CheckBackupDir(rot.BackupDir())
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		logger.Info("backup directory ready", "dir", rot.BackupDir(), "free_bytes", free)
 		go func() {
@@ -45,31 +45,32 @@ func serveRotation(ctx context.Context, reg prometheus.Registerer, mux *http.Ser
 			rot.Resume(ctx, jobs, true)
 		}()
 	}
+	var api *rotation.API
 	if tokenFile != "" {
-		if err := enableRotation(mux, rot, jobs, tokenFile, coll, logger); err != nil {
-			return nil, err
+		var err error
+		if api, err = rotationAPI(rot, jobs, tokenFile, coll, logger); err != nil {
+			return nil, nil, err
 		}
 	}
 	if auto.Mode == autorotate.Off {
-		return nil, nil
+		return nil, api, nil
 	}
 	sched := autorotate.New(auto, rot, jobs, coll, reg, logger)
 	go sched.Run(ctx)
-	return sched, nil
+	return sched, api, nil
 }
 
-// enableRotation serves the rotation API; it stays off unless a token file is given.
-func enableRotation(mux *http.ServeMux, rot *rotation.Rotator, jobs *rotation.Jobs, tokenFile string, coll *collector.Collector, logger *slog.Logger) error {
+// rotationAPI is the rotation API; it stays off unless a token file is given.
+func rotationAPI(rot *rotation.Rotator, jobs *rotation.Jobs, tokenFile string, coll *collector.Collector, logger *slog.Logger) (*rotation.API, error) {
 	token, loose, err := rotation.OpenToken(tokenFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if loose {
 		logger.Warn("token file is readable by group or others; chmod 600 it", "file", tokenFile)
 	}
-	rotation.NewAPI(rot, jobs, token, coll).Register(mux)
 	logger.Info("rotation API enabled", "backup_dir", rot.BackupDir())
-	return nil
+	return rotation.NewAPI(rot, jobs, token, coll), nil
 }
 
 // foreground runs jobs for the rotate and restore subcommands, printing each step, and on

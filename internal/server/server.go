@@ -1,0 +1,64 @@
+// Package server is the exporter's HTTP side in one place: its routes — /metrics, the status
+// page at /, the rotation API when enabled — and the server that serves them (exporter-toolkit:
+// TLS and basic auth from --web.config.file).
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/status"
+)
+
+// Routes is what the server serves.
+type Routes struct {
+	Collector   *collector.Collector
+	Registry    *prometheus.Registry // what /metrics gathers live beside the certificates
+	MetricsPath string
+	Page        status.Options
+	// API registers the rotation API on the mux; nil when it is off.
+	API interface{ Register(mux *http.ServeMux) }
+}
+
+// Handler is the routes' mux. Build information and the Go and process metrics join the
+// registry.
+func (r Routes) Handler(logger *slog.Logger) http.Handler {
+	r.Registry.MustRegister(versioncollector.NewCollector(metrics.Namespace),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle(r.MetricsPath, r.Collector.Handler(r.Registry, logger))
+	if r.MetricsPath != "/" {
+		mux.Handle("GET /{$}", status.Handler(r.Collector, r.Page))
+	}
+	if r.API != nil {
+		r.API.Register(mux)
+	}
+	return mux
+}
+
+// Run serves h until the server fails or ctx ends, then shuts it down.
+func Run(ctx context.Context, h http.Handler, flags *web.FlagConfig, logger *slog.Logger) error {
+	logger.Info("starting", "version", version.Info())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	failed := make(chan error, 1)
+	go func() { failed <- web.ListenAndServe(srv, flags, logger) }()
+	select {
+	case err := <-failed:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("stopping")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
+}
