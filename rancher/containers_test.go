@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/moby/moby/api/types/container"
+
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/enginetest"
 )
 
