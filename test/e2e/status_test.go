@@ -42,7 +42,8 @@ func browser(t *testing.T) context.Context {
 func TestStatusPageInBrowser(t *testing.T) {
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V257, LeafDays: 4, UIDays: 365})
 	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
-	e := startExporter(t, nil, "--rancher.container", sim.Name, "--rotation.auto=plan", "--rotation.window=Sun 02:00-04:00 UTC") // the page shows the plan too
+	// In plan mode, so that the page shows the automatic rotation line too.
+	e := startExporter(t, nil, "--rancher.container", sim.Name, "--rotation.auto=plan", "--rotation.window=Sun 02:00-04:00 UTC")
 	mfs := e.scrape(t) // the page shows this scrape's snapshot
 	want := series(mfs, "cert_not_after_seconds", nil)
 
