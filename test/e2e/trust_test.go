@@ -124,9 +124,10 @@ func waitAlert(t *testing.T, promURL, name, container string, firing bool, timeo
 // TestTrustChainAgentsPin: a 2.12 server installed with its own cattle-ca. The exporter reports
 // the checksum agents pin as the SHA-256 of what /cacerts serves, strict mode, the CA's expiry as
 // openssl reads it, and a UI chain agents trust. Then the operator mounts a certificate of their
-// own CA and restarts, forgetting cacerts: a real Prometheus fires
-// RancherUICertificateUntrustedByAgents. They mount the CA as cacerts.pem and restart: the chain
-// is trusted again, and RancherCACertsChanged fires for the new checksum.
+// own CA and restarts, keeping the old cattle-ca as cacerts.pem so that the checksum does not
+// change: a real Prometheus fires RancherUICertificateUntrustedByAgents, not RancherCACertsChanged.
+// They mount their CA as cacerts.pem and restart: the chain is trusted again, and
+// RancherCACertsChanged fires for the new checksum.
 func TestTrustChainAgentsPin(t *testing.T) {
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V2123, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
@@ -154,10 +155,15 @@ func TestTrustChainAgentsPin(t *testing.T) {
 		t.Fatalf("ui_chain_trusted = %v on a fresh self-signed install", v)
 	}
 
-	// The operator's own certificate, without telling the agents.
+	// The operator's own certificate. Without cacerts.pem or --no-cacerts Rancher refuses to
+	// start; with the old cattle-ca as cacerts.pem — the checksum the agents have — it starts,
+	// and the agents will not trust it.
 	ca := newOperatorCA(t, "operator-ca")
 	chain, key := ca.serving(t, "rancher.local")
 	mountCertificates(t, sim, map[string][]byte{"cert.pem": chain, "key.pem": key})
+	restart(t, sim)
+	engine.WaitLog(t, sim.ID, "invalid SSL configuration found", 30*time.Second)
+	mountCertificates(t, sim, map[string][]byte{"cacerts.pem": served})
 	restart(t, sim)
 	waitCount(t, sim, simReady, 2)
 	waitAlert(t, prom, "RancherUICertificateUntrustedByAgents", sim.Name, true, 30*time.Second)

@@ -212,13 +212,17 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	}
 	log.info("k3s is up")
 
-	u, err := newUI(cfg, log, k.store, now)
+	ssl, err := readSSLConfig(os.Args[1:])
+	if err != nil {
+		return err
+	}
+	u, err := newUI(cfg, log, k.store, ssl, now)
 	if err != nil {
 		return err
 	}
 	var all map[string]setting
 	if servesSettings() {
-		if all, err = initSettings(cfg.dataDir, encodeCerts(u.ca.cert), os.Args[1:]); err != nil {
+		if all, err = initSettings(cfg.dataDir, ssl.cacerts(string(encodeCerts(u.ca.cert)))); err != nil {
 			return err
 		}
 		a.settings.all.Store(&all)
@@ -245,7 +249,7 @@ func waitForever(ctx context.Context, cfg config, log *logger, why string) error
 func serve(ctx context.Context, cfg config, log *logger, u *ui, settings map[string]setting) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "pong") })
-	if settings != nil {
+	if settings != nil && servesCACerts() {
 		mux.HandleFunc("GET /cacerts", serveCACerts(settings))
 	}
 	https := &http.Server{Addr: cfg.httpsAddr, Handler: mux, TLSConfig: &tls.Config{GetCertificate: u.getCertificate}}

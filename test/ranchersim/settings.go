@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -19,16 +18,6 @@ import (
 // agents of downstream clusters trust, kept in the datastore beside the secrets. Served from
 // Rancher 2.5 on, once Rancher has started.
 const settingStoreFile = "k3s/server/db/settings.json"
-
-// What an operator mounts to bring their own certificate (Rancher's single-node install
-// options B and C): the chain and key Rancher serves instead of its own, and the CA agents
-// are told to trust; --no-cacerts (option C) leaves cacerts empty.
-const (
-	customCertFile    = "/etc/rancher/ssl/cert.pem"
-	customKeyFile     = "/etc/rancher/ssl/key.pem"
-	customCACertsFile = "/etc/rancher/ssl/cacerts.pem"
-	noCACertsArg      = "--no-cacerts"
-)
 
 // defaultServerURL is the server-url an admin sets at the first login; the UI certificate
 // names its host.
@@ -50,11 +39,13 @@ func rancherVersion() [2]int {
 	return [2]int{r.version[0], r.version[1]}
 }
 
-// initSettings writes the settings as Rancher does at start: cacerts from the mounted CA, empty
-// with --no-cacerts, else the PEM of its own cattle-ca; server-url as the admin set it;
-// agent-tls-mode from 2.9, strict by default, but system-store on a server upgraded from an
-// earlier release (rancher/rancher pkg/settings: WithDefaultOnUpgrade).
-func initSettings(dataDir string, cattleCA []byte, args []string) (map[string]setting, error) {
+// initSettings writes the settings as Rancher does at start: cacerts as SetupListener sets it
+// (sslConfig.cacerts); server-url as the admin set it (rancher/rancher v2.9.0
+// pkg/settings/setting.go:101, no default); agent-tls-mode from 2.9, default strict, but on a
+// server that had settings before the setting existed its default is system-store
+// (setting.go:63 WithDefaultOnUpgrade; pkg/controllers/dashboardapi/settings/settings.go:109-111
+// on creation, :131-134 on later starts). The value stays empty unless an admin sets it.
+func initSettings(dataDir string, cacerts string) (map[string]setting, error) {
 	file := filepath.Join(dataDir, settingStoreFile)
 	stored := map[string]setting{}
 	data, err := os.ReadFile(file)
@@ -68,21 +59,15 @@ func initSettings(dataDir string, cattleCA []byte, args []string) (map[string]se
 		}
 	}
 	upgraded := len(stored) > 0
-	cacerts := string(cattleCA)
-	if mounted, err := os.ReadFile(customCACertsFile); err == nil {
-		cacerts = string(mounted)
-	} else if slices.Contains(args, noCACertsArg) {
-		cacerts = ""
-	}
 	stored["cacerts"] = setting{Value: cacerts}
 	if _, ok := stored["server-url"]; !ok {
 		stored["server-url"] = setting{Value: env("SIM_SERVER_URL", defaultServerURL)}
 	}
-	if v := rancherVersion(); v[0] > 2 || v[0] == 2 && v[1] >= 9 {
+	if atLeast(2, 9) {
 		if _, ok := stored["agent-tls-mode"]; !ok {
 			mode := setting{Default: "strict"}
 			if upgraded {
-				mode.Value = "system-store"
+				mode.Default = "system-store"
 			}
 			stored["agent-tls-mode"] = mode
 		}
@@ -95,9 +80,16 @@ func initSettings(dataDir string, cattleCA []byte, args []string) (map[string]se
 }
 
 // servesSettings: Rancher's settings are served from 2.5 on.
-func servesSettings() bool {
+func servesSettings() bool { return atLeast(2, 5) }
+
+// servesCACerts: /cacerts, the value agents download and check against their checksum, is
+// served from 2.6 (v2.6.0 pkg/ui/routes.go:17; 2.5 agents read /v3/settings/cacerts, v2.5.7
+// pkg/multiclustermanager/routes.go:70).
+func servesCACerts() bool { return atLeast(2, 6) }
+
+func atLeast(major, minor int) bool {
 	v := rancherVersion()
-	return v[0] > 2 || v[0] == 2 && v[1] >= 5
+	return v[0] > major || v[0] == major && v[1] >= minor
 }
 
 func (a *api) getSettingResources(w http.ResponseWriter, _ *http.Request) {
@@ -121,7 +113,7 @@ func (a *api) getSetting(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveCACerts is Rancher's /cacerts: the cacerts setting with a newline added when it lacks
-// one, nothing when it is blank (rancher/rancher pkg/cacerts/handler.go).
+// one, nothing when it is blank (rancher/rancher v2.9.0 pkg/cacerts/handler.go:35-66).
 func serveCACerts(all map[string]setting) http.HandlerFunc {
 	return func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")

@@ -24,7 +24,7 @@ type ui struct {
 	custom  bool // serving the operator's certificate from /etc/rancher/ssl
 }
 
-func newUI(cfg config, log *logger, store *secretStore, now time.Time) (*ui, error) {
+func newUI(cfg config, log *logger, store *secretStore, ssl sslConfig, now time.Time) (*ui, error) {
 	u := &ui{cfg: cfg, log: log, store: store}
 	stored, ok := store.get(uiNamespace, "tls-rancher")
 	caCert, cerr := firstCert(stored.Data["tls.crt"])
@@ -42,11 +42,12 @@ func newUI(cfg config, log *logger, store *secretStore, now time.Time) (*ui, err
 		}
 	}
 	u.ca = authority{caCert, caKey}
-	if custom, err := tls.LoadX509KeyPair(customCertFile, customKeyFile); err == nil {
-		// The operator's own certificate: served as mounted, never renewed by Rancher.
+	if ssl.custom != nil {
+		// The operator's own certificate: served as mounted, never renewed by Rancher
+		// (v2.9.0 pkg/tls/tls.go:276-281).
 		log.rancher("Using the certificate in %s", customCertFile)
 		u.custom = true
-		u.current.Store(&custom)
+		u.current.Store(ssl.custom)
 		return u, nil
 	}
 	return u, u.renewIfDue(now)
