@@ -51,8 +51,9 @@ type dockerSource struct {
 
 // containerState holds the sources of one container between scrapes.
 type containerState struct {
-	states map[string]*sourceState // by source name
-	caches map[string]*certs.Cache // parsed certificates, by source name
+	states     map[string]*sourceState // by source name
+	caches     map[string]*certs.Cache // parsed certificates, by source name
+	kubeconfig kubeconfigShare
 }
 
 func newDockerSource(cfg DockerConfig, cli rancher.Engine, host string, logger *slog.Logger, errs *errorTracker) *dockerSource {
@@ -109,6 +110,7 @@ func (d *dockerSource) gather(ctx context.Context) dockerResult {
 // sources reports the sources of one container, read concurrently where due.
 func (d *dockerSource) sources(ctx context.Context, env readEnv, c rancher.Container, st *containerState) []SourceResult {
 	b := basisOf(c)
+	env.kubeconfig = func(ctx context.Context) ([]byte, error) { return st.kubeconfig.read(ctx, env.engine, c) }
 	var due []source
 	for _, s := range sources {
 		if s.reads(d.cfg, c) {

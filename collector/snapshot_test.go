@@ -309,3 +309,27 @@ func TestAStartRestartsTheBackoff(t *testing.T) {
 		t.Fatalf("after a failed read of a new start: %d failures, retry in %s", s.failures, s.retryAt.Sub(s.last.ReadAt))
 	}
 }
+
+// TestSourcesShareOneKubeconfigRead: the sources that read through the container's API server
+// (secrets, settings) read its kubeconfig once between them in a round, not once each.
+func TestSourcesShareOneKubeconfigRead(t *testing.T) {
+	eng := newFakeEngine(t, time.Now().Add(time.Hour))
+	change(eng, func(c *enginetest.Container) {
+		c.HostNetwork = true
+		c.Files[rancher.KubeconfigFile] = []byte("not a kubeconfig")
+	})
+	c := New(Config{Engine: eng, Docker: DockerConfig{Discover: true, Secrets: true}}, promslog.NewNopLogger())
+	snap := c.Gather(context.Background())
+	failed := 0
+	for _, r := range snap.Sources {
+		if (r.Source == SourceSecret || r.Source == SourceSetting) && !r.Up {
+			failed++
+		}
+	}
+	if failed != 2 {
+		t.Fatalf("%d of the two API sources failed on a kubeconfig that does not parse: %+v", failed, snap.Sources)
+	}
+	if n := len(eng.Calls("archive c1 " + rancher.KubeconfigFile)); n != 1 {
+		t.Fatalf("%d reads of the kubeconfig for two sources in one round, want one shared", n)
+	}
+}

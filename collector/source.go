@@ -39,6 +39,8 @@ type readEnv struct {
 	cfg    DockerConfig
 	// urlConflict: --rancher.url is set while several containers are read.
 	urlConflict bool
+	// kubeconfig reads the container's admin kubeconfig, one read shared by its sources.
+	kubeconfig func(ctx context.Context) ([]byte, error)
 }
 
 // readout is what one read found: certificate files (each with its certificate or why it could

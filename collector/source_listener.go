@@ -29,7 +29,7 @@ var listenerSource = source{
 var ListenerPath = cluster.ListenerConfig.Namespace + "/" + cluster.ListenerConfig.Name
 
 func readListener(ctx context.Context, env readEnv, c rancher.Container) readout {
-	client, err := clusterClient(ctx, env.engine, c)
+	client, err := clusterClient(ctx, env, c)
 	if err != nil {
 		return readout{path: ListenerPath, err: err}
 	}

@@ -28,7 +28,7 @@ var secretSource = source{
 // readSecrets lists the certificates a running container's embedded cluster keeps as
 // secrets, through its own API server with its own admin kubeconfig. Read only: one list.
 func readSecrets(ctx context.Context, env readEnv, c rancher.Container) readout {
-	found, err := listSecretCerts(ctx, env.engine, c)
+	found, err := listSecretCerts(ctx, env, c)
 	if err != nil {
 		return readout{path: c.APIAddress, err: err}
 	}
@@ -39,8 +39,8 @@ func readSecrets(ctx context.Context, env readEnv, c rancher.Container) readout 
 	return readout{files: files}
 }
 
-func listSecretCerts(ctx context.Context, eng rancher.Engine, c rancher.Container) ([]cluster.SecretCert, error) {
-	client, err := clusterClient(ctx, eng, c)
+func listSecretCerts(ctx context.Context, env readEnv, c rancher.Container) ([]cluster.SecretCert, error) {
+	client, err := clusterClient(ctx, env, c)
 	if err != nil {
 		return nil, err
 	}
@@ -48,6 +48,6 @@ func listSecretCerts(ctx context.Context, eng rancher.Engine, c rancher.Containe
 }
 
 // clusterClient connects to a running container's own API server with its admin kubeconfig.
-func clusterClient(ctx context.Context, eng rancher.Engine, c rancher.Container) (*cluster.Client, error) {
-	return rancher.API(ctx, eng, c, rancher.APIOptions{Timeout: secretTimeout})
+func clusterClient(ctx context.Context, env readEnv, c rancher.Container) (*cluster.Client, error) {
+	return rancher.API(ctx, env.engine, c, rancher.APIOptions{Timeout: secretTimeout, Kubeconfig: env.kubeconfig})
 }

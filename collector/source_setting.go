@@ -27,7 +27,7 @@ var settingSource = source{
 }
 
 func readSettings(ctx context.Context, env readEnv, c rancher.Container) readout {
-	client, err := clusterClient(ctx, env.engine, c)
+	client, err := clusterClient(ctx, env, c)
 	if err != nil {
 		return readout{path: CACertsPath, err: err}
 	}

@@ -19,6 +19,9 @@ type APIOptions struct {
 	// AcceptExpired: the server's certificate may have expired (a rotation verifies the one
 	// that renews it).
 	AcceptExpired bool
+	// Kubeconfig reads the kubeconfig; ReadKubeconfig when nil (the collector shares one read
+	// between its sources).
+	Kubeconfig func(ctx context.Context) ([]byte, error)
 }
 
 // API connects to the container's own k3s API server, at its address on its Docker network,
@@ -31,7 +34,11 @@ func API(ctx context.Context, eng Engine, c Container, o APIOptions) (*cluster.C
 	case c.APIAddress == "":
 		return nil, readerr.Newf(readerr.APIUnreachable, "container %s has no address on a Docker network", c.Name)
 	}
-	kubeconfig, err := ReadKubeconfig(ctx, eng, c.ID)
+	read := o.Kubeconfig
+	if read == nil {
+		read = func(ctx context.Context) ([]byte, error) { return ReadKubeconfig(ctx, eng, c.ID) }
+	}
+	kubeconfig, err := read(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,8 @@ type Container struct {
 	State           container.ContainerState
 	StartedAt       time.Time
 	Restarts        int
+	HostNetwork     bool // --network host: its API server is at 127.0.0.1
+
 	// Files are its files by absolute path.
 	Files map[string][]byte
 }
@@ -131,7 +133,7 @@ func (e *Engine) ContainerInspect(_ context.Context, id string, _ client.Contain
 	}
 	return client.ContainerInspectResult{Container: container.InspectResponse{ID: c.ID, Name: "/" + c.Name, RestartCount: c.Restarts,
 		State:  &container.State{Status: c.State, Running: c.State == container.StateRunning, StartedAt: started},
-		Config: &container.Config{Image: c.Image, Env: c.Env, Labels: c.Labels}, Mounts: c.Mounts}}, nil
+		Config: &container.Config{Image: c.Image, Env: c.Env, Labels: c.Labels}, Mounts: c.Mounts, HostConfig: hostConfig(c)}}, nil
 }
 
 // find is a container by ID, ID prefix or name. Called with e.mu held.
@@ -197,6 +199,13 @@ func (e *Engine) CopyFromContainer(ctx context.Context, id string, opts client.C
 	}
 	_ = tw.Close()
 	return client.CopyFromContainerResult{Content: readCloser{&buf}}, nil
+}
+
+func hostConfig(c *Container) *container.HostConfig {
+	if c.HostNetwork {
+		return &container.HostConfig{NetworkMode: "host"}
+	}
+	return &container.HostConfig{}
 }
 
 type readCloser struct{ *bytes.Buffer }
