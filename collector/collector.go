@@ -53,6 +53,7 @@ type Collector struct {
 	docker  *dockerSource
 	files   *watchedFiles
 	errs    *errorTracker
+	trust   trustMemo
 	expo    exposition
 	renders singleflight.Group // responses rendered for concurrent scrapes
 	last    atomic.Pointer[Snapshot]
@@ -132,6 +133,7 @@ func (c *Collector) Watched(ctx context.Context) []rancher.Container {
 type health struct {
 	snap  Snapshot
 	errs  *errorTracker
+	trust *trustMemo
 	start time.Time
 }
 
@@ -163,7 +165,7 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 		}
 		p := ct.Profile
 		ch <- prometheus.MustNewConstMetric(rancherInfo, prometheus.GaugeValue, 1, ct.Name, p.Rancher, p.K3s, string(p.Renewal))
-		if t, ok := h.snap.Trust(ct.Name, h.snap.Taken); ok {
+		if t, ok := h.trust.of(h.snap, ct.Name); ok {
 			ch <- prometheus.MustNewConstMetric(cacertsInfo, prometheus.GaugeValue, 1, ct.Name, t.Checksum, t.AgentTLSMode)
 			if t.Checked {
 				ch <- prometheus.MustNewConstMetric(chainTrusted, prometheus.GaugeValue, boolValue(t.Trusted), ct.Name)

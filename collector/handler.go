@@ -85,7 +85,7 @@ func (c *Collector) render(ctx context.Context, live prometheus.Gatherer, logger
 	snap := c.Gather(ctx)
 	out := rendered{certs: c.expo.text(snap)}
 	scrape := prometheus.NewRegistry()
-	scrape.MustRegister(health{snap: snap, errs: c.errs, start: start})
+	scrape.MustRegister(health{snap: snap, errs: c.errs, trust: &c.trust, start: start})
 	mfs, err := prometheus.Gatherers{live, scrape}.Gather()
 	if err != nil {
 		logger.Error("gathering metrics", "err", err) // the rest is still served

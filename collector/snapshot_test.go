@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/enginetest"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -331,5 +333,34 @@ func TestSourcesShareOneKubeconfigRead(t *testing.T) {
 	}
 	if n := len(eng.Calls("archive c1 " + rancher.KubeconfigFile)); n != 1 {
 		t.Fatalf("%d reads of the kubeconfig for two sources in one round, want one shared", n)
+	}
+}
+
+// TestTrustIsVerifiedAgainOnlyWhenItsInputsChange: scrapes reuse the verification of the UI
+// chain while the chain and the settings are the ones read before, for up to a minute.
+func TestTrustIsVerifiedAgainOnlyWhenItsInputsChange(t *testing.T) {
+	leaf, _ := certs.Parse("ui", certPEM(t, "cattle", 1, time.Now().Add(time.Hour), false))
+	settings := &Settings{AgentTLSMode: "strict"}
+	snap := func(taken time.Time, s *Settings) Snapshot {
+		return Snapshot{Taken: taken, Sources: []SourceResult{
+			{Container: "r", Source: SourceUI, Up: true, Chain: []*x509.Certificate{leaf}},
+			{Container: "r", Source: SourceSetting, Up: true, Settings: s}}}
+	}
+	var m trustMemo
+	start := time.Now()
+	if _, ok := m.of(snap(start, settings), "r"); !ok {
+		t.Fatal("no trust from read settings")
+	}
+	m.of(snap(start.Add(10*time.Second), settings), "r")
+	if at := m.last["r"].at; !at.Equal(start) {
+		t.Errorf("verified again at %s with the same inputs", at)
+	}
+	m.of(snap(start.Add(20*time.Second), &Settings{AgentTLSMode: "system-store"}), "r")
+	if e := m.last["r"]; !e.at.Equal(start.Add(20*time.Second)) || e.trust.AgentTLSMode != "system-store" {
+		t.Errorf("new settings not verified: %+v", e)
+	}
+	m.of(snap(start.Add(20*time.Second+trustReuse), m.last["r"].settings), "r")
+	if at := m.last["r"].at; !at.Equal(start.Add(20*time.Second + trustReuse)) {
+		t.Errorf("not verified again after %s", trustReuse)
 	}
 }

@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"crypto/x509"
+	"sync"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
@@ -38,4 +40,49 @@ func (s Snapshot) Trust(container string, now time.Time) (Trust, bool) {
 		t.Trusted, t.Why = rancher.ChainTrusted(chain.Chain, settings.CACerts, settings.ServerURL, now)
 	}
 	return t, true
+}
+
+// trustReuse is how long a verification of the UI chain holds while its inputs stay the same:
+// the chain's validity only changes with time.
+const trustReuse = time.Minute
+
+// trustMemo keeps the trust of each container between scrapes: the chain is verified again
+// only when the UI chain or the settings were read again, or trustReuse passed.
+type trustMemo struct {
+	mu   sync.Mutex
+	last map[string]trustEntry // by container
+}
+
+type trustEntry struct {
+	leaf     *x509.Certificate
+	settings *Settings
+	at       time.Time
+	trust    Trust
+	ok       bool
+}
+
+func (m *trustMemo) of(snap Snapshot, container string) (Trust, bool) {
+	var leaf *x509.Certificate
+	var settings *Settings
+	for _, r := range snap.Sources {
+		switch {
+		case r.Container != container:
+		case r.Source == SourceUI && r.Up && len(r.Chain) > 0:
+			leaf = r.Chain[0]
+		case r.Source == SourceSetting:
+			settings = r.Settings
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.last[container]
+	if ok && e.leaf == leaf && e.settings == settings && snap.Taken.Sub(e.at) < trustReuse {
+		return e.trust, e.ok
+	}
+	t, found := snap.Trust(container, snap.Taken)
+	if m.last == nil {
+		m.last = map[string]trustEntry{}
+	}
+	m.last[container] = trustEntry{leaf: leaf, settings: settings, at: snap.Taken, trust: t, ok: found}
+	return t, found
 }
