@@ -192,13 +192,8 @@ func TestAutoRotationWaitsForTheWindow(t *testing.T) {
 			t.Errorf("the log does not say %q:\n%s", want, log)
 		}
 	}
-	resp, err := http.Get(e.url + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if want := opening.Format("Mon 2006-01-02 15:04 MST"); !strings.Contains(string(page), "Automatic rotation") || !strings.Contains(string(page), want) {
+	page := e.page(t)
+	if want := opening.Format("Mon 2006-01-02 15:04 MST"); !strings.Contains(page, "Automatic rotation") || !strings.Contains(page, want) {
 		t.Errorf("the status page does not show the next automatic rotation at %s", want)
 	}
 }

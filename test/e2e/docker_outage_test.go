@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -202,18 +201,9 @@ func TestHungEngineIsReportedDown(t *testing.T) {
 	e := startExporter(t, []string{"DOCKER_HOST=unix://" + hungEngine(t)}, "--rancher.container", "rancher-a", "--rancher.container", "rancher-b")
 	// startExporter's first request waited out its budget on the hanging inspection.
 	for i := range 3 {
-		req, _ := http.NewRequest("GET", e.url+"/metrics", nil)
-		req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "5")
-		start := time.Now()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		took := time.Since(start)
+		body, took := e.timedScrape(t, "5")
 		parser := expfmt.NewTextParser(model.UTF8Validation)
-		mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+		mfs, err := parser.TextToMetricFamilies(strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,13 +222,7 @@ func TestHungEngineIsReportedDown(t *testing.T) {
 			t.Errorf("scrape %d took %s: it waited for the hanging call (budget 5 s)", i, took)
 		}
 	}
-	resp, err := http.Get(e.url + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	page := string(data)
+	page := e.page(t)
 	if !strings.Contains(page, "timeout") || !strings.Contains(page, "did not answer within the scrape") {
 		t.Errorf("the status page does not say the engine hangs:\n%s", page)
 	}

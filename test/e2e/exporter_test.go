@@ -150,6 +150,38 @@ func (e *exporter) scrape(t testing.TB) map[string]*dto.MetricFamily {
 	return mfs
 }
 
+// page is the status page the exporter serves.
+func (e *exporter) page(t testing.TB) string {
+	t.Helper()
+	return httpGetBody(t, e.url+"/")
+}
+
+// timedScrape is one scrape with Prometheus's scrape timeout header, and how long it took.
+func (e *exporter) timedScrape(t testing.TB, timeoutSeconds string) (string, time.Duration) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", e.url+"/metrics", nil)
+	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", timeoutSeconds)
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(body), time.Since(start)
+}
+
+func httpGetBody(t testing.TB, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
 // checkMetrics runs promtool check metrics on a whole scrape: names, types, help and units as
 // the Prometheus conventions have them.
 func (e *exporter) checkMetrics(t testing.TB) {

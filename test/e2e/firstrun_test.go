@@ -1,13 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,16 +15,7 @@ import (
 // to do, in the log and on the page, with rancher_cert_exporter_containers 0; when a Rancher
 // container appears it says once which, and the gauge counts it.
 func TestFirstRunWithoutRancher(t *testing.T) {
-	ctx := context.Background()
-	root := filepath.Join(os.TempDir(), "rce-d3")
-	second, err := harness.StartSecondEngine(ctx, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		second.Stop()
-		os.RemoveAll(root)
-	})
+	second := secondEngine(t, "rce-d3")
 	e := startExporter(t, []string{"DOCKER_HOST=" + second.Host})
 	for range 3 {
 		mfs := e.scrape(t)
@@ -44,14 +30,9 @@ func TestFirstRunWithoutRancher(t *testing.T) {
 	if strings.Count(log, "no Rancher container found") != 1 || !strings.Contains(log, second.Host) || !strings.Contains(log, "rancher/rancher images") {
 		t.Errorf("want one line saying no Rancher container was found, with the engine and the images looked for:\n%s", log)
 	}
-	resp, err := http.Get(e.url + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	page := e.page(t)
 	for _, want := range []string{"No Rancher container found.", "on the Docker engine at " + second.Host, "--rancher.container NAME", "make demo"} {
-		if !strings.Contains(string(page), want) {
+		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}

@@ -72,21 +72,11 @@ func TestScrapeBudget(t *testing.T) {
 	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
 	e := startExporter(t, nil, "--rancher.container", sim.Name)
 	for i := 0; i < 3; i++ {
-		req, _ := http.NewRequest("GET", e.url+"/metrics", nil)
-		req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "2")
-		start := time.Now()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		took := time.Since(start)
+		text, took := e.timedScrape(t, "2")
 		t.Logf("scrape %d with a hung API server and a 2s timeout: %s", i, took.Round(time.Millisecond))
 		if took >= 2*time.Second {
 			t.Fatalf("answered after %s, past the 2s scrape timeout", took)
 		}
-		text := string(body)
 		for _, want := range []string{
 			`rancher_cert_exporter_source_up{container="` + sim.Name + `",source="secret"} 0`,
 			`rancher_cert_exporter_source_up{container="` + sim.Name + `",source="k3s"} 1`,

@@ -5,8 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,13 +120,8 @@ func TestListenerCertificateWhenTheAPIDoesNotAnswer(t *testing.T) {
 	if s := series(mfs, "cert_not_after_seconds", map[string]string{"container": crashing.Name, "source": "listener"}); len(s) != 0 {
 		t.Fatalf("a listener certificate for a server whose API never answered: %v", s)
 	}
-	resp, err := http.Get(e.url + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	section := string(page)[strings.Index(string(page), `id="server-`+crashing.Name+`"`):]
+	page := e.page(t)
+	section := page[strings.Index(page, `id="server-`+crashing.Name+`"`):]
 	section = section[:strings.Index(section, "</section>")]
 	if !strings.Contains(section, "6443 certificate") || !strings.Contains(section, "not checked") {
 		t.Fatalf("the status page does not say that %s's 6443 certificate could not be checked:\n%s", crashing.Name, section)

@@ -3,8 +3,10 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,6 +68,22 @@ func openssl(t testing.TB, args ...string) string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// secondEngine starts a private dockerd of the test's own under os.TempDir()/dir (keep the name
+// short: socket paths are limited), stopped and removed when the test ends.
+func secondEngine(t *testing.T, dir string) *harness.Engine {
+	t.Helper()
+	root := filepath.Join(os.TempDir(), dir)
+	e, err := harness.StartSecondEngine(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.Stop()
+		os.RemoveAll(root)
+	})
+	return e
+}
 
 // dieWithTest ends a process the tests start when the test binary ends, also when an
 // interrupt skips the cleanups.

@@ -402,15 +402,7 @@ func TestSIGTERMFinishesOrRollsBackTheRotation(t *testing.T) {
 // failed or succeeded, and nothing is lost.
 func TestRotationSurvivesItsEngineRestarting(t *testing.T) {
 	ctx := context.Background()
-	root := filepath.Join(os.TempDir(), "rce-d2")
-	second, err := harness.StartSecondEngine(ctx, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		second.Stop()
-		os.RemoveAll(root)
-	})
+	second := secondEngine(t, "rce-d2")
 	image := harness.V23.Image
 	load := exec.Command("sh", "-c", fmt.Sprintf("docker save %s | docker -H %s load", image, second.Host))
 	if out, err := load.CombinedOutput(); err != nil {

@@ -168,7 +168,7 @@ func TestTrustChainAgentsPin(t *testing.T) {
 	waitCount(t, sim, simReady, 2)
 	waitAlert(t, prom, "RancherUICertificateUntrustedByAgents", sim.Name, true, 30*time.Second)
 	waitAlert(t, prom, "RancherCACertsChanged", sim.Name, false, time.Second)
-	page := httpGetBody(t, e.url+"/")
+	page := e.page(t)
 	if !strings.Contains(page, "Downstream agents will not trust this server.") {
 		t.Errorf("the status page does not say the agents will not trust the server")
 	}
@@ -209,15 +209,4 @@ func TestTrustWithAPublicCertificate(t *testing.T) {
 	if v := value(t, mfs, "rancher_cert_exporter_ui_chain_trusted", map[string]string{"container": sim.Name}); v != 0 {
 		t.Errorf("ui_chain_trusted = %v: a self-signed chain against the system roots", v)
 	}
-}
-
-func httpGetBody(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return string(body)
 }
