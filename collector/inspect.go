@@ -20,10 +20,9 @@ type round struct {
 	err        error          // the engine failed as a whole
 }
 
-// inspect lists and inspects the selected containers, once for all concurrent scrapes. A scrape
-// whose budget runs out first reports the last inspection.
-// An inspection that outlasts the scrape's budget is an engine that does not answer: the
-// scrape reports it down, and while that inspection hangs, later scrapes do not wait for it.
+// inspect lists and inspects the selected containers, once for all concurrent scrapes. An
+// inspection that outlasts a scrape's budget is an engine that does not answer: that scrape
+// reports it down (timeout), and while the inspection hangs, later scrapes do not wait for it.
 func (d *dockerSource) inspect(ctx context.Context) round {
 	ch := d.rounds.DoChan("round", func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
@@ -48,28 +47,26 @@ func (d *dockerSource) inspect(ctx context.Context) round {
 		case res := <-ch:
 			return res.Val.(round)
 		default:
-			err := d.hangs()
-			d.errs.count(SourceK3s, err)
-			return round{err: err}
+			return d.hangs()
 		}
 	}
 	select {
 	case res := <-ch:
 		return res.Val.(round)
 	case <-ctx.Done():
-		d.mu.Lock()
-		d.hung = true
-		d.mu.Unlock()
-		err := d.hangs()
-		d.errs.count(SourceK3s, err)
-		d.trackEngine(err)
-		return round{err: err}
+		return d.hangs()
 	}
 }
 
-// hangs is the error of an engine whose inspection did not end within a scrape's budget.
-func (d *dockerSource) hangs() error {
-	return readerr.Newf(readerr.Timeout, "the Docker engine at %s did not answer within the scrape's budget", d.host)
+// hangs is the round of an engine whose inspection did not end within a scrape's budget.
+func (d *dockerSource) hangs() round {
+	d.mu.Lock()
+	d.hung = true
+	d.mu.Unlock()
+	err := readerr.Newf(readerr.Timeout, "the Docker engine at %s did not answer within the scrape's budget", d.host)
+	d.errs.count(SourceK3s, err)
+	d.trackEngine(err)
+	return round{err: err}
 }
 
 // noteFound logs the first inspection that finds no Rancher container, with where it looked,
