@@ -49,6 +49,9 @@ type Scheduler struct {
 // past is when a container's last automatic rotation ended, and when the last one failed.
 type past struct{ ended, failed time.Time }
 
+// lastFailed: the last automatic rotation failed.
+func (p past) lastFailed() bool { return !p.failed.IsZero() && p.failed.Equal(p.ended) }
+
 // New makes a scheduler and registers its metric. The failures of earlier processes' automatic
 // rotations, from the journals, start their backoff.
 func New(cfg Config, rot *rotation.Rotator, jobs *rotation.Jobs, snaps Snapshots, reg prometheus.Registerer, logger *slog.Logger) *Scheduler {
@@ -116,7 +119,7 @@ func (s *Scheduler) round(ctx context.Context) {
 		snap = s.snaps.Gather(ctx)
 	}
 	if s.cfg.Mode == On {
-		s.rot.Resume(context.Background(), s.jobs, false) // a container a dead CLI stopped is brought back before deciding
+		s.rot.Resume(ctx, s.jobs, false) // a container a dead CLI stopped is brought back before deciding
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -129,8 +132,7 @@ func (s *Scheduler) round(ctx context.Context) {
 		if running {
 			continue
 		}
-		lastFailed := !p.failed.IsZero() && p.failed.Equal(p.ended)
-		if !readSince(snap, c.Name, p.ended) && !lastFailed {
+		if !readSince(snap, c.Name, p.ended) && !p.lastFailed() {
 			// The certificates are from before our last rotation: wait for a fresh read. After
 			// a failure the decision is a wait for the backoff's end, which holds either way.
 			continue
