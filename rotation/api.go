@@ -15,6 +15,7 @@ import (
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -68,8 +69,9 @@ type rotateRequest struct {
 const maxBody = 1 << 16
 
 // decodeStrict reads a JSON object into v: an unknown or repeated member, a value of the wrong
-// type or anything after the object is an error naming it — a typo must fail, never fall back
-// to a default (a mistyped dry run must not rotate). An empty body is the empty object.
+// type, a null anywhere or anything after the object is an error naming it — a typo must fail,
+// never fall back to a default (a mistyped dry run must not rotate). An empty body is the empty
+// object.
 func decodeStrict(r io.Reader, v any) error {
 	body, err := io.ReadAll(io.LimitReader(r, maxBody+1))
 	switch {
@@ -80,7 +82,33 @@ func decodeStrict(r io.Reader, v any) error {
 	case len(bytes.TrimSpace(body)) == 0:
 		return nil
 	}
+	if err := refuseNull(body); err != nil {
+		return err
+	}
 	return jsonv2.Unmarshal(body, v, jsonv2.RejectUnknownMembers(true))
+}
+
+// refuseNull names the first null of a JSON text. null is what many clients send for an option
+// they leave unset, and it would decode as the zero value: {"dry_run": null} as a real rotation.
+// A text that does not parse is left to the decoder, which names the error.
+func refuseNull(body []byte) error {
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.ReadToken()
+	switch {
+	case err != nil || tok.Kind() != '{' && tok.Kind() != 'n':
+		return nil // not an object: the decoder says so
+	case tok.Kind() == 'n':
+		return errors.New("the body is null: it must be a JSON object ({} for the defaults)")
+	}
+	for {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil
+		}
+		if tok.Kind() == 'n' {
+			return fmt.Errorf("%s is null: give it a value, or leave it out for its default", dec.StackPointer())
+		}
+	}
 }
 
 // containerName is what Docker accepts as a container name or ID.
@@ -136,6 +164,10 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if req.DryRun {
+		if busy, ok := holder(a.rot.cfg.BackupDir, c.ID); ok {
+			conflict(w, c, busy) // its plan would be of a container the job is changing
+			return
+		}
 		a.dryRun(w, r, c, strategy)
 		return
 	}
@@ -144,10 +176,7 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 	var busy *ErrBusy
 	switch {
 	case errors.As(err, &busy):
-		if busy.JobID != "" {
-			w.Header().Set("Location", "/api/v1/rotations/"+busy.JobID)
-		}
-		writeError(w, http.StatusConflict, fmt.Sprintf("container %s: %v", c.Name, err))
+		conflict(w, c, busy)
 		return
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, err.Error())
@@ -157,6 +186,15 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 	rep := job.Report()
 	w.Header().Set("Location", "/api/v1/rotations/"+rep.ID)
 	writeJSON(w, http.StatusAccepted, rep)
+}
+
+// conflict answers 409 for a container another job rotates or restores, with that job's
+// Location.
+func conflict(w http.ResponseWriter, c rancher.Container, busy *ErrBusy) {
+	if busy.JobID != "" {
+		w.Header().Set("Location", "/api/v1/rotations/"+busy.JobID)
+	}
+	writeError(w, http.StatusConflict, fmt.Sprintf("container %s: %v", c.Name, busy))
 }
 
 // dryRun plans a rotation and answers with its report at once: the job is not kept, so a
@@ -190,28 +228,24 @@ func (a *API) list(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, a.rot.Reports(a.jobs))
 }
 
-// authorized checks the bearer token (the scheme in any case, RFC 9110) in constant time. A
-// client that failed too often gets 429 before its token is looked at; others are served.
+// authorized checks the bearer token (the scheme in any case, RFC 9110) in constant time. The
+// right token always passes; a client whose wrong tokens went over its limit gets 429 for the
+// next ones instead of 401, and every other client is served as before.
 func (a *API) authorized(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, given, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if strings.EqualFold(scheme, "Bearer") && a.token.Matches(given) {
+			next(w, r)
+			return
+		}
 		client := clientAddr(r)
-		if a.limits.blocked(client) {
+		if a.limits.failed(client) {
 			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusTooManyRequests, "too many failed authentications from "+client)
 			return
 		}
-		scheme, given, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || !a.token.Matches(given) {
-			if a.limits.failed(client) {
-				w.Header().Set("Retry-After", "1")
-				writeError(w, http.StatusTooManyRequests, "too many failed authentications")
-				return
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="rancher-cert-exporter"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			return
-		}
-		next(w, r)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="rancher-cert-exporter"`)
+		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 	})
 }
 

@@ -81,3 +81,22 @@ func lockFree(backupDir, containerID string) bool {
 	f.Close()
 	return true
 }
+
+// holder tells, without writing anything, whether a live process holds the container's lock,
+// and names the holder: for a dry run, which must not create the lock's directory or file.
+func holder(backupDir, containerID string) (*ErrBusy, bool) {
+	file := lockFile(backupDir, containerID)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, false // no lock file: no job ever ran here
+	}
+	defer f.Close()
+	// Shared: two probes never exclude each other; a job's exclusive lock excludes them.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		return nil, false // closing the file releases the probe
+	}
+	h, _ := os.ReadFile(file)
+	name := strings.TrimSpace(string(h))
+	id, _, _ := strings.Cut(strings.TrimPrefix(name, "job "), " ")
+	return &ErrBusy{Holder: name, JobID: id}, true
+}

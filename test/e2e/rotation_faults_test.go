@@ -39,6 +39,9 @@ func TestRotationAPIStatusCodes(t *testing.T) {
 		{"POST", "/api/v1/containers/rce-no-such-container/rotate", token, "", http.StatusNotFound},
 		{"POST", rotate, token, `{"strategy": "everything"}`, http.StatusBadRequest},
 		{"POST", rotate, token, `{`, http.StatusBadRequest},
+		// null is what clients send for an unset option: refused, never a rotation.
+		{"POST", rotate, token, `{"dry_run": null}`, http.StatusBadRequest},
+		{"POST", rotate, token, `null`, http.StatusBadRequest},
 		{"GET", "/api/v1/rotations/0123456789abcdef", token, "", http.StatusNotFound},
 	} {
 		resp := e.api(t, tc.method, tc.path, tc.auth, tc.body, nil)
@@ -87,6 +90,12 @@ func TestRotationAPIStatusCodes(t *testing.T) {
 	wg.Wait()
 	if (codes[0] != 202 || codes[1] != 409) && (codes[0] != 409 || codes[1] != 202) {
 		t.Fatalf("concurrent rotations answered %v, want 202 and 409", codes)
+	}
+	// A dry run while the rotation runs is refused as a rotation is: not a plan of a container
+	// half rotated.
+	dry := e.api(t, "POST", rotate, token, `{"dry_run": true}`, nil)
+	if dry.StatusCode != http.StatusConflict || !strings.HasPrefix(dry.Header.Get("Location"), "/api/v1/rotations/") {
+		t.Errorf("a dry run during a rotation: %d, Location %q; want 409 with the running job", dry.StatusCode, dry.Header.Get("Location"))
 	}
 	var running rotation.Report
 	if again := e.api(t, "POST", rotate, token, "", &running); again.StatusCode == http.StatusConflict {
