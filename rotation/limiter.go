@@ -7,11 +7,12 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// failureLimits slows down guessing the token without letting anyone lock the operator out:
-// failed attempts are limited per client address (5 at once, then one a second), so a client
-// that keeps failing gets 429 before its token is even looked at, while every other client is
-// served. Overall, failures are limited only at a rate no single client reaches; past it a
-// wrong token gets 429 too, but a right one still passes.
+// failureLimits tells a client that keeps sending wrong tokens to slow down: failed attempts
+// are counted per client address (5 at once, then one a second), and past that its wrong tokens
+// get 429 instead of 401. Overall, failures are limited only at a rate no single client reaches.
+// The right token always passes (the API compares it first): an address shared by a stranger
+// and the operator — a local user, a reverse proxy — never locks the operator out. Guessing is
+// no way in either way: tokens hold at least 128 bits (MinTokenBits).
 type failureLimits struct {
 	mu      sync.Mutex
 	clients map[string]*clientLimit
@@ -39,16 +40,9 @@ func newFailureLimits() *failureLimits {
 	return &failureLimits{clients: map[string]*clientLimit{}, global: rate.NewLimiter(globalPerSec, globalBurst), now: time.Now}
 }
 
-// blocked tells whether a client has failed too often to be heard now.
-func (l *failureLimits) blocked(addr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c, ok := l.clients[addr]
-	return ok && c.lim.TokensAt(l.now()) < 1
-}
-
-// failed counts a failure of a client, and tells whether failures overall are over their rate.
-func (l *failureLimits) failed(addr string) (overall bool) {
+// failed counts a failure of a client, and tells whether the client (or failures overall) went
+// over its limit.
+func (l *failureLimits) failed(addr string) (over bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -59,8 +53,9 @@ func (l *failureLimits) failed(addr string) (overall bool) {
 		l.clients[addr] = c
 	}
 	c.seen = now
-	c.lim.AllowN(now, 1)
-	return !l.global.AllowN(now, 1)
+	client := c.lim.AllowN(now, 1)
+	overall := l.global.AllowN(now, 1)
+	return !client || !overall
 }
 
 // sweep drops idle clients when the table is full. Called with l.mu held.

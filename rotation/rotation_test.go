@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -275,8 +276,11 @@ func tokenFile(t *testing.T, token string) (*TokenFile, string) {
 	return tf, file
 }
 
+// testToken is a token of 256 bits, as openssl rand -hex 32 makes.
+const testToken = "6f1c0e8b2d9a4f7e3b5c8d1a0e9f2b4c7d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a"
+
 func TestAuthorization(t *testing.T) {
-	tf, file := tokenFile(t, "s3cret")
+	tf, file := tokenFile(t, testToken)
 	api := NewAPI(New(nil, Config{BackupDir: t.TempDir()}, slog.New(slog.DiscardHandler), nil), NewJobs(), tf, watchedFake{})
 	now := time.Now()
 	api.limits.now = func() time.Time { return now }
@@ -296,40 +300,63 @@ func TestAuthorization(t *testing.T) {
 		return rec.Code
 	}
 	const operator, stranger = "10.0.0.1", "10.0.0.66"
-	if code := do(operator, "GET", "/api/v1/containers/x/rotate", "Bearer s3cret"); code != http.StatusMethodNotAllowed {
+	if code := do(operator, "GET", "/api/v1/containers/x/rotate", "Bearer "+testToken); code != http.StatusMethodNotAllowed {
 		t.Fatalf("GET rotate: %d", code)
 	}
-	for _, auth := range []string{"Bearer s3cret", "bearer s3cret", "BEARER s3cret"} { // the scheme in any case (RFC 9110)
+	for _, auth := range []string{"Bearer " + testToken, "bearer " + testToken, "BEARER " + testToken} { // the scheme in any case (RFC 9110)
 		if code := do(operator, "GET", "/api/v1/rotations/nope", auth); code != http.StatusNotFound {
 			t.Fatalf("%q: %d, want through to 404", auth, code)
 		}
 	}
-	for _, auth := range []string{"", "Bearer wrong", "Basic czNjcmV0", "Bearer s3cret ", "Bearers3cret"} {
+	for _, auth := range []string{"", "Bearer wrong", "Basic czNjcmV0", "Bearer " + testToken + " ", "Bearer" + testToken} {
 		if code := do(stranger, "GET", "/api/v1/rotations/nope", auth); code != http.StatusUnauthorized {
 			t.Fatalf("auth %q: %d", auth, code)
 		}
 	}
-	// Five failures: the stranger now gets 429 whatever it sends; the operator is served.
-	if code := do(stranger, "GET", "/api/v1/rotations/nope", "Bearer s3cret"); code != http.StatusTooManyRequests {
-		t.Fatalf("the stranger after 5 failures: %d, want 429", code)
+	// Five failures: the stranger's wrong tokens now get 429, and so would anyone's from its
+	// address; the right token still passes from there, and from anywhere else.
+	if code := do(stranger, "GET", "/api/v1/rotations/nope", "Bearer wrong"); code != http.StatusTooManyRequests {
+		t.Fatalf("a wrong token after 5 failures: %d, want 429", code)
 	}
 	for i := 0; i < 20; i++ {
 		do(stranger, "GET", "/api/v1/rotations/nope", "Bearer wrong")
-		if code := do(operator, "GET", "/api/v1/rotations/nope", "Bearer s3cret"); code != http.StatusNotFound {
+		if code := do(stranger, "GET", "/api/v1/rotations/nope", "Bearer "+testToken); code != http.StatusNotFound {
+			t.Fatalf("the right token from the hammering address (one reverse proxy for all): %d, want through", code)
+		}
+		if code := do(operator, "GET", "/api/v1/rotations/nope", "Bearer "+testToken); code != http.StatusNotFound {
 			t.Fatalf("the operator while a stranger hammers: %d", code)
 		}
 	}
 	now = now.Add(1100 * time.Millisecond)
-	if code := do(stranger, "GET", "/api/v1/rotations/nope", "Bearer s3cret"); code != http.StatusNotFound {
-		t.Fatalf("a second later the stranger with the token: %d, want through", code)
+	if code := do(stranger, "GET", "/api/v1/rotations/nope", "Bearer wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("a second later a wrong token: %d, want 401 again", code)
 	}
-	// Replacing the file revokes the old token at once.
-	os.WriteFile(file, []byte("n3w\n"), 0o600)
-	os.Chtimes(file, now.Add(time.Minute), now.Add(time.Minute))
-	if code := do(operator, "GET", "/api/v1/rotations/nope", "Bearer s3cret"); code != http.StatusUnauthorized {
-		t.Fatalf("the old token after the file was replaced: %d", code)
+
+	// Replacing the file revokes the old token at once, even when the replacement keeps the
+	// size, the times and the inode (cp -p, rsync -a, install -p over the same file).
+	before, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if code := do(operator, "GET", "/api/v1/rotations/nope", "Bearer n3w"); code != http.StatusNotFound {
+	next := strings.Repeat("a", len(testToken))
+	f, err := os.OpenFile(file, os.O_WRONLY, 0) // in place: the same inode
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(next), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(file, before.ModTime(), before.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(file); after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) || !os.SameFile(before, after) {
+		t.Fatalf("the test did not keep size, time and inode: %v %v", before, after)
+	}
+	if code := do(operator, "GET", "/api/v1/rotations/nope", "Bearer "+testToken); code != http.StatusUnauthorized {
+		t.Fatalf("the old token after the file was rewritten with the same size, times and inode: %d", code)
+	}
+	if code := do(operator, "GET", "/api/v1/rotations/nope", "Bearer "+next); code != http.StatusNotFound {
 		t.Fatalf("the new token: %d", code)
 	}
 }
@@ -340,15 +367,49 @@ func TestTokenFileLimits(t *testing.T) {
 	os.WriteFile(big, bytes.Repeat([]byte("x"), maxTokenSize+1), 0o600)
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, []byte(" \n"), 0o600)
-	for file, want := range map[string]string{big: "more than 4096 bytes", empty: "is empty", "/dev/zero": "more than 4096 bytes", filepath.Join(dir, "none"): "no such file"} {
-		if _, _, err := OpenToken(file); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: %v, want %q", file, err, want)
+	weak := filepath.Join(dir, "weak")
+	os.WriteFile(weak, []byte("e2e-rotation-token\n"), 0o600) // 18 characters of base64url: 108 bits
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		big: "more than 4096 bytes", empty: "is empty", filepath.Join(dir, "none"): "no such file",
+		weak: "holds at most 108 bits, under 128", fifo: "not a regular file", "/dev/zero": "not a regular file", dir: "not a regular file",
+	} {
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := OpenToken(file)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %v, want %q", file, err, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: OpenToken still waits after 5 s", file)
 		}
 	}
 	loose := filepath.Join(dir, "loose")
-	os.WriteFile(loose, []byte("t"), 0o644)
+	os.WriteFile(loose, []byte(testToken), 0o644)
 	if _, l, err := OpenToken(loose); err != nil || !l {
 		t.Errorf("a token file readable by others: loose %v, %v", l, err)
+	}
+}
+
+func TestTokenBits(t *testing.T) {
+	for token, want := range map[string]int{
+		strings.Repeat("7", 39):        129, // digits: 3.32 bits each
+		strings.Repeat("f", 32):        128, // openssl rand -hex 16
+		strings.Repeat("F", 31):        124,
+		"q2vL8xZ0bN4mP7rT1wY5uA==":     144, // openssl rand -base64 16
+		strings.Repeat("z", 25):        129, // lower-case letters and digits: 5.17 bits
+		"correct horse battery staple": 183, // printable ASCII: 6.57 bits each
+	} {
+		if got := TokenBits(token); got != want {
+			t.Errorf("TokenBits(%q) = %d, want %d", token, got, want)
+		}
 	}
 }
 
@@ -356,14 +417,14 @@ func TestTokenFileLimits(t *testing.T) {
 // wrong; nothing starts. A mistyped dry run must never rotate.
 func TestStrictRequests(t *testing.T) {
 	f := newFakeEngine(t, 10)
-	tf, _ := tokenFile(t, "s3cret")
+	tf, _ := tokenFile(t, testToken)
 	jobs := NewJobs()
 	api := NewAPI(New(f, stallingIn(f, testConfig(t.TempDir())), slog.New(slog.DiscardHandler), nil), jobs, tf, watchedFake{})
 	mux := http.NewServeMux()
 	api.Register(mux)
 	post := func(name, body string) (int, string) {
 		req := httptest.NewRequest("POST", "/api/v1/containers/"+name+"/rotate", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer s3cret")
+		req.Header.Set("Authorization", "Bearer "+testToken)
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
 		var answer struct{ Error string }
@@ -380,6 +441,11 @@ func TestStrictRequests(t *testing.T) {
 		{`[]`, `unmarshal JSON array`}, // the library words it "cannot" or "unable to" at random
 		{`{"strategy":"all"}`, `unknown strategy "all"`},
 		{strings.Repeat(" ", maxBody+1), `more than 65536 bytes`},
+		// null is what clients send for an unset option: never the zero value (a rotation).
+		{`{"dry_run":null}`, `/dry_run is null`},
+		{`{"strategy":null,"dry_run":true}`, `/strategy is null`},
+		{`null`, `the body is null: it must be a JSON object`},
+		{" null ", `the body is null`},
 	} {
 		if code, body := post("rancher", tt.body); code != http.StatusBadRequest || !strings.Contains(body, tt.says) {
 			t.Errorf("%.60s: %d %s, want 400 saying %s", tt.body, code, body, tt.says)
@@ -398,19 +464,54 @@ func TestStrictRequests(t *testing.T) {
 	}
 }
 
+// TestDryRunWhileARotationRuns: a dry run of a container another job is changing answers 409
+// with that job's Location, as a real request does, not a plan of a container half rotated.
+func TestDryRunWhileARotationRuns(t *testing.T) {
+	f := newFakeEngine(t, 10)
+	tf, _ := tokenFile(t, testToken)
+	rot := New(f, stallingIn(f, testConfig(t.TempDir())), slog.New(slog.DiscardHandler), nil)
+	mux := http.NewServeMux()
+	NewAPI(rot, NewJobs(), tf, watchedFake{}).Register(mux)
+	c, err := rot.Lookup(context.Background(), fakeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, err := rot.NewRotation(c, Leaf, false, TriggerCLI) // holds the lock, as a CLI rotation does
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"dry_run":true}`, `{}`} {
+		req := httptest.NewRequest("POST", "/api/v1/containers/rancher/rotate", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if want := "/api/v1/rotations/" + running.Report().ID; rec.Code != http.StatusConflict || rec.Header().Get("Location") != want {
+			t.Errorf("%s while a rotation runs: %d, Location %q, want 409 and %s: %s", body, rec.Code, rec.Header().Get("Location"), want, rec.Body)
+		}
+	}
+	running.Run(context.Background(), nil)
+	req := httptest.NewRequest("POST", "/api/v1/containers/rancher/rotate", strings.NewReader(`{"dry_run":true}`))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Errorf("a dry run once the rotation ended: %d %s", rec.Code, rec.Body)
+	}
+}
+
 // TestDryRunsLeaveNothing: a dry run through the API answers with its plan at once, and leaves
 // no journal, lock or directory behind, nor a job to look up; the container is only read.
 func TestDryRunsLeaveNothing(t *testing.T) {
 	f := newFakeEngine(t, 10)
 	dir := filepath.Join(t.TempDir(), "backups")
-	tf, _ := tokenFile(t, "s3cret")
+	tf, _ := tokenFile(t, testToken)
 	jobs := NewJobs()
 	rot := New(f, stallingIn(f, testConfig(dir)), slog.New(slog.DiscardHandler), nil)
 	mux := http.NewServeMux()
 	NewAPI(rot, jobs, tf, watchedFake{}).Register(mux)
 	do := func(method, path, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer s3cret")
+		req.Header.Set("Authorization", "Bearer "+testToken)
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
 		return rec

@@ -22,7 +22,7 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
-const token = "e2e-rotation-token"
+const token = "e2e0rotation0token0f3a9c1d7b5e2f8a4c6d0b9e1f7a3c5d8b2e4f6a0c9d1e3f"
 
 // rotationExporter is the exporter with the rotation API on, a 0600 token file and its own
 // backup directory.
