@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"path"
+	"unicode/utf8"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/printable"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -18,6 +20,15 @@ const MaxFileSize = 1 << 20
 func CheckSize(name string, size int64) error {
 	if size > MaxFileSize {
 		return readerr.Newf(readerr.TooLarge, "%s is %d bytes, over %d", name, size, MaxFileSize)
+	}
+	return nil
+}
+
+// CheckName refuses a file name that cannot be a label value: one that is not valid UTF-8 would
+// make Prometheus reject the whole scrape. The error names the file escaped.
+func CheckName(name string) error {
+	if !utf8.ValidString(name) {
+		return readerr.Newf(readerr.InvalidName, "the file name %s is not valid UTF-8, so it cannot be a label value: rename the file", printable.Escape(name))
 	}
 	return nil
 }

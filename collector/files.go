@@ -14,6 +14,7 @@ import (
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/sweepmap"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/printable"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -80,9 +81,12 @@ func (s *fileSource) parseAll(res *SourceResult, found []fileRef) {
 	wg.Wait()
 	for i, r := range results {
 		path := found[i].path
+		if err := certs.CheckName(path); err != nil {
+			r.err = err
+		}
 		switch {
 		case r.err != nil:
-			res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: path, Err: r.err})
+			res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: printable.Escape(path), Err: r.err})
 		case r.cert != nil:
 			res.Certs = append(res.Certs, CertFile{Source: SourceFile, Path: path, Cert: r.cert})
 		}
@@ -101,7 +105,7 @@ type scan struct {
 type fileRef struct{ path, file string }
 
 func (sc *scan) fail(path string, err error) {
-	sc.res.Errors = append(sc.res.Errors, FileError{Source: SourceFile, Path: path, Err: err})
+	sc.res.Errors = append(sc.res.Errors, FileError{Source: SourceFile, Path: printable.Escape(path), Err: err})
 }
 
 // pattern reads a glob, a directory or a file; one that names nothing downs the source.

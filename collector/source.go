@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/printable"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
@@ -78,14 +79,17 @@ func (o readout) result(s source, c rancher.Container, cache *certs.Cache) Sourc
 // addFile parses one file into the result: a certificate, an error, or nothing (a file with PEM
 // blocks but no certificate, such as a key).
 func addFile(res *SourceResult, cache *certs.Cache, f rancher.File) {
-	err := f.Err
+	err := certs.CheckName(f.Path)
+	if err == nil {
+		err = f.Err
+	}
 	var cert *certs.Info
 	if err == nil {
 		cert, err = cache.Parse(f.Path, f.Data)
 	}
 	switch {
 	case err != nil:
-		res.Errors = append(res.Errors, FileError{Container: res.Container, Source: res.Source, Path: f.Path, Err: err})
+		res.Errors = append(res.Errors, FileError{Container: res.Container, Source: res.Source, Path: printable.Escape(f.Path), Err: err})
 	case cert != nil:
 		res.Certs = append(res.Certs, CertFile{Container: res.Container, Source: res.Source, Path: f.Path, Cert: cert})
 	}

@@ -17,6 +17,7 @@ const (
 	Symlink           = "symlink"        // a link that leaves the tree, dangles or loops
 	UnsafePath        = "unsafe_path"    // a tar entry whose name escapes the tree
 	Unreadable        = "unreadable"     // permission denied or an I/O error
+	InvalidName       = "invalid_name"   // a file name that is not valid UTF-8: never a label value
 	NotFound          = "not_found"      // a configured path or glob matched nothing
 	ContainerNotFound = "container_not_found"
 	DockerUnreachable = "docker_unreachable"
@@ -37,7 +38,7 @@ var (
 	// not end in time included).
 	EngineReads = []string{ContainerNotFound, DockerUnreachable, DockerError, Unreadable, Timeout}
 	// FileReads: certificate files, in a container's tree or on the host.
-	FileReads = []string{Empty, NoCertificate, ParseError, TooLarge, NotRegular, Symlink, Unreadable, NotFound}
+	FileReads = []string{Empty, NoCertificate, ParseError, TooLarge, NotRegular, Symlink, Unreadable, NotFound, InvalidName}
 	// ArchiveReads: a tree streamed by the engine's archive endpoint.
 	ArchiveReads = []string{UnsafePath}
 	// APIReads: the container's cluster API, through the kubeconfig read from the container.
