@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/printable"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
@@ -90,20 +92,27 @@ func (l Limits) Status(notBefore, notAfter, now time.Time) string {
 // Rows turns a snapshot into rows sorted by container, source and path.
 func Rows(snap collector.Snapshot, now time.Time, limits Limits) []Row {
 	var rows []Row
+	trusts := map[string]collector.Trust{}
+	for _, c := range snap.Containers {
+		if t, ok := snap.Trust(c.Name, now); ok {
+			trusts[c.Name] = t
+			if r, ok := trustRow(c.Name, t); ok {
+				rows = append(rows, r)
+			}
+		}
+	}
 	for _, f := range snap.Certs() {
 		r := Row{Container: f.Container, Source: f.Source, Path: f.Path, Subject: f.Cert.SubjectCN,
 			NotAfter: f.Cert.NotAfter.UTC(), Residual: residual(f.Cert.NotAfter.Sub(now))}
-		if f.Class.Class.Unused() {
+		switch {
+		case f.Class.Class.Unused():
 			r.Status, r.Note = Unused, UnusedNote(f.Class)
-		} else {
+		case f.Source == collector.SourceSetting && !trusts[f.Container].Judged(f.Path):
+			r.Status, r.Note = Unused, NotAnchorNote(trusts[f.Container].Anchor)
+		default:
 			r.Status = limits.Status(f.Cert.NotBefore, f.Cert.NotAfter, now)
 		}
 		rows = append(rows, r)
-	}
-	for _, c := range snap.Containers {
-		if r, ok := trustRow(snap, c.Name, now); ok {
-			rows = append(rows, r)
-		}
 	}
 	for _, e := range snap.Errors() {
 		rows = append(rows, Row{Container: e.Container, Source: e.Source, Path: e.Path, Status: Unreadable,
@@ -127,9 +136,8 @@ const TrustPath = "UI chain, as agents verify it"
 
 // trustRow says whether the UI chain verifies as the container's downstream agents will verify
 // it: OK, or CRITICAL — the agents fail at their next connection.
-func trustRow(snap collector.Snapshot, container string, now time.Time) (Row, bool) {
-	t, ok := snap.Trust(container, now)
-	if !ok || !t.Checked {
+func trustRow(container string, t collector.Trust) (Row, bool) {
+	if !t.Checked {
 		return Row{}, false
 	}
 	r := Row{Container: container, Source: collector.SourceUI, Path: TrustPath, Status: OK, Note: t.Why}
@@ -163,6 +171,15 @@ func UnusedNote(c rancher.Classification) string {
 	return "left by " + c.LeftBy + "; this release neither writes nor renews it: safe to delete after a backup"
 }
 
+// NotAnchorNote says why a certificate of cacerts does not count: the UI chain ends in another
+// one, or in none.
+func NotAnchorNote(anchor string) string {
+	if anchor == "" {
+		return "in cacerts, but the UI chain ends in none of its certificates"
+	}
+	return "in cacerts, but the UI chain ends in " + anchor + ": agents do not rely on this one now"
+}
+
 // residual formats time left like `k3s certificate check`: days and hours, negative when past.
 func residual(d time.Duration) string {
 	sign := ""
@@ -174,7 +191,7 @@ func residual(d time.Duration) string {
 	return fmt.Sprintf("%s%dd%dh", sign, days, hours)
 }
 
-// WriteTable prints the rows as an aligned table.
+// WriteTable prints the rows as an aligned table, one line per row whatever the names hold.
 func WriteTable(w io.Writer, rows []Row) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTAINER\tSOURCE\tFILE\tSUBJECT\tEXPIRES\tRESIDUAL\tSTATUS")
@@ -190,7 +207,11 @@ func WriteTable(w io.Writer, rows []Row) error {
 		if r.Note != "" {
 			status += " (" + r.Note + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Container, r.Source, r.Path, r.Subject, expires, r.Residual, status)
+		fields := []string{r.Container, r.Source, r.Path, r.Subject, expires, r.Residual, status}
+		for i, f := range fields { // names and subjects come from outside: never escape sequences
+			fields[i] = printable.Escape(f)
+		}
+		fmt.Fprintln(tw, strings.Join(fields, "\t"))
 	}
 	return tw.Flush()
 }

@@ -153,3 +153,109 @@ func TestUntrustedChainIsCritical(t *testing.T) {
 		t.Fatalf("trusted: %+v", rows)
 	}
 }
+
+// ca makes a CA expiring at notAfter, and a leaf for rancher.example.test it signs.
+func caAndLeaf(t *testing.T, cn string, notAfter time.Time) (ca, leaf *x509.Certificate) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn}, NotBefore: notAfter.Add(-3650 * 24 * time.Hour),
+		NotAfter: notAfter, IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ = x509.ParseCertificate(der)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ltmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "cattle"}, DNSNames: []string{"rancher.example.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(300 * 24 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err = x509.CreateCertificate(rand.Reader, ltmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ = x509.ParseCertificate(der)
+	return ca, leaf
+}
+
+// TestEveryCACertsCertificateAndTheAnchorJudged: each certificate of the cacerts bundle is a row
+// (cacerts#1, #2), and only the one the served UI chain ends in is judged: an expired old root
+// before a valid anchor changes nothing, an unrelated ten-year CA before an anchor 20 days from
+// expiry does not hide it. While the UI chain is not read, every one is judged.
+func TestEveryCACertsCertificateAndTheAnchorJudged(t *testing.T) {
+	now := time.Now()
+	limits := Limits{Warn: 30 * 24 * time.Hour, Crit: 7 * 24 * time.Hour}
+	rows := func(chain []*x509.Certificate, bundle ...*x509.Certificate) []Row {
+		var cacerts string
+		setting := collector.SourceResult{Container: "rancher", Source: collector.SourceSetting, Up: true}
+		for i, c := range bundle {
+			cacerts += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+			setting.Certs = append(setting.Certs, collector.CertFile{Container: "rancher", Source: collector.SourceSetting, Path: collector.CACertPath(i), Cert: certs.InfoOf(c)})
+		}
+		setting.Settings = &collector.Settings{CACerts: cacerts, AgentTLSMode: "strict"}
+		ui := collector.SourceResult{Container: "rancher", Source: collector.SourceUI, Up: chain != nil, Chain: chain}
+		return Rows(collector.Snapshot{Containers: []rancher.Container{{Name: "rancher"}}, Sources: []collector.SourceResult{ui, setting}}, now, limits)
+	}
+	status := func(rows []Row, path string) Row {
+		for _, r := range rows {
+			if r.Path == path {
+				return r
+			}
+		}
+		t.Fatalf("no row %s in %+v", path, rows)
+		return Row{}
+	}
+
+	anchor, leaf := caAndLeaf(t, "cattle-ca", now.Add(3000*24*time.Hour))
+	old, _ := caAndLeaf(t, "old-ca", now.Add(-24*time.Hour))
+	got := rows([]*x509.Certificate{leaf}, old, anchor)
+	if r := status(got, "cacerts#1"); r.Status != Unused || !strings.Contains(r.Note, "cacerts#2") {
+		t.Errorf("the expired old root: %+v", r)
+	}
+	if r := status(got, "cacerts#2"); r.Status != OK || ExitCode(got) != ExitOK {
+		t.Errorf("the anchor: %+v, exit %d", r, ExitCode(got))
+	}
+
+	soon, leaf := caAndLeaf(t, "cattle-ca", now.Add(20*24*time.Hour))
+	unrelated, _ := caAndLeaf(t, "unrelated-ca", now.Add(3650*24*time.Hour))
+	got = rows([]*x509.Certificate{leaf, soon}, unrelated, soon)
+	if r := status(got, "cacerts#2"); r.Status != Warning || ExitCode(got) != ExitWarning {
+		t.Errorf("the anchor 20 days from expiry behind an unrelated CA: %+v, exit %d", r, ExitCode(got))
+	}
+	if r := status(got, "cacerts#1"); r.Status != Unused {
+		t.Errorf("the unrelated CA: %+v", r)
+	}
+
+	got = rows(nil, old, anchor) // the UI not read: no anchor known, all judged
+	if r := status(got, "cacerts#1"); r.Status != Expired || ExitCode(got) != ExitCritical {
+		t.Errorf("without the UI chain the expired root counts: %+v", r)
+	}
+}
+
+// TestTableEscapesWhatATerminalWouldObey: a subject that clears the screen and paints ALL OK, one
+// that sets the terminal's title, a file name with a newline and one with a right-to-left
+// override print escaped, one row each.
+func TestTableEscapesWhatATerminalWouldObey(t *testing.T) {
+	rows := []Row{
+		{Container: "rancher", Source: "secret", Path: "cattle-system/evil/tls.crt", Subject: "\x1b[2J\x1b[H\x1b[32mALL OK\x1b[0m", Status: Critical},
+		{Container: "rancher", Source: "secret", Path: "cattle-system/title/tls.crt", Subject: "\x1b]0;all good\a", Status: Critical},
+		{Container: "rancher", Source: "k3s", Path: "/var/lib/rancher/k3s/server/tls/new\nline.crt", Status: Expired},
+		{Container: "rancher", Source: "file", Path: "/etc/ssl/evil\u202egpj.crt", Status: Warning, Error: "tab\there"},
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, bad := range []string{"\x1b", "\a", "\u202e", "new\nline", "\t"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("the table holds %q raw:\n%s", bad, out)
+		}
+	}
+	if lines := strings.Count(out, "\n"); lines != len(rows)+1 {
+		t.Errorf("%d lines for %d rows and the header:\n%s", lines, len(rows), out)
+	}
+	for _, want := range []string{`\x1b[2J\x1b[H\x1b[32mALL OK\x1b[0m`, `\x1b]0;all good\x07`, `new\nline.crt`, `evil\u202egpj.crt`, `tab\there`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table does not show %s:\n%s", want, out)
+		}
+	}
+}

@@ -41,6 +41,7 @@ var (
 	unused       = metrics.CertificateUnused.Desc()
 	cacertsInfo  = metrics.CACertsInfo.Desc()
 	chainTrusted = metrics.UIChainTrusted.Desc()
+	anchorDesc   = metrics.CACertsAnchor.Desc()
 	servingWin   = metrics.ServingWindow.Desc()
 	// stateValues are the states container_state has a series for.
 	stateValues = []container.ContainerState{container.StateCreated, container.StateRunning, container.StatePaused,
@@ -169,6 +170,16 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(cacertsInfo, prometheus.GaugeValue, 1, ct.Name, t.Checksum, t.AgentTLSMode)
 			if t.Checked {
 				ch <- prometheus.MustNewConstMetric(chainTrusted, prometheus.GaugeValue, boolValue(t.Trusted), ct.Name)
+			}
+			if t.AnchorKnown {
+				for _, s := range h.snap.Sources {
+					if s.Container != ct.Name || s.Source != SourceSetting {
+						continue
+					}
+					for _, cf := range s.Certs {
+						ch <- prometheus.MustNewConstMetric(anchorDesc, prometheus.GaugeValue, boolValue(cf.Path == t.Anchor), ct.Name, cf.Path)
+					}
+				}
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(window, prometheus.GaugeValue, p.Window.Seconds(), ct.Name)

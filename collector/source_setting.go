@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
@@ -13,8 +14,12 @@ import (
 // and kept as last read while that does not answer. The cacerts CA is its certificate.
 const SourceSetting = "setting"
 
-// CACertsPath names the cacerts CA in the path label.
+// CACertsPath names the cacerts setting in the path label: each of its certificates is
+// CACertPath of its position, a value with none is CACertsPath.
 const CACertsPath = "cacerts"
+
+// CACertPath names the i-th certificate (from 0) of the cacerts setting: cacerts#1 is the first.
+func CACertPath(i int) string { return fmt.Sprintf("%s#%d", CACertsPath, i+1) }
 
 var settingSource = source{
 	name:         SourceSetting,
@@ -48,8 +53,12 @@ func readSettings(ctx context.Context, env readEnv, c rancher.Container) readout
 	}
 	s := &Settings{CACerts: cacerts.Effective(), AgentTLSMode: rancher.EffectiveAgentTLSMode(mode.Found, mode.Value, mode.Default), ServerURL: serverURL.Effective()}
 	out := readout{settings: s}
-	if rancher.CACertsServed(s.CACerts) != nil {
-		out.files = []rancher.File{{Path: CACertsPath, Data: []byte(s.CACerts)}}
+	blocks := rancher.CACertsBlocks(s.CACerts)
+	for i, b := range blocks {
+		out.files = append(out.files, rancher.File{Path: CACertPath(i), Data: b})
+	}
+	if len(blocks) == 0 && rancher.CACertsServed(s.CACerts) != nil {
+		out.files = []rancher.File{{Path: CACertsPath, Data: []byte(s.CACerts)}} // no certificate: an error
 	}
 	return out
 }

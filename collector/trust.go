@@ -16,6 +16,16 @@ type Trust struct {
 	// Checked: the UI chain was read as well, and Trusted and Why say how it verifies.
 	Checked, Trusted bool
 	Why              string
+	// AnchorKnown: the chain was checked against the certificates of cacerts; Anchor is the
+	// path of the one it ends in (CACertPath), "" when none.
+	AnchorKnown bool
+	Anchor      string
+}
+
+// Judged tells whether a certificate of cacerts counts for the agents' trust: the one the UI
+// chain ends in, or — while that is not known — every one.
+func (t Trust) Judged(path string) bool {
+	return !t.AnchorKnown || path == t.Anchor
 }
 
 // Trust is the trust of a container's agents, when its settings were read.
@@ -38,6 +48,10 @@ func (s Snapshot) Trust(container string, now time.Time) (Trust, bool) {
 	if chain.Up && len(chain.Chain) > 0 {
 		t.Checked = true
 		t.Trusted, t.Why = rancher.ChainTrusted(chain.Chain, settings.CACerts, settings.ServerURL, now)
+		t.AnchorKnown = len(rancher.CACertsBlocks(settings.CACerts)) > 0
+		if i := rancher.Anchor(chain.Chain, settings.CACerts); i >= 0 {
+			t.Anchor = CACertPath(i)
+		}
 	}
 	return t, true
 }

@@ -57,6 +57,7 @@ var (
 	ServingWindow     = Metric{own("k3s_serving_renewal_window_seconds"), "The same for the 6443 serving certificate (dynamic-cert.json); 0 where k3s reloads it from its secret instead (before v1.19).", []string{"container"}}
 	CertificateUnused = Metric{own("certificate_unused"), "1 for a certificate file that the container's release neither writes nor renews: left by an earlier release (or by Rancher 2.0-2.2 in management-state/tls). No series for files in use.", []string{"container", "source", "path"}}
 	CACertsInfo       = Metric{own("cacerts_info"), "1; sha256 is the SHA-256 agents pin (CATTLE_CA_CHECKSUM) of what https://<server>/cacerts serves (\"\" when the cacerts setting is empty), agent_tls_mode the mode agents run in (strict or system-store).", []string{"container", "sha256", "agent_tls_mode"}}
+	CACertsAnchor     = Metric{own("cacerts_anchor"), "1 for the certificate of the cacerts setting (path cacerts#<n>) that the chain the UI serves ends in — the CA the agents' trust rests on — 0 for the others; no series while that is not known (the UI chain not read, or cacerts empty).", []string{"container", "path"}}
 	UIChainTrusted    = Metric{own("ui_chain_trusted"), "1 when the UI chain served verifies as an agent verifies it: against the cacerts setting as the only roots (the system roots when it is empty), for the host of server-url when set.", []string{"container"}}
 )
 

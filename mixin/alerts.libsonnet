@@ -16,7 +16,10 @@ local lib = import 'lib.libsonnet';
     local k3sCerts = inUse('cert_not_after_seconds{%s}' % k3s),
     local secret = lib.selector(c, ['source="secret"']),
     local ui = lib.selector(c, ['source="ui"']),
-    local cacerts = lib.selector(c, ['source="setting"', 'path="cacerts"']),
+    // The certificates of the cacerts setting (cacerts#1, #2, ...): judged is the one the UI chain
+    // ends in; all of them while that is not known (the UI not read).
+    local cacerts = '(cert_not_after_seconds{%s} unless on (instance, container, path) (rancher_cert_exporter_cacerts_anchor{%s} == 0))' % [lib.selector(c, ['source="setting"']), all],
+    local up = lib.selector(c, []),
     local alert(name, severity, forTime, expr, summary, description) = {
       alert: name,
       expr: expr,
@@ -116,9 +119,21 @@ local lib = import 'lib.libsonnet';
         ),
         alert(
           'RancherCACertificateExpiringSoon', 'warning', '1h',
-          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [cacerts, t.caWarningDays],
+          '(%s - time()) <= %d * 86400' % [cacerts, t.caWarningDays],
           'The CA that downstream agents trust expires within %d days.' % t.caWarningDays,
-          'The CA of the cacerts setting of container {{ $labels.container }} on {{ $labels.instance }} ({{ $labels.subject_cn }}) ' + lib.when + '. Nothing renews it, and every downstream agent trusts only it in strict mode: plan the new CA and the agents\' update (the runbook has the procedure).',
+          'The CA {{ $labels.path }} of the cacerts setting of container {{ $labels.container }} on {{ $labels.instance }} ({{ $labels.subject_cn }}) ' + lib.when + '. It is the CA the chain the UI serves ends in (while that chain is not read, every CA of cacerts counts). Nothing renews it, and every downstream agent trusts only cacerts in strict mode: plan the new CA and the agents\' update (the runbook has the procedure).',
+        ),
+        alert(
+          'RancherCertExporterDown', 'warning', '15m',
+          'up{%s} == 0' % up,
+          'Prometheus cannot scrape rancher-cert-exporter: no Rancher certificate is watched.',
+          'Prometheus has not scraped rancher-cert-exporter at {{ $labels.instance }} for 15 minutes: every certificate alert of the Rancher servers it watches is silent, whatever expires meanwhile. Check that the service runs (systemctl status rancher-cert-exporter) and answers on /metrics.',
+        ),
+        alert(
+          'RancherCertExporterAbsent', 'warning', '15m',
+          'absent(up{%s})' % up,
+          'Prometheus scrapes no rancher-cert-exporter at all.',
+          'No target matching {%s} has been scraped for 15 minutes: the scrape configuration lost the exporter, or service discovery no longer finds it. Every certificate alert of the Rancher servers is silent until it is back.' % up,
         ),
         alert(
           'RancherCertExporterSourceDown', 'warning', '10m',

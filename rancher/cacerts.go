@@ -58,19 +58,28 @@ func EffectiveAgentTLSMode(found bool, value, def string) string {
 	return AgentTLSSystemStore
 }
 
-// CACertificates parses every certificate of a cacerts value.
-func CACertificates(value string) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
+// CACertsBlocks are the certificates of a cacerts value, each as its own PEM block, in order;
+// blocks of other types are left out.
+func CACertsBlocks(value string) [][]byte {
+	var out [][]byte
 	rest := []byte(value)
 	for {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			break
+			return out
 		}
-		if block.Type != "CERTIFICATE" {
-			continue
+		if block.Type == "CERTIFICATE" {
+			out = append(out, pem.EncodeToMemory(block))
 		}
+	}
+}
+
+// CACertificates parses every certificate of a cacerts value.
+func CACertificates(value string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, b := range CACertsBlocks(value) {
+		block, _ := pem.Decode(b)
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
 			return nil, fmt.Errorf("cacerts: %w", err)
@@ -81,6 +90,27 @@ func CACertificates(value string) ([]*x509.Certificate, error) {
 		return nil, errors.New("cacerts holds no PEM certificate")
 	}
 	return out, nil
+}
+
+// Anchor is the position in the cacerts value (from 0, as CACertsBlocks counts) of the
+// certificate the served chain (leaf first) ends in: one of the chain itself, or the issuer
+// of one, nearest the leaf; -1 when none is. Time plays no part: an expired anchor is still
+// the anchor, and the reason the chain fails.
+func Anchor(chain []*x509.Certificate, cacerts string) int {
+	var bundle []*x509.Certificate
+	for _, b := range CACertsBlocks(cacerts) {
+		block, _ := pem.Decode(b)
+		c, _ := x509.ParseCertificate(block.Bytes) // nil for one that does not parse: never an anchor
+		bundle = append(bundle, c)
+	}
+	for _, served := range chain {
+		for i, ca := range bundle {
+			if ca != nil && (ca.Equal(served) || served.CheckSignatureFrom(ca) == nil) {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // ChainTrusted tells whether the chain the UI served (leaf first) verifies as an agent will

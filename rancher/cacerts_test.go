@@ -102,6 +102,40 @@ func TestChainTrustedAsAgentsVerify(t *testing.T) {
 	}
 }
 
+// TestAnchorIsTheCertificateTheChainEndsIn: of a cacerts bundle, the certificate that signs the
+// served chain (or is in it), whatever the time, nearest the leaf; -1 for none.
+func TestAnchorIsTheCertificateTheChainEndsIn(t *testing.T) {
+	now := time.Now()
+	year := now.Add(365 * 24 * time.Hour)
+	root := issue(t, "cattle-ca", true, nil, now.Add(20*24*time.Hour))
+	old := issue(t, "old-ca", true, nil, now.Add(-24*time.Hour))
+	unrelated := issue(t, "unrelated-ca", true, nil, now.Add(3650*24*time.Hour))
+	inter := issue(t, "intermediate", true, &root, year)
+	leaf := issue(t, "cattle", false, &root, year, "rancher.example.test")
+	viaInter := issue(t, "cattle", false, &inter, year, "rancher.example.test")
+	expiredRoot := issue(t, "expired-ca", true, nil, now.Add(-time.Hour))
+	underExpired := issue(t, "cattle", false, &expiredRoot, year, "rancher.example.test")
+	for _, tc := range []struct {
+		name    string
+		chain   []*x509.Certificate
+		cacerts string
+		want    int
+	}{
+		{"an expired old root before the anchor", []*x509.Certificate{leaf.cert}, pemOf(old.cert, root.cert), 1},
+		{"an unrelated ten-year CA before the anchor", []*x509.Certificate{leaf.cert, root.cert}, pemOf(unrelated.cert, root.cert), 1},
+		{"the intermediate in cacerts is nearest", []*x509.Certificate{viaInter.cert, inter.cert}, pemOf(root.cert, inter.cert), 1},
+		{"the root of a served intermediate", []*x509.Certificate{viaInter.cert, inter.cert}, pemOf(unrelated.cert, root.cert), 1},
+		{"an expired anchor is the anchor", []*x509.Certificate{underExpired.cert}, pemOf(unrelated.cert, expiredRoot.cert), 1},
+		{"none", []*x509.Certificate{leaf.cert}, pemOf(unrelated.cert, old.cert), -1},
+		{"a block that does not parse counts its place", []*x509.Certificate{leaf.cert}, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" + pemOf(root.cert), 1},
+		{"empty", []*x509.Certificate{leaf.cert}, "", -1},
+	} {
+		if got := Anchor(tc.chain, tc.cacerts); got != tc.want {
+			t.Errorf("%s: anchor %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestCAChecksumIsWhatCACertsServes: the checksum is the SHA-256 of what /cacerts serves — the
 // value with a newline added when it lacks one — and nothing is served for a blank value.
 func TestCAChecksumIsWhatCACertsServes(t *testing.T) {

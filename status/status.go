@@ -165,8 +165,8 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 		}
 		if t, ok := snap.Trust(c.Name, now); ok {
 			s.Trust = &trustLine{Trust: t, Short: t.Checksum[:min(12, len(t.Checksum))]}
-			for i := range v.Rows {
-				if r := &v.Rows[i]; r.Container == c.Name && r.Source == collector.SourceSetting && r.Path == collector.CACertsPath {
+			for i := range v.Rows { // soonest first: the anchor, else (not known yet) the soonest
+				if r := &v.Rows[i]; r.Container == c.Name && r.Source == collector.SourceSetting && !r.NotAfter.IsZero() && t.Judged(r.Path) && s.Trust.CA == nil {
 					s.Trust.CA = r
 				}
 			}

@@ -143,7 +143,7 @@ func TestTrustChainAgentsPin(t *testing.T) {
 	}
 	caFile := filepath.Join(t.TempDir(), "cacerts.pem")
 	os.WriteFile(caFile, served, 0o644)
-	if _, na := opensslDates(t, caFile); int64(value(t, mfs, "cert_not_after_seconds", map[string]string{"container": sim.Name, "source": "setting", "path": "cacerts"})) != na.Unix() {
+	if _, na := opensslDates(t, caFile); int64(value(t, mfs, "cert_not_after_seconds", map[string]string{"container": sim.Name, "source": "setting", "path": "cacerts#1"})) != na.Unix() {
 		t.Errorf("the cacerts CA's expiry is not openssl's %s", na)
 	}
 	out, err := exec.Command(testenv.Tool(t, "kubectl", "kubernetes-client"), "--kubeconfig", kubeconfig(t, sim), "get",
@@ -186,6 +186,62 @@ func TestTrustChainAgentsPin(t *testing.T) {
 	if got := series(e.scrape(t), "rancher_cert_exporter_cacerts_info", map[string]string{"container": sim.Name}); len(got) != 1 || got[0].labels["sha256"] != hex.EncodeToString(newSum[:]) {
 		t.Errorf("after the change: %v, want %x", got, newSum)
 	}
+
+	// A bundle: an expired old root left before the CA the chain ends in. Every certificate of
+	// it is exported; only the anchor is judged, so nothing warns and check says OK.
+	old := expiredCA(t, "old-root")
+	mountCertificates(t, sim, map[string][]byte{"cacerts.pem": append(old, ca.pem()...)})
+	restart(t, sim)
+	waitCount(t, sim, simReady, 4)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		var anchored []struct{ Metric map[string]string }
+		promGet(t, prom+"/api/v1/query?query="+urlQuery(`rancher_cert_exporter_cacerts_anchor{container="`+sim.Name+`", path="cacerts#2"} == 1`), &struct {
+			Result *[]struct{ Metric map[string]string }
+		}{&anchored})
+		if len(anchored) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Prometheus has no anchor cacerts#2 after 30 s")
+		}
+	}
+	time.Sleep(3 * time.Second) // three evaluations of the rules
+	var pending []struct{ Metric map[string]string }
+	promGet(t, prom+"/api/v1/query?query="+urlQuery(`ALERTS{alertname="RancherCACertificateExpiringSoon", container="`+sim.Name+`"}`), &struct {
+		Result *[]struct{ Metric map[string]string }
+	}{&pending})
+	if len(pending) != 0 {
+		t.Errorf("RancherCACertificateExpiringSoon for an expired root the chain does not end in: %v", pending)
+	}
+	mfs = e.scrape(t)
+	for path, want := range map[string]float64{"cacerts#1": 0, "cacerts#2": 1} {
+		if v := value(t, mfs, "rancher_cert_exporter_cacerts_anchor", map[string]string{"container": sim.Name, "path": path}); v != want {
+			t.Errorf("cacerts_anchor %s = %v, want %v", path, v, want)
+		}
+		if s := series(mfs, "cert_not_after_seconds", map[string]string{"container": sim.Name, "source": "setting", "path": path}); len(s) != 1 {
+			t.Errorf("%s exported %d times", path, len(s))
+		}
+	}
+	if out, code := runCheck(t, "--rancher.container", sim.Name); code != 0 || !strings.Contains(out, "cacerts#1") || !strings.Contains(out, "UNUSED (in cacerts, but the UI chain ends in cacerts#2") {
+		t.Errorf("check with an expired root beside the anchor: exit %d\n%s", code, out)
+	}
+	if page := e.page(t); !strings.Contains(page, "CA cacerts#2 operator-ca") || !strings.Contains(page, "the one the UI chain ends in") {
+		t.Errorf("the status page does not name the anchor")
+	}
+}
+
+// expiredCA is a CA that expired yesterday, as PEM: an old root left in a cacerts bundle.
+func expiredCA(t *testing.T, cn string) []byte {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-3650 * 24 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // TestTrustWithAPublicCertificate: --no-cacerts (a certificate from a public CA) leaves cacerts
