@@ -21,8 +21,8 @@ import (
 // adminCert is where the fake's one certificate is.
 var adminCert = rancher.ServerTLSDir + "/client-admin.crt"
 
-// newFakeEngine is one running Rancher 2.4 container (server/tls only: one archive call per tree
-// read) whose tree holds one certificate.
+// newFakeEngine is one running Rancher 2.4 container (server/tls only) whose tree holds one
+// certificate.
 func newFakeEngine(t testing.TB, notAfter time.Time) *enginetest.Engine {
 	return enginetest.New(&enginetest.Container{ID: "c1", Name: "rancher", Image: "rancher/rancher:v2.4.8",
 		Env:   []string{"CATTLE_SERVER_VERSION=v2.4.8", "CATTLE_K3S_VERSION=v1.17.2+k3s1"},
@@ -35,8 +35,11 @@ func change(eng *enginetest.Engine, fn func(c *enginetest.Container)) {
 	eng.Change(func(e *enginetest.Engine) { fn(e.Container("c1")) })
 }
 
-// archives counts the archive calls so far.
-func archives(eng *enginetest.Engine) int { return len(eng.Calls("archive")) }
+// archives counts the archive calls of server/tls so far: one per tree read (each read also
+// asks for management-state/tls, which the fake's container lacks).
+func archives(eng *enginetest.Engine) int {
+	return len(eng.Calls("archive c1 " + rancher.ServerTLSDir))
+}
 
 func newTestCollector(eng *enginetest.Engine, refresh time.Duration) *Collector {
 	return New(Config{Engine: eng, Docker: DockerConfig{Discover: true, RefreshInterval: refresh}}, promslog.NewNopLogger())

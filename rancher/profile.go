@@ -69,23 +69,24 @@ var (
 		"client-kube-proxy.crt", "client-k3s-controller.crt",
 	}}
 	// legacyTLS is where Rancher 2.0–2.2's embedded Kubernetes kept its certificates
-	// (localhost.crt, token-node.crt); servers upgraded into 2.3 still have them.
+	// (localhost.crt, token-node.crt); servers upgraded into 2.3 still have them, and keep them
+	// through every upgrade after (nothing deletes them), so every release reads it: a leftover
+	// stays visible, as unused.
 	legacyTLS = Location{Dir: ManagementTLSDir, Optional: true}
 )
 
 // line is a range of Rancher releases that behave alike, from its first release on.
 type line struct {
-	from   release
-	k3s    string // what its first release embeds
-	agent  bool   // k3s runs its agent (--disable-agent was dropped in 2.5.0)
-	legacy bool   // management-state/tls may be left from 2.0–2.2
+	from  release
+	k3s   string // what its first release embeds
+	agent bool   // k3s runs its agent (--disable-agent was dropped in 2.5.0)
 }
 
 // lines are the Rancher releases with an embedded k3s, oldest first, from each release's
 // package/Dockerfile (ENV CATTLE_K3S_VERSION). Embedded etcd (server/tls/etcd) appears from
 // 2.6.3 inside server/tls, which is read whole.
 var lines = []line{
-	{from: release{2, 3, 0}, k3s: "v0.8.0", legacy: true},
+	{from: release{2, 3, 0}, k3s: "v0.8.0"},
 	{from: release{2, 4, 0}, k3s: "v1.17.2+k3s1"},
 	{from: release{2, 5, 0}, k3s: "v1.18.8+k3s1", agent: true},
 	{from: release{2, 5, 8}, k3s: "v1.19.8+k3s1", agent: true},
@@ -107,9 +108,7 @@ func ProfileOf(v Versions) Profile {
 			if l.agent {
 				p.Locations = append(p.Locations, agentCerts)
 			}
-			if l.legacy {
-				p.Locations = append(p.Locations, legacyTLS)
-			}
+			p.Locations = append(p.Locations, legacyTLS)
 			if k3s == "" {
 				k3s = l.k3s
 			}

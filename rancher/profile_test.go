@@ -35,7 +35,8 @@ func TestDetectVersions(t *testing.T) {
 }
 
 // TestProfileOf checks each row of the field table (release Dockerfiles and k3s changes) at
-// its edges.
+// its edges. Every release reads management-state/tls: a server that began on 2.0–2.2 keeps it
+// through every upgrade.
 func TestProfileOf(t *testing.T) {
 	const days = 24 * time.Hour
 	type want struct {
@@ -50,19 +51,19 @@ func TestProfileOf(t *testing.T) {
 	}{
 		{Versions{"v2.3.1", "v0.8.0"}, want{renewal: RenewalNever, legacy: true}},
 		{Versions{"v2.3.11", ""}, want{renewal: RenewalNever, legacy: true}},
-		{Versions{"v2.4.0", "v1.17.2+k3s1"}, want{RenewalOnStart, 90 * days, 0, false, false, false}},
-		{Versions{"v2.4.18", ""}, want{RenewalOnStart, 90 * days, 0, false, false, false}},
-		{Versions{"v2.5.0", ""}, want{RenewalOnStart, 90 * days, 0, true, false, false}},
-		{Versions{"v2.5.7", "v1.18.8+k3s1"}, want{RenewalOnStart, 90 * days, 0, true, false, false}},
-		{Versions{"v2.5.8", "v1.19.8+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, false, false}},
-		{Versions{"v2.6.3", "v1.21.7+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, false, false}},
-		{Versions{"v2.11.14", "v1.32.1+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, false, false}},
-		{Versions{"v2.11.15", ""}, want{RenewalOnStart, 120 * days, 120 * days, true, false, false}},
-		{Versions{"v2.12.3", "v1.33.1+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, false, false}},
-		{Versions{"v2.14.0", "v1.35.1+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, false, false}},
+		{Versions{"v2.4.0", "v1.17.2+k3s1"}, want{RenewalOnStart, 90 * days, 0, false, true, false}},
+		{Versions{"v2.4.18", ""}, want{RenewalOnStart, 90 * days, 0, false, true, false}},
+		{Versions{"v2.5.0", ""}, want{RenewalOnStart, 90 * days, 0, true, true, true}},
+		{Versions{"v2.5.7", "v1.18.8+k3s1"}, want{RenewalOnStart, 90 * days, 0, true, true, true}},
+		{Versions{"v2.5.8", "v1.19.8+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, true, true}},
+		{Versions{"v2.6.3", "v1.21.7+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, true, true}},
+		{Versions{"v2.11.14", "v1.32.1+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, true, true}},
+		{Versions{"v2.11.15", ""}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
+		{Versions{"v2.12.3", "v1.33.1+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
+		{Versions{"v2.14.0", "v1.35.1+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
 		// The k3s the container reports decides the renewal: a patched 1.30 has 120 days.
-		{Versions{"v2.9.3", "v1.30.13+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, false, false}},
-		{Versions{"v2.9.3", "v1.30.12+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, false, false}},
+		{Versions{"v2.9.3", "v1.30.13+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
+		{Versions{"v2.9.3", "v1.30.12+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, true, true}},
 		// Unknown: the careful case.
 		{Versions{}, want{renewal: RenewalUnknown, agent: true, legacy: true, every: true}},
 		{Versions{"v2.2.9", ""}, want{renewal: RenewalUnknown, agent: true, legacy: true, every: true}},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -43,8 +44,8 @@ func releaseOf(t testing.TB, p harness.Profile) release {
 	}
 	for _, l := range prof.Locations {
 		r.agent = r.agent || l.Dir == rancher.AgentDir
-		r.legacy = r.legacy || l.Dir == rancher.ManagementTLSDir
 	}
+	r.legacy = slices.Contains(p.Sim, "SIM_LEGACY_TLS=true") // the simulated install began on 2.0–2.2
 	return r
 }
 
