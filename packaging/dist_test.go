@@ -90,7 +90,8 @@ func TestDist(t *testing.T) {
 		t.Errorf("systemd-analyze verify warns:\n%s", out)
 	}
 	for _, want := range []string{"EnvironmentFile=-/etc/default/rancher-cert-exporter", "ExecStart=/usr/bin/rancher-cert-exporter $ARGS",
-		"SupplementaryGroups=docker", "StateDirectory=rancher-cert-exporter", "ProtectSystem=strict", "NoNewPrivileges=yes"} {
+		"SupplementaryGroups=docker", "StateDirectory=rancher-cert-exporter", "ProtectSystem=strict", "NoNewPrivileges=yes",
+		"LoadCredential=rancher-cert-exporter.token", "ExecStartPre=+/bin/sh -c 'getent group docker"} {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("the unit lacks %s", want)
 		}
@@ -100,6 +101,18 @@ func TestDist(t *testing.T) {
 	}
 	if name := run(t, root, "dpkg-deb", "-f", one(t, dist, "*_amd64.deb"), "Package"); strings.TrimSpace(name) != "rancher-cert-exporter" {
 		t.Errorf("package name %q", name)
+	}
+	if rec := run(t, root, "dpkg-deb", "-f", one(t, dist, "*_amd64.deb"), "Recommends"); strings.TrimSpace(rec) != "docker.io | docker-ce" {
+		t.Errorf("Recommends: %q", rec)
+	}
+	control := t.TempDir()
+	run(t, root, "dpkg-deb", "-e", one(t, dist, "*_amd64.deb"), control)
+	for packaged, script := range map[string]string{"postinst": "deb-postinst", "prerm": "deb-prerm", "postrm": "deb-postrm"} {
+		got, err := os.ReadFile(filepath.Join(control, packaged))
+		want, _ := os.ReadFile(filepath.Join(root, "packaging/scripts", script))
+		if info, serr := os.Stat(filepath.Join(control, packaged)); err != nil || serr != nil || info.Mode()&0o111 == 0 || !bytes.Equal(got, want) {
+			t.Errorf("the .deb's %s is not packaging/scripts/%s, executable: %v", packaged, script, err)
+		}
 	}
 	version := run(t, root, filepath.Join(extracted, "usr/bin/rancher-cert-exporter"), "--version")
 	revision := strings.TrimSpace(run(t, root, "git", "rev-parse", "HEAD"))
@@ -117,6 +130,16 @@ func TestDist(t *testing.T) {
 		}
 		if got := run(t, root, "rpm", "-qp", "--qf", "%{ARCH}", file); got != arch {
 			t.Errorf("%s: arch %s", rpm, got)
+		}
+		if rec := run(t, root, "rpm", "-qp", "--recommends", file); strings.TrimSpace(rec) != "(docker-ce or moby-engine or docker)" {
+			t.Errorf("%s recommends %q", rpm, rec)
+		}
+		scripts := run(t, root, "rpm", "-qp", "--scripts", file)
+		for phase, script := range map[string]string{"postinstall": "rpm-post", "preuninstall": "rpm-preun", "postuninstall": "rpm-postun"} {
+			want, _ := os.ReadFile(filepath.Join(root, "packaging/scripts", script))
+			if !strings.Contains(scripts, phase+" scriptlet") || !strings.Contains(scripts, strings.TrimSpace(string(want))) {
+				t.Errorf("%s: the %s scriptlet is not packaging/scripts/%s:\n%s", rpm, phase, script, scripts)
+			}
 		}
 		if cfg := run(t, root, "rpm", "-qpc", file); strings.TrimSpace(cfg) != "/etc/default/rancher-cert-exporter" {
 			t.Errorf("%s: config files %q", rpm, cfg)

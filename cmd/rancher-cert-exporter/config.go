@@ -91,7 +91,7 @@ func parseConfig(args []string) (config, error) {
 		serveCmd    = app.Command(cmdServe, "Serve /metrics (default).").Default()
 		metricsPath = serveCmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 		webFlags    = kingpinflag.AddFlags(serveCmd, ":9793")
-		tokenFile   = serveCmd.Flag("rotation.token-file", "Enable the rotation API with the bearer token in this file (off when unset).").String()
+		tokenFile   = serveCmd.Flag("rotation.token-file", "Enable the rotation API with the bearer token in this file (off when unset); a path that starts with $CREDENTIALS_DIRECTORY/ names a credential systemd passes the service (LoadCredential=).").String()
 
 		checkCmd = app.Command(cmdCheck, "Print every certificate with its status; exit 0/1/2/3 as Nagios does.")
 		output   = checkCmd.Flag("output", "Output format: table or json.").Default("table").Enum("table", "json")
@@ -127,7 +127,10 @@ func parseConfig(args []string) (config, error) {
 		return cfg, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	cfg.auto = autorotate.Config{Mode: *autoMode, Before: time.Duration(*autoBefore), Window: window, Backoff: time.Duration(*autoBackoff)}
-	cfg.metricsPath, cfg.web, cfg.tokenFile = *metricsPath, webFlags, *tokenFile
+	cfg.metricsPath, cfg.web = *metricsPath, webFlags
+	if cfg.tokenFile, err = credentialPath(*tokenFile); err != nil {
+		return cfg, fmt.Errorf("%w: --rotation.token-file: %w", errUsage, err)
+	}
 	cfg.output = *output
 	cfg.limits = check.Limits{Warn: time.Duration(*warnDays) * 24 * time.Hour, Crit: time.Duration(*critDays) * 24 * time.Hour}
 	cfg.strategy, cfg.dryRun, cfg.backup = rotation.Strategy(*strategy), *dryRun, *backupFile
@@ -186,4 +189,22 @@ func defaultBackupDir() string {
 		return filepath.Join(first, "backups")
 	}
 	return "/var/lib/rancher-cert-exporter/backups"
+}
+
+// credentialPath resolves a path that starts with $CREDENTIALS_DIRECTORY/ (or the braced form)
+// against the directory systemd gives a unit's credentials: the unit's $ARGS cannot expand it,
+// since systemd does not expand a variable inside another's value.
+func credentialPath(p string) (string, error) {
+	for _, prefix := range []string{"$CREDENTIALS_DIRECTORY/", "${CREDENTIALS_DIRECTORY}/"} {
+		name, ok := strings.CutPrefix(p, prefix)
+		if !ok {
+			continue
+		}
+		dir := os.Getenv("CREDENTIALS_DIRECTORY")
+		if dir == "" {
+			return "", fmt.Errorf("%s names systemd's credentials directory, but CREDENTIALS_DIRECTORY is not set: systemd sets it for a unit with LoadCredential= (the packaged unit loads /etc/credstore/rancher-cert-exporter.token)", p)
+		}
+		return filepath.Join(dir, name), nil
+	}
+	return p, nil
 }

@@ -92,3 +92,22 @@ func TestMistakesAreUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenFileFromSystemdCredentials: the packaged unit passes the token as a credential, and
+// /etc/default names it by $CREDENTIALS_DIRECTORY, which only the exporter can expand there.
+func TestTokenFileFromSystemdCredentials(t *testing.T) {
+	t.Setenv("CREDENTIALS_DIRECTORY", "/run/credentials/rancher-cert-exporter.service")
+	for _, arg := range []string{"$CREDENTIALS_DIRECTORY/rancher-cert-exporter.token", "${CREDENTIALS_DIRECTORY}/rancher-cert-exporter.token"} {
+		cfg, err := parseConfig([]string{"--rotation.token-file", arg})
+		if want := "/run/credentials/rancher-cert-exporter.service/rancher-cert-exporter.token"; err != nil || cfg.tokenFile != want {
+			t.Errorf("%s: %q, %v; want %s", arg, cfg.tokenFile, err, want)
+		}
+	}
+	if cfg, err := parseConfig([]string{"--rotation.token-file", "/etc/token"}); err != nil || cfg.tokenFile != "/etc/token" {
+		t.Errorf("a plain path: %q, %v", cfg.tokenFile, err)
+	}
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	if _, err := parseConfig([]string{"--rotation.token-file", "$CREDENTIALS_DIRECTORY/rancher-cert-exporter.token"}); err == nil || !strings.Contains(err.Error(), "LoadCredential") {
+		t.Errorf("outside systemd: %v, want an error that says where the credential comes from", err)
+	}
+}
