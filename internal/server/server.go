@@ -49,7 +49,7 @@ func (r Routes) Handler(logger *slog.Logger) http.Handler {
 // Run serves h until the server fails or ctx ends, then shuts it down.
 func Run(ctx context.Context, h http.Handler, flags *web.FlagConfig, logger *slog.Logger) error {
 	logger.Info("starting", "version", version.Info())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := newServer(h)
 	failed := make(chan error, 1)
 	go func() { failed <- web.ListenAndServe(srv, flags, logger) }()
 	select {
@@ -61,4 +61,18 @@ func Run(ctx context.Context, h http.Handler, flags *web.FlagConfig, logger *slo
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(ctx)
+}
+
+// Timeouts of the server: a client gets 10 s to send its headers and 30 s for its whole request
+// (a rotation body is at most 64 KiB), and a keep-alive connection is closed after 30 s without
+// a request — Prometheus's client opens a new one for its next scrape — so idle connections
+// cannot pile up.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 30 * time.Second
+)
+
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, IdleTimeout: idleTimeout}
 }
