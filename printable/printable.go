@@ -12,7 +12,8 @@ import (
 
 // Escape writes every byte that is not valid UTF-8 as \xNN, and every control character,
 // bidirectional formatting character and line or paragraph separator as a Go escape (\n, \x1b,
-// \u202e); a backslash that would make such an escape ambiguous is doubled. The rest is kept.
+// \u202e). The rest, backslashes included, is kept: escaping twice changes nothing, so a name
+// escaped where it was read prints the same wherever it is shown.
 func Escape(s string) string {
 	if isSafe(s) {
 		return s
@@ -23,8 +24,6 @@ func Escape(s string) string {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\\':
-			b.WriteString(`\\`)
 		case r == '\n':
 			b.WriteString(`\n`)
 		case r == '\t':
@@ -46,7 +45,7 @@ func Escape(s string) string {
 // isSafe tells whether Escape would leave s as it is.
 func isSafe(s string) bool {
 	for _, r := range s {
-		if r == utf8.RuneError || r == '\\' || unsafe(r) {
+		if r == utf8.RuneError || unsafe(r) {
 			return false
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -110,9 +111,7 @@ func firing(t *testing.T, promURL, container string) []string {
 	return out
 }
 
-func urlQuery(q string) string {
-	return strings.NewReplacer(" ", "%20", `"`, "%22", "{", "%7B", "}", "%7D", "=", "%3D", ",", "%2C").Replace(q)
-}
+func urlQuery(q string) string { return url.QueryEscape(q) }
 
 // TestUpgradeWalk walks one data volume through the releases an operator upgrades across —
 // 2.5.7, 2.6, 2.7.5, 2.10, 2.11.3, 2.12.3 — by Rancher's upgrade procedure. At each release the
