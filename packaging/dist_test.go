@@ -82,6 +82,8 @@ func TestDist(t *testing.T) {
 	os.MkdirAll(filepath.Join(vroot, "usr/lib/systemd"), 0o755)
 	run(t, root, "cp", "-a", "/usr/lib/systemd/system", filepath.Join(vroot, "usr/lib/systemd/"))
 	run(t, root, "cp", unit, filepath.Join(vroot, "usr/lib/systemd/system/"))
+	os.MkdirAll(filepath.Join(vroot, "bin"), 0o755) // the shell of ExecStartPre, as every system has one
+	run(t, root, "cp", "-L", "/bin/sh", filepath.Join(vroot, "bin/sh"))
 	run(t, root, "systemd-analyze", "verify", "--root="+vroot, "rancher-cert-exporter.service")
 	data, _ := os.ReadFile(unit)
 	alone := filepath.Join(t.TempDir(), "rancher-cert-exporter.service")
