@@ -15,18 +15,14 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 )
 
-// Snapshots is where the scheduler sees the containers and their certificates: the collector.
+// Snapshots is where the scheduler sees the containers and their certificates as they stand:
+// the collector, which keeps them current in the background.
 type Snapshots interface {
-	Last(ctx context.Context) collector.Snapshot
-	Gather(ctx context.Context) collector.Snapshot
+	Current(ctx context.Context) collector.Snapshot
 }
 
-// How often decisions are made, and how old a snapshot may be: scrapes gather fresher ones,
-// and without scrapes the scheduler gathers its own.
-const (
-	tick     = 5 * time.Second
-	maxStale = time.Minute
-)
+// tick is how often decisions are made.
+const tick = 5 * time.Second
 
 // Scheduler decides, for every Rancher container, when its certificates are rotated, and
 // starts the rotations (in mode on).
@@ -114,10 +110,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 func (s *Scheduler) round(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	snap := s.snaps.Last(ctx)
-	if time.Since(snap.Taken) > maxStale {
-		snap = s.snaps.Gather(ctx)
-	}
+	snap := s.snaps.Current(ctx)
 	if s.cfg.Mode == On {
 		s.rot.Resume(ctx, s.jobs, false) // a container a dead CLI stopped is brought back before deciding
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -43,6 +42,7 @@ var (
 	chainTrusted = metrics.UIChainTrusted.Desc()
 	anchorDesc   = metrics.CACertsAnchor.Desc()
 	servingWin   = metrics.ServingWindow.Desc()
+	eventsUp     = metrics.EngineEventsUp.Desc()
 	// stateValues are the states container_state has a series for.
 	stateValues = []container.ContainerState{container.StateCreated, container.StateRunning, container.StatePaused,
 		container.StateRestarting, container.StateRemoving, container.StateExited, container.StateDead}
@@ -57,7 +57,6 @@ type Collector struct {
 	trust   trustMemo
 	expo    exposition
 	renders singleflight.Group // responses rendered for concurrent scrapes
-	last    atomic.Pointer[Snapshot]
 }
 
 // New builds the collector of the configured sources.
@@ -80,6 +79,9 @@ func New(cfg Config, logger *slog.Logger) *Collector {
 			host = h.DaemonHost()
 		}
 		c.docker = newDockerSource(cfg.Docker, cfg.Engine, host, logger, c.errs)
+		if eng, ok := cfg.Engine.(EventEngine); ok {
+			c.docker.events = &eventWatch{d: c.docker, eng: eng, resync: c.docker.cfg.ResyncInterval, changed: make(chan struct{}, 1)}
+		}
 	}
 	if len(cfg.FilePatterns) > 0 {
 		c.files = newWatchedFiles(newFileSource(cfg.FilePatterns), cfg.FileRescanInterval, logger, c.errs)
@@ -87,10 +89,28 @@ func New(cfg Config, logger *slog.Logger) *Collector {
 	return c
 }
 
-// Gather returns the current snapshot: every container inspected now, every source as its
-// last read has it (read again where due), within ctx's deadline. A failing or slow source
-// never stops the others.
-func (c *Collector) Gather(ctx context.Context) Snapshot {
+// Run follows the engine's events and reads the due sources in the background until ctx ends:
+// scrapes and page views then make no engine call. Without it (check, the tests of the polling
+// path) every gather inspects the containers and reads what is due itself.
+func (c *Collector) Run(ctx context.Context) {
+	if c.docker == nil || c.docker.events == nil {
+		return
+	}
+	c.docker.events.started.Store(true)
+	go c.docker.events.run(ctx)
+	go c.docker.refresh(ctx)
+}
+
+// Gather returns the snapshot a scrape reports: every container as the events keep it (or, when
+// they are not followed, inspected now), every source as its last read has it, read again where
+// due, within ctx's deadline. A failing or slow source never stops the others.
+func (c *Collector) Gather(ctx context.Context) Snapshot { return c.gather(ctx, false) }
+
+// Current is the snapshot as it stands, without calling the engine (but for the very first
+// inspection and reads): for the status page, automatic rotation and the rotation API.
+func (c *Collector) Current(ctx context.Context) Snapshot { return c.gather(ctx, true) }
+
+func (c *Collector) gather(ctx context.Context, current bool) Snapshot {
 	var snap Snapshot
 	var wg sync.WaitGroup
 	var files SourceResult
@@ -102,32 +122,26 @@ func (c *Collector) Gather(ctx context.Context) Snapshot {
 		}()
 	}
 	if c.docker != nil {
-		r := c.docker.gather(ctx)
+		r := c.docker.gather(ctx, current)
 		snap.Containers, snap.Sources, snap.DockerUp, snap.TreeReads = r.containers, r.sources, &r.up, r.treeReads
 		snap.Watching, snap.Looked = r.watching, c.docker.where()
+		if c.docker.events.running() {
+			following := c.docker.events.following()
+			snap.EventsUp = &following
+		}
 	}
 	wg.Wait()
 	if c.files != nil {
 		snap.Sources = append(snap.Sources, files)
 	}
 	snap.Taken = time.Now()
-	c.last.Store(&snap)
 	return snap
 }
 
-// Last returns the snapshot of the last gather (a scrape's, most often), gathering one if
-// there was none yet: a reader of it makes no Docker call of its own.
-func (c *Collector) Last(ctx context.Context) Snapshot {
-	if snap := c.last.Load(); snap != nil {
-		return *snap
-	}
-	return c.Gather(ctx)
-}
-
-// Watched lists the Rancher containers the last gather found: the containers this exporter
-// watches (named, or discovered).
+// Watched lists the Rancher containers the exporter watches (named, or discovered), as they
+// stand.
 func (c *Collector) Watched(ctx context.Context) []rancher.Container {
-	return c.Last(ctx).Containers
+	return c.Current(ctx).Containers
 }
 
 // health is the per-scrape metrics of a snapshot: everything but the certificate series.
@@ -188,6 +202,9 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 	if h.snap.DockerUp != nil {
 		ch <- prometheus.MustNewConstMetric(dockerUp, prometheus.GaugeValue, boolValue(*h.snap.DockerUp))
 		ch <- prometheus.MustNewConstMetric(watching, prometheus.GaugeValue, float64(h.snap.Watching))
+	}
+	if h.snap.EventsUp != nil {
+		ch <- prometheus.MustNewConstMetric(eventsUp, prometheus.GaugeValue, boolValue(*h.snap.EventsUp))
 	}
 	h.errs.counts.Collect(ch)
 	ch <- prometheus.MustNewConstMetric(scrapeTime, prometheus.GaugeValue, time.Since(h.start).Seconds())

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,27 +19,14 @@ type round struct {
 	containers []rancher.Container
 	failed     []SourceResult // targets that could not be inspected
 	err        error          // the engine failed as a whole
+	at         time.Time      // when it ended (or, kept current by events, last changed)
 }
 
 // inspect lists and inspects the selected containers, once for all concurrent scrapes. An
 // inspection that outlasts a scrape's budget is an engine that does not answer: that scrape
 // reports it down (timeout), and while the inspection hangs, later scrapes do not wait for it.
 func (d *dockerSource) inspect(ctx context.Context) round {
-	ch := d.rounds.DoChan("round", func() (any, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
-		defer cancel()
-		r := d.inspectAll(ctx)
-		d.trackEngine(r.err)
-		d.mu.Lock()
-		if r.err == nil {
-			d.noteFound(r)
-			d.lastRound = r
-			d.prune(r)
-		}
-		d.hung = false
-		d.mu.Unlock()
-		return r, nil
-	})
+	ch := d.rounds.DoChan("round", d.doRound)
 	d.mu.Lock()
 	hung := d.hung
 	d.mu.Unlock()
@@ -56,6 +44,80 @@ func (d *dockerSource) inspect(ctx context.Context) round {
 	case <-ctx.Done():
 		return d.hangs()
 	}
+}
+
+// roundNow inspects the containers now and waits for it, sharing an inspection that runs.
+func (d *dockerSource) roundNow(ctx context.Context) round {
+	select {
+	case res := <-d.rounds.DoChan("round", d.doRound):
+		return res.Val.(round)
+	case <-ctx.Done():
+		return round{err: ctx.Err()}
+	}
+}
+
+// doRound is one inspection, detached from whoever asked for it, and what it found kept.
+func (d *dockerSource) doRound() (any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), roundTimeout)
+	defer cancel()
+	r := d.inspectAll(ctx)
+	r.at = time.Now()
+	d.trackEngine(r.err)
+	d.mu.Lock()
+	if r.err == nil {
+		d.noteFound(r)
+		d.lastRound = r
+		d.prune(r)
+	}
+	d.hung = false
+	d.mu.Unlock()
+	return r, nil
+}
+
+// inspectSome inspects the containers the events named, and updates them in the last round. A
+// container that is gone, or an engine that fails, takes a whole round.
+func (d *dockerSource) inspectSome(ctx context.Context, ids map[string]bool) {
+	ctx, cancel := context.WithTimeout(ctx, roundTimeout)
+	defer cancel()
+	found := map[string]rancher.Container{}
+	for id := range ids {
+		c, err := rancher.Inspect(ctx, d.cli, id)
+		if err != nil {
+			d.roundNow(ctx)
+			return
+		}
+		found[id] = c
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.lastRound
+	r.containers = slices.Clone(r.containers)
+	for i, c := range r.containers {
+		if n, ok := found[c.ID]; ok {
+			r.containers[i] = n
+		}
+	}
+	r.at = time.Now()
+	d.lastRound = r
+}
+
+// view is the last round, as the events keep it.
+func (d *dockerSource) view() round {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastRound
+}
+
+// watches tells whether the container with the ID is one the last round read.
+func (d *dockerSource) watches(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.lastRound.containers {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // hangs is the round of an engine whose inspection did not end within a scrape's budget.
@@ -236,7 +298,7 @@ func (d *dockerSource) trackEngine(err error) {
 	}
 	d.mu.Lock()
 	prev := d.downErr
-	d.downErr = msg
+	d.downErr, d.lastErr = msg, err
 	d.mu.Unlock()
 	switch {
 	case msg != "" && prev == "":
@@ -256,4 +318,11 @@ func engineUnreachable(results []SourceResult) bool {
 		}
 	}
 	return false
+}
+
+// failing is the error of the engine's last inspection, if it failed.
+func (d *dockerSource) failing() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastErr
 }

@@ -78,7 +78,7 @@ func TestHostileFileNamesNeverBlindTheScrape(t *testing.T) {
 	if !strings.Contains(text, `rancher_cert_exporter_certificate_unused{container="rancher",path="`+rancher.ServerTLSDir+`/client-kube-proxy.crt",source="k3s"} 1`) {
 		t.Error("the unused mark of the 2.10 leftover is gone")
 	}
-	snap := c.Last(t.Context())
+	snap := c.Current(t.Context())
 	invalid := 0
 	for _, e := range snap.Errors() {
 		if readerr.ReasonOf(e.Err) == readerr.InvalidName {

@@ -54,6 +54,9 @@ type Snapshot struct {
 	Containers []rancher.Container
 	// DockerUp is nil when no Docker source is configured.
 	DockerUp *bool
+	// EventsUp tells whether the engine's events are followed; nil when the collector does not
+	// follow them (no Docker source, an engine without events, or not running: check).
+	EventsUp *bool
 	// Watching is how many Rancher containers are watched: those found, or while the engine
 	// does not answer, those last found.
 	Watching int

@@ -248,22 +248,26 @@ func TestFirstScrapesShareTheFirstRead(t *testing.T) {
 }
 
 // TestReadAgainAfterTheStartSettles: a read in the first moments after a start may see the
-// tree before k3s renewed it, so it is made once more when the start has settled.
+// tree before k3s renewed it, so it is made once more at each settle point: 1 s, 5 s and 30 s
+// after the start — and not in between.
 func TestReadAgainAfterTheStartSettles(t *testing.T) {
 	st := &sourceState{}
 	start := time.Now()
 	b := readBasis{startedAt: start}
-	st.last = SourceResult{Up: true, ReadAt: start.Add(2 * time.Second)}
 	st.basis = b
-	if st.due(start.Add(10*time.Second), b, time.Hour) {
-		t.Fatal("due before the start settled")
-	}
-	if !st.due(start.Add(startSettle), b, time.Hour) {
-		t.Fatal("not due once the start settled")
-	}
-	st.last.ReadAt = start.Add(startSettle + time.Second)
-	if st.due(start.Add(2*startSettle), b, time.Hour) {
-		t.Fatal("due again after the read that followed the settling")
+	for _, step := range []struct{ readAt, notDue, due time.Duration }{
+		{100 * time.Millisecond, 900 * time.Millisecond, time.Second},
+		{1200 * time.Millisecond, 4 * time.Second, 5 * time.Second},
+		{5100 * time.Millisecond, 29 * time.Second, startSettle},
+		{startSettle + time.Second, 59 * time.Minute, time.Hour + startSettle + time.Second}, // then only the interval
+	} {
+		st.last = SourceResult{Up: true, ReadAt: start.Add(step.readAt)}
+		if st.due(start.Add(step.notDue), b, time.Hour) {
+			t.Fatalf("read at +%s: due at +%s", step.readAt, step.notDue)
+		}
+		if !st.due(start.Add(step.due), b, time.Hour) {
+			t.Fatalf("read at +%s: not due at +%s", step.readAt, step.due)
+		}
 	}
 }
 

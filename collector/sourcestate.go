@@ -46,51 +46,84 @@ func backoff(n int, interval time.Duration) time.Duration {
 }
 
 // readBasis is what makes a container's tree change: a start (a restart by the restart
-// policy bumps the count).
+// policy bumps the count), and — where the engine's events are followed — a death.
 type readBasis struct {
 	startedAt time.Time
 	restarts  int
+	deaths    int64
 }
 
 func basisOf(c rancher.Container) readBasis {
 	return readBasis{startedAt: c.StartedAt, restarts: c.RestartCount}
 }
 
-// startSettle is how long k3s may take to renew its certificates after a start: a read made
-// sooner after the start is made once more after it.
+// startSettle is how long k3s may take to renew its certificates after a start, and
+// settlePoints when, after a start, what was read before is read once more: a read that follows
+// the start event closely may see the tree before k3s renewed it, and most starts have renewed
+// within a second or five.
 const startSettle = 30 * time.Second
+
+var settlePoints = []time.Duration{time.Second, 5 * time.Second, startSettle}
 
 // due tells whether the state needs a new read for the container as it is now: it is new, it
 // started since (or restarted), its last read failed and the backoff has passed, the interval
-// has passed, or the last read came too soon after the start.
+// has passed, or the last read came before a settle point after the start that has passed.
 func (s *sourceState) due(now time.Time, b readBasis, interval time.Duration) bool {
 	last := s.last.ReadAt
-	tooSoon := last.Sub(b.startedAt) < startSettle && now.Sub(b.startedAt) >= startSettle
 	switch {
 	case last.IsZero(), s.basis != b:
 		return true
 	case !s.last.Up:
 		return !now.Before(s.retryAt)
 	}
-	return now.Sub(last) >= interval || tooSoon
+	for _, p := range settlePoints {
+		if at := b.startedAt.Add(p); last.Before(at) && !now.Before(at) {
+			return true
+		}
+	}
+	return now.Sub(last) >= interval
 }
 
-// get returns the values to report, starting a read when one is due. read runs detached from
-// the scrape, bounded by its own timeout, so a read a scrape gave up on still lands.
+// get returns the values to report, starting a read when one is due and waiting for it (within
+// ctx) when it started it or there is nothing to report yet. read runs detached from the caller,
+// bounded by its own timeout, so a read a scrape gave up on still lands.
 func (s *sourceState) get(ctx context.Context, b readBasis, interval time.Duration, read func(context.Context) SourceResult, timeout time.Duration) SourceResult {
+	started := s.kick(b, interval, read, timeout)
+	return s.await(ctx, started)
+}
+
+// kick starts a read when one is due and none runs, and tells whether it did; it never waits.
+func (s *sourceState) kick(b readBasis, interval time.Duration, read func(context.Context) SourceResult, timeout time.Duration) bool {
 	s.mu.Lock()
-	wait := false
-	if s.running == nil && s.due(time.Now(), b, interval) {
-		s.running = make(chan struct{})
-		wait = true
-		go s.read(b, interval, read, timeout, s.running)
+	defer s.mu.Unlock()
+	if s.running != nil || !s.due(time.Now(), b, interval) {
+		return false
 	}
+	s.running = make(chan struct{})
+	go s.read(b, interval, read, timeout, s.running)
+	return true
+}
+
+// peek returns the values to report, and starts no read but the first; it waits (within ctx)
+// for the running read only when there is nothing to report yet.
+func (s *sourceState) peek(ctx context.Context, b readBasis, interval time.Duration, read func(context.Context) SourceResult, timeout time.Duration) SourceResult {
+	s.mu.Lock()
+	never := s.last.ReadAt.IsZero()
+	s.mu.Unlock()
+	if never {
+		s.kick(b, interval, read, timeout)
+	}
+	return s.await(ctx, false)
+}
+
+// await returns the last read, after the running one when wait is set or nothing was read yet.
+func (s *sourceState) await(ctx context.Context, wait bool) SourceResult {
+	s.mu.Lock()
 	running := s.running
 	if s.last.ReadAt.IsZero() {
 		wait = true // nothing to report yet: wait for whichever read runs
 	}
 	s.mu.Unlock()
-
 	if wait && running != nil {
 		select {
 		case <-running:

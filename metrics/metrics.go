@@ -45,6 +45,7 @@ var (
 	ReadErrors     = Metric{own("read_errors_total"), "Certificate reads that failed, by source and reason.", []string{"source", "reason"}}
 	ScrapeDuration = Metric{own("scrape_duration_seconds"), "How long the whole scrape took.", nil}
 	DockerUp       = Metric{own("docker_up"), "Whether the Docker engine answered the last listing within the scrape's budget.", nil}
+	EngineEventsUp = Metric{own("engine_events_up"), "1 while the Docker engine's event stream is followed (containers inspected only when an event names one, and on a resync); 0 while it is broken and every scrape inspects them.", nil}
 	Containers     = Metric{own("containers"), "The Rancher containers watched: found by the last inspection, or last found while the engine does not answer.", nil}
 )
 

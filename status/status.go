@@ -59,7 +59,7 @@ func Handler(coll *collector.Collector, opts Options) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), collector.Budget(r))
 		defer cancel()
 		var buf bytes.Buffer // rendered whole first: an error is a clean 500, not half a page
-		if err := page.Execute(&buf, build(coll.Last(ctx), time.Now(), opts)); err != nil {
+		if err := page.Execute(&buf, build(coll.Current(ctx), time.Now(), opts)); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}

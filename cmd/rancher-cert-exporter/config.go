@@ -74,6 +74,7 @@ func parseConfig(args []string) (config, error) {
 		uiURL      = app.Flag("rancher.url", "Probe the Rancher UI certificate at this URL (public hostname, SNI) instead of the container's published 443.").String()
 		refresh    = app.Flag("rancher.refresh-interval", "Read a container's certificate tree and secrets again after this long even when it has not started since.").Default(collector.DefaultRefreshInterval.String()).Duration()
 		uiRefresh  = app.Flag("rancher.ui-refresh-interval", "Probe the UI certificate again after this long even when the container has not started since.").Default(collector.DefaultUIRefreshInterval.String()).Duration()
+		resync     = app.Flag("docker.resync-interval", "While the Docker engine's events are followed, list and inspect the containers whole this often (an event names each change; this catches what one could miss).").Default(collector.DefaultResyncInterval.String()).Duration()
 		files      = app.Flag("files.path", "Host certificate file, directory (recursive) or glob (repeatable).").Strings()
 		rescan     = app.Flag("files.rescan-interval", "Scan the host files whole this often besides inotify (for file systems that do not notify).").Default(collector.DefaultRescanInterval.String()).Duration()
 
@@ -114,7 +115,7 @@ func parseConfig(args []string) (config, error) {
 
 	cfg.collector = collector.Config{
 		Docker: collector.DockerConfig{Containers: *containers, Discover: *discover, UIURL: *uiURL, Secrets: *secrets,
-			RefreshInterval: *refresh, UIRefreshInterval: *uiRefresh},
+			RefreshInterval: *refresh, UIRefreshInterval: *uiRefresh, ResyncInterval: *resync},
 		FilePatterns:       *files,
 		FileRescanInterval: *rescan,
 	}

@@ -85,6 +85,7 @@ func runServe(cfg config, newRotator func(*rotation.Metrics) *rotation.Rotator, 
 	jobs := rotation.NewJobs()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	routes.Collector.Run(ctx)
 	if cfg.docker {
 		sched, api, err := serveRotation(ctx, routes.Registry, newRotator, jobs, routes.Collector, cfg.tokenFile, cfg.auto, logger)
 		if err != nil {

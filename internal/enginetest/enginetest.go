@@ -1,7 +1,7 @@
 // Package enginetest is the fake Docker engine of the unit tests: containers to list and
 // inspect, their files served by the archive endpoint the way the engine serves them (a
-// directory as a tar of its whole subtree, a file as a tar of itself), a failure or a hold to
-// inject, and every call recorded. It has the reads of rancher.Engine; the rotation's fake adds
+// directory as a tar of its whole subtree, a file as a tar of itself), an event stream the test
+// feeds and breaks, a failure or a hold to inject, and every call recorded. It has the reads of rancher.Engine; the rotation's fake adds
 // the calls that change a container to its own state machine.
 package enginetest
 
@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 )
 
@@ -42,7 +44,15 @@ type Engine struct {
 	containers []*Container
 	fail       map[string]error // by call kind ("" for every call)
 	hold       chan struct{}    // archive calls wait for it to close
-	calls      []string         // "list", "inspect <id>", "archive <id> <path>"
+	calls      []string         // "list", "inspect <id>", "archive <id> <path>", "events"
+	streams    []*stream        // the event subscriptions that are open
+}
+
+// stream is one event subscription.
+type stream struct {
+	ctx  context.Context
+	msgs chan events.Message
+	errs chan error
 }
 
 // New is a fake engine with these containers.
@@ -54,6 +64,9 @@ func (e *Engine) Change(fn func(e *Engine)) {
 	defer e.mu.Unlock()
 	fn(e)
 }
+
+// Add adds a container, for Change.
+func (e *Engine) Add(c *Container) { e.containers = append(e.containers, c) }
 
 // Container is the container with the ID, for Change.
 func (e *Engine) Container(id string) *Container {
@@ -96,6 +109,55 @@ func (e *Engine) Calls(prefix string) []string {
 		}
 	}
 	return out
+}
+
+// Events subscribes to what Emit sends, until ctx ends or Break ends the stream; a failure of
+// kind "events" refuses the subscription.
+func (e *Engine) Events(ctx context.Context, _ client.EventsListOptions) client.EventsResult {
+	st := &stream{ctx: ctx, msgs: make(chan events.Message), errs: make(chan error, 1)}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.calls = append(e.calls, "events")
+	if err := e.failure("events"); err != nil {
+		st.errs <- err
+		return client.EventsResult{Messages: st.msgs, Err: st.errs}
+	}
+	e.streams = append(e.streams, st)
+	context.AfterFunc(ctx, func() {
+		select {
+		case st.errs <- ctx.Err():
+		default:
+		}
+	})
+	return client.EventsResult{Messages: st.msgs, Err: st.errs}
+}
+
+// Emit sends a container event to every open subscription, as the engine does.
+func (e *Engine) Emit(action events.Action, c *Container) {
+	m := events.Message{Type: events.ContainerEventType, Action: action, TimeNano: time.Now().UnixNano(),
+		Actor: events.Actor{ID: c.ID, Attributes: map[string]string{"name": c.Name, "image": c.Image}}}
+	e.mu.Lock()
+	streams := slices.Clone(e.streams)
+	e.mu.Unlock()
+	for _, st := range streams {
+		select {
+		case st.msgs <- m:
+		case <-st.ctx.Done():
+		}
+	}
+}
+
+// Break ends every open subscription with err, as a daemon that stops or restarts does.
+func (e *Engine) Break(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, st := range e.streams {
+		select {
+		case st.errs <- err:
+		default:
+		}
+	}
+	e.streams = nil
 }
 
 // DaemonHost is the address errors name.

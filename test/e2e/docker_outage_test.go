@@ -131,10 +131,15 @@ func TestExporterSurvivesDockerOutage(t *testing.T) {
 		t.Fatalf("before the outage: %d k3s series", before)
 	}
 
+	e.log.waitFor(t, "following the Docker engine's events", 10*time.Second)
 	proxy.down()
+	e.log.waitFor(t, "not following the Docker engine's events", 5*time.Second)
 	mfs = e.scrape(t)
 	if v := value(t, mfs, "rancher_cert_exporter_docker_up", nil); v != 0 {
 		t.Errorf("docker_up = %v during the outage", v)
+	}
+	if v := value(t, mfs, "rancher_cert_exporter_engine_events_up", nil); v != 0 {
+		t.Errorf("engine_events_up = %v during the outage", v)
 	}
 	if v := value(t, mfs, "rancher_cert_exporter_source_up", map[string]string{"container": sim.Name, "source": "k3s"}); v != 0 {
 		t.Errorf("k3s source of %s up = %v during the outage", sim.Name, v)
@@ -148,9 +153,21 @@ func TestExporterSurvivesDockerOutage(t *testing.T) {
 	e.scrape(t) // a second failing scrape logs nothing new
 
 	proxy.up(t)
-	mfs = e.scrape(t)
+	mfs = e.scrape(t) // inspects, as every scrape does until the events are followed again
 	if n := len(series(mfs, "cert_not_after_seconds", map[string]string{"container": sim.Name, "source": "k3s"})); n != before {
 		t.Errorf("after recovery: %d k3s series, want %d", n, before)
+	}
+	for deadline := time.Now().Add(40 * time.Second); value(t, e.scrape(t), "rancher_cert_exporter_engine_events_up", nil) != 1; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the events are not followed again 40 s after the engine came back")
+		}
+	}
+	calls := len(proxy.requests())
+	for range 20 {
+		e.scrape(t)
+	}
+	if n := len(proxy.requests()) - calls; n != 0 {
+		t.Errorf("%d engine calls for 20 scrapes once the events are followed again", n)
 	}
 	if v := value(t, mfs, "rancher_cert_exporter_source_up", map[string]string{"container": sim.Name, "source": "k3s"}); v != 1 {
 		t.Errorf("k3s source up = %v after recovery", v)
@@ -158,6 +175,9 @@ func TestExporterSurvivesDockerOutage(t *testing.T) {
 	log := e.log.String()
 	if strings.Count(log, "Docker engine failing") != 1 || strings.Count(log, "Docker engine answers again") != 1 {
 		t.Errorf("want one log line when the outage starts and one when it ends:\n%s", log)
+	}
+	if strings.Count(log, "not following the Docker engine's events") != 1 || strings.Count(log, "msg=\"following the Docker engine's events") != 2 {
+		t.Errorf("want the broken event stream logged once, and following it twice (at start and after):\n%s", log)
 	}
 }
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,6 +107,46 @@ func TestExporterReadsCrashLoopingContainer(t *testing.T) {
 	}
 	if want := len(releaseOf(t, sim.Profile).leaves()) + 1; expired < want {
 		t.Fatalf("%d expired leaves exported, want every k3s leaf and the serving certificate (%d)", expired, want)
+	}
+}
+
+// TestACrashLoopIsSeenWithoutScrapes: the restart count of a crash-looping server moves with
+// each restart on the status page, with no scrape at all and no engine call from the page views;
+// the page and /metrics agree; each restart costs a handful of engine calls.
+func TestACrashLoopIsSeenWithoutScrapes(t *testing.T) {
+	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -3, CrashLoop: true})
+	proxy := newEngineProxy(t)
+	e := startExporter(t, proxy.env(), "--rancher.container", sim.Name)
+	e.log.waitFor(t, "following the Docker engine's events", 10*time.Second)
+	restartsOnPage := func() int {
+		m := regexp.MustCompile(`(\d+) restarts`).FindStringSubmatch(e.page(t))
+		if m == nil {
+			t.Fatal("no restart count on the page")
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	first, calls := restartsOnPage(), len(proxy.requests())
+	start := time.Now()
+	seen := map[int]bool{}
+	for time.Since(start) < 20*time.Second && len(seen) < 3 {
+		if n := restartsOnPage(); n > first {
+			seen[n] = true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("the page saw the restart count move to %v from %d in 20 s, want three restarts", seen, first)
+	}
+	final := restartsOnPage()
+	restarts := final - first
+	if v := value(t, e.scrape(t), "rancher_cert_exporter_container_restarts", map[string]string{"container": sim.Name}); int(v) < final {
+		t.Errorf("/metrics says %v restarts, the page %d", v, final)
+	}
+	inspections := proxy.count("GET", "/containers/") - proxy.count("/archive")
+	t.Logf("%d restarts seen on the page without a scrape; %d engine calls since, %d of them to look at containers", restarts, len(proxy.requests())-calls, inspections)
+	if per := float64(inspections) / float64(restarts); per > 6 {
+		t.Errorf("%.1f container lookups per restart, want a handful", per)
 	}
 }
 
