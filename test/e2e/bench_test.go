@@ -54,7 +54,8 @@ func BenchmarkArchiveCall(b *testing.B) {
 
 // BenchmarkConcurrentScrapers: 100 concurrent scrapers (wrk) for 10 s against a 2.3 server
 // that is healthy, one whose kubeconfig is gone (its cluster sources fail at every read), and
-// one that crash-loops on an expired certificate; the engine calls counted through a proxy.
+// one that crash-loops on an expired certificate, and a healthy 2.12 server; the engine calls
+// counted through a proxy.
 func BenchmarkConcurrentScrapers(b *testing.B) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		b.Skip("wrk not installed: apt-get install wrk")
@@ -65,6 +66,8 @@ func BenchmarkConcurrentScrapers(b *testing.B) {
 		prepare func(b *testing.B, sim *harness.Sim)
 	}{
 		{"healthy", harness.SimOptions{Profile: harness.V23}, nil},
+		// 2.12 has Rancher's settings: the trust of the UI chain on every scrape too.
+		{"healthy-2.12", harness.SimOptions{Profile: harness.V2123}, nil},
 		{"no-kubeconfig", harness.SimOptions{Profile: harness.V23}, func(b *testing.B, sim *harness.Sim) {
 			docker(b, "exec", sim.Name, "rm", "/etc/rancher/k3s/k3s.yaml")
 		}},
@@ -117,6 +120,43 @@ func BenchmarkConcurrentScrapers(b *testing.B) {
 			b.ReportMetric(rssMB(b, e.cmd.Process.Pid), "rss-MB")
 		})
 	}
+}
+
+// BenchmarkRestartSeen: how long after docker restart returns a scrape (every 50 ms) reports a
+// tree read after the new start, the engine's events telling of it; over five restarts, with
+// the engine calls each cost.
+func BenchmarkRestartSeen(b *testing.B) {
+	sim := engine.StartSim(b, harness.SimOptions{Profile: harness.V275, LeafDays: 30})
+	engine.WaitLog(b, sim.ID, simReady, 60*time.Second)
+	proxy := newEngineProxy(b)
+	e := startExporter(b, proxy.env(), "--rancher.container", sim.Name)
+	e.log.waitFor(b, "following the Docker engine's events", 10*time.Second)
+	reads := func() float64 {
+		return value(b, e.scrape(b), "rancher_cert_exporter_tree_reads_total", map[string]string{"container": sim.Name})
+	}
+	const restarts = 5
+	var total, worst time.Duration
+	calls := len(proxy.requests())
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		for i := 0; i < restarts; i++ {
+			before := reads()
+			docker(b, "restart", "-t", "10", sim.Name)
+			start := time.Now()
+			for reads() <= before {
+				time.Sleep(50 * time.Millisecond)
+			}
+			took := time.Since(start)
+			total += took
+			worst = max(worst, took)
+			time.Sleep(6 * time.Second) // past the reads that follow a start
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N*restarts), "restart-seen-ms")
+	b.ReportMetric(float64(worst.Milliseconds()), "worst-ms")
+	b.ReportMetric(float64(len(proxy.requests())-calls)/float64(b.N*restarts), "engine-calls/restart")
+	b.ReportMetric(float64(proxy.count("GET /v", "/containers/", "/json"))/float64(b.N*restarts), "inspections/restart")
 }
 
 // wrkMs reads a latency percentile of wrk's --latency output, in milliseconds.
