@@ -19,7 +19,7 @@ test:  ## the whole test suite, from a fresh machine (installs what is missing, 
 lint:  ## golangci-lint v2 with .golangci.yml
 	./scripts/lint.sh
 
-demo:  ## a simulated Rancher server in the gap state, and the exporter reading it (VERSION=2.3, 2.4, 2.5, 2.7 or 2.12)
+demo:  ## a simulated Rancher server in the gap state, and the exporter reading it (VERSION=2.3, 2.4, 2.5, 2.6, 2.7, 2.10, 2.11, 2.12, 2.13, 2.14 or 2.14.0)
 	VERSION=$(VERSION) ./scripts/demo.sh
 
 bench: ## the benchmarks (figures, not pass or fail)

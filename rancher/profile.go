@@ -93,6 +93,10 @@ var lines = []line{
 	{from: release{2, 6, 0}, k3s: "v1.21.3+k3s1", agent: true},
 	{from: release{2, 11, 15}, k3s: "v1.32.13+k3s1", agent: true},
 	{from: release{2, 12, 0}, k3s: "v1.33.1+k3s1", agent: true},
+	// rancher/rancher v2.13.0 package/Dockerfile: CATTLE_K3S_VERSION=v1.34.1+k3s1 (v1.34.8 from
+	// 2.13.7); v2.14.0: v1.35.1+k3s1 (v1.35.4 from 2.14.1, v1.35.5 from 2.14.3).
+	{from: release{2, 13, 0}, k3s: "v1.34.1+k3s1", agent: true},
+	{from: release{2, 14, 0}, k3s: "v1.35.1+k3s1", agent: true},
 }
 
 // ProfileOf tells what a release does. What the container reports of its k3s decides the

@@ -60,7 +60,10 @@ func TestProfileOf(t *testing.T) {
 		{Versions{"v2.11.14", "v1.32.1+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, true, true}},
 		{Versions{"v2.11.15", ""}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
 		{Versions{"v2.12.3", "v1.33.1+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
+		{Versions{"v2.13.0", ""}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
+		{Versions{"v2.13.8", "v1.34.8+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
 		{Versions{"v2.14.0", "v1.35.1+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
+		{Versions{"v2.14.4", ""}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
 		// The k3s the container reports decides the renewal: a patched 1.30 has 120 days.
 		{Versions{"v2.9.3", "v1.30.13+k3s1"}, want{RenewalOnStart, 120 * days, 120 * days, true, true, true}},
 		{Versions{"v2.9.3", "v1.30.12+k3s1"}, want{RenewalOnStart, 90 * days, 90 * days, true, true, true}},

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 )
@@ -56,12 +57,23 @@ var (
 	V2123 = Profile{Image: "rancher/rancher:v2.12.3-sim", Rancher: "v2.12.3", K3s: "v1.33.1+k3s1", EnvEquals: true, Label: true,
 		Sim: []string{"SIM_RENEWAL=on-start", "SIM_RENEW_WINDOW_DAYS=120", "SIM_AGENT=true", "SIM_CONTAINERD_MB=256",
 			"SIM_WEBHOOK=renew", "SIM_INTERNAL=true", "SIM_OPAQUE_SECRETS=300"}}
+	// 2.13 and 2.14 as their Dockerfiles have them (rancher/rancher v2.13.8 and v2.14.4
+	// package/Dockerfile: CATTLE_K3S_VERSION=v1.34.8+k3s1, v1.35.5+k3s1); 2.14.0 (v1.35.1+k3s1)
+	// keeps a tls-rancher-internal that lacks the rancher-internal Service's ClusterIP
+	// (rancher/rancher#54407), which 2.14.1 fixed.
+	V2138 = Profile{Image: "rancher/rancher:v2.13.8-sim", Rancher: "v2.13.8", K3s: "v1.34.8+k3s1", EnvEquals: true, Label: true,
+		Sim: []string{"SIM_RENEWAL=on-start", "SIM_RENEW_WINDOW_DAYS=120", "SIM_AGENT=true", "SIM_CONTAINERD_MB=64",
+			"SIM_WEBHOOK=renew", "SIM_INTERNAL=true", "SIM_OPAQUE_SECRETS=300"}}
+	V2140 = Profile{Image: "rancher/rancher:v2.14.0-sim", Rancher: "v2.14.0", K3s: "v1.35.1+k3s1", EnvEquals: true, Label: true, Sim: V2138.Sim}
+	V2144 = Profile{Image: "rancher/rancher:v2.14.4-sim", Rancher: "v2.14.4", K3s: "v1.35.5+k3s1", EnvEquals: true, Label: true, Sim: V2138.Sim}
 	// V23NoRm is V23 without busybox, for fault tests.
 	V23NoRm = Profile{Image: "rancher/rancher:v2.3.1-sim-norm", Rancher: V23.Rancher, K3s: V23.K3s, Sim: V23.Sim, NoRm: true}
 
 	// Profiles are the releases every per-release test runs on: each release of the field table
 	// whose certificate files differ from the one before.
-	Profiles = []Profile{V23, V24, V257, V260, V275, V2103, V2113, V2123}
+	Profiles = []Profile{V23, V24, V257, V260, V275, V2103, V2113, V2123, V2138, V2144}
+	// images are every image the harness builds: the profiles, and the special ones.
+	images = append(append([]Profile{}, Profiles...), V2140, V23NoRm)
 )
 
 // Image names, for tests that only need one.
@@ -74,7 +86,7 @@ var (
 // ProfileNamed finds a profile by release, with or without "v" and patch: "2.5" or "v2.5.7".
 func ProfileNamed(version string) (Profile, bool) {
 	version = "v" + strings.TrimPrefix(version, "v")
-	for _, p := range Profiles {
+	for _, p := range images {
 		if p.Rancher == version || strings.HasPrefix(p.Rancher, version+".") {
 			return p, true
 		}
@@ -91,29 +103,29 @@ func ProfileNames() string {
 	return strings.Join(names, ", ")
 }
 
-// dockerfile is the profile's image: the simulator and busybox FROM scratch.
-func (p Profile) dockerfile() string {
-	var b strings.Builder
-	b.WriteString("FROM scratch\n")
-	if !p.NoRm {
-		b.WriteString("COPY bin /bin\n")
-	}
-	b.WriteString("COPY ranchersim /usr/bin/ranchersim\n")
+// changes are the profile's image on top of the simulator's base image, as Dockerfile
+// instructions: its release's environment and label. They are committed onto the base in one
+// step, with no file copied: the vfs storage driver copies a whole file system per build step.
+func (p Profile) changes() []string {
 	sep := " "
 	if p.EnvEquals {
 		sep = "="
 	}
-	b.WriteString("ENV CATTLE_SERVER_VERSION" + sep + p.Rancher + "\n")
-	b.WriteString("ENV CATTLE_K3S_VERSION" + sep + p.K3s + "\n")
+	out := []string{"ENV CATTLE_SERVER_VERSION" + sep + p.Rancher, "ENV CATTLE_K3S_VERSION" + sep + p.K3s}
 	for _, kv := range p.Sim {
-		b.WriteString("ENV " + kv + "\n")
+		out = append(out, "ENV "+kv)
 	}
 	if p.Label {
-		b.WriteString(`LABEL "org.opencontainers.image.version"=` + p.Rancher + "\n")
+		out = append(out, `LABEL "org.opencontainers.image.version"=`+p.Rancher)
 	}
-	b.WriteString("VOLUME /var/lib/rancher\nEXPOSE 80 443 6443\nENTRYPOINT [\"/usr/bin/ranchersim\"]\n")
-	return b.String()
+	return append(out, "LABEL "+ImageLabel+"=true", "VOLUME /var/lib/rancher", "EXPOSE 80 443 6443", `ENTRYPOINT ["/usr/bin/ranchersim"]`)
 }
+
+// The base images: the simulator with busybox (sh, rm), and without it for the fault tests.
+const (
+	baseImage     = "rce-ranchersim-base:latest"
+	baseImageNoRm = "rce-ranchersim-base:norm"
+)
 
 // ImageLabel marks every image and container the harness makes.
 const ImageLabel = "io.rancher-cert-exporter.test"
@@ -148,15 +160,41 @@ func BuildSimImages(ctx context.Context, cli *client.Client) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range append(Profiles, V23NoRm) {
-		buildCtx, err := ContextTar(map[string]string{"ranchersim": sim, "bin/busybox": busybox}, p.dockerfile(),
+	for tag, dockerfile := range map[string]string{
+		baseImage:     "FROM scratch\nCOPY bin /bin\nCOPY ranchersim /usr/bin/ranchersim\nENTRYPOINT [\"/usr/bin/ranchersim\"]\n",
+		baseImageNoRm: "FROM scratch\nCOPY ranchersim /usr/bin/ranchersim\nENTRYPOINT [\"/usr/bin/ranchersim\"]\n",
+	} {
+		buildCtx, err := ContextTar(map[string]string{"ranchersim": sim, "bin/busybox": busybox}, dockerfile,
 			map[string]string{"bin/sh": "busybox", "bin/rm": "busybox"})
 		if err != nil {
 			return err
 		}
-		if err := BuildImage(ctx, cli, buildCtx, p.Image); err != nil {
+		if err := BuildImage(ctx, cli, buildCtx, tag); err != nil {
 			return err
 		}
+	}
+	for _, p := range images {
+		if err := commitImage(ctx, cli, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commitImage makes the profile's image: a container of its base, never started, committed
+// with the profile's changes.
+func commitImage(ctx context.Context, cli *client.Client, p Profile) error {
+	base := baseImage
+	if p.NoRm {
+		base = baseImageNoRm
+	}
+	c, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: &container.Config{Image: base, Labels: map[string]string{ImageLabel: "true"}}})
+	if err != nil {
+		return fmt.Errorf("image %s: %w", p.Image, err)
+	}
+	defer cli.ContainerRemove(context.WithoutCancel(ctx), c.ID, client.ContainerRemoveOptions{Force: true}) //nolint:errcheck // best effort
+	if _, err := cli.ContainerCommit(ctx, c.ID, client.ContainerCommitOptions{Reference: p.Image, Changes: p.changes()}); err != nil {
+		return fmt.Errorf("image %s: %w", p.Image, err)
 	}
 	return nil
 }

@@ -21,12 +21,13 @@ import (
 )
 
 // api is the part of kube-apiserver on 6443 that certificate tooling uses: discovery, secrets
-// (read and delete) and, on k3s v0.8, the listener's ListenerConfig, in their real JSON form.
+// (read and delete), services (read) and, on k3s v0.8, the listener's ListenerConfig, in their real JSON form.
 // Clients authenticate with a certificate signed by client-ca, as k3s's do, or up to v1.18 with
 // the basic-auth users of server/cred/passwd (--basic-auth-file, v0.8.0
 // pkg/daemons/control/server.go:174); only system:masters may act.
 type api struct {
 	store     *secretStore
+	services  *serviceStore
 	listeners *listenerStore // nil where the listener keeps its certificate in a file
 	clientCA  *x509.CertPool
 	passwd    string        // the passwd file
@@ -42,7 +43,7 @@ type api struct {
 func (k *k3s) newAPI(l *listener) (*api, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(k.cas["server/tls/client-ca"].cert)
-	a := &api{store: k.store, clientCA: pool, passwd: k.path(passwdFile), version: os.Getenv("CATTLE_K3S_VERSION"), stall: k.cfg.apiStall,
+	a := &api{store: k.store, services: k.services, clientCA: pool, passwd: k.path(passwdFile), version: os.Getenv("CATTLE_K3S_VERSION"), stall: k.cfg.apiStall,
 		// The certificate is checked in the handler, as kube-apiserver does, so that a wrong
 		// one gets 401 rather than a failed handshake.
 		tls: &tls.Config{ClientAuth: tls.RequestClientCert}, wrap: func(h http.Handler) http.Handler { return h }}
@@ -72,6 +73,9 @@ func (a *api) server(addr string) *http.Server {
 	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/secrets", a.listSecrets)
 	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/secrets/{name}", a.getSecret)
 	mux.HandleFunc("DELETE /api/v1/namespaces/{namespace}/secrets/{name}", a.deleteSecret)
+	mux.HandleFunc("GET /api/v1/services", a.listServices)
+	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/services", a.listServices)
+	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/services/{name}", a.getService)
 	if servesSettings() {
 		mux.HandleFunc("GET /apis/management.cattle.io/v3", a.getSettingResources)
 		mux.HandleFunc("GET /apis/management.cattle.io/v3/settings/{name}", a.getSetting)
@@ -186,7 +190,8 @@ func (a *api) listListenerConfigs(w http.ResponseWriter, r *http.Request) {
 func (a *api) getResources(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: "v1",
 		APIResources: []metav1.APIResource{{Name: "secrets", SingularName: "secret", Namespaced: true, Kind: "Secret",
-			Verbs: metav1.Verbs{"delete", "get", "list"}}}})
+			Verbs: metav1.Verbs{"delete", "get", "list"}}, {Name: "services", SingularName: "service", ShortNames: []string{"svc"},
+			Namespaced: true, Kind: "Service", Verbs: metav1.Verbs{"get", "list"}}}})
 }
 
 // listSecrets lists in pages of ?limit=, with an opaque ?continue= token, as the API server does.

@@ -3,6 +3,8 @@ package main
 import (
 	"crypto/rand"
 	"fmt"
+	"net"
+	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,15 +28,8 @@ const webhookRenewWindow = 30 * day
 func (k *k3s) installSecrets() error {
 	if k.fresh {
 		issued := k.notAfter.Add(-leafLife)
-		pairs := [][2]string{}
 		if k.cfg.webhook != webhookNone {
-			pairs = append(pairs, [2]string{"cattle-webhook-ca", "cattle-webhook-tls"})
-		}
-		if k.cfg.internal {
-			pairs = append(pairs, [2]string{"tls-rancher-internal-ca", "tls-rancher-internal"})
-		}
-		for _, p := range pairs {
-			if err := k.issuePair(p[0], p[1], issued, k.notAfter); err != nil {
+			if err := k.issuePair("cattle-webhook-ca", "cattle-webhook-tls", webhookSANs, issued, k.notAfter); err != nil {
 				return err
 			}
 		}
@@ -51,11 +46,61 @@ func (k *k3s) installSecrets() error {
 		return nil
 	}
 	k.log.rancher("Renewing webhook certificate cattle-system/cattle-webhook-tls")
-	return k.issuePair("cattle-webhook-ca", "cattle-webhook-tls", k.now, k.now.Add(leafLife))
+	return k.issuePair("cattle-webhook-ca", "cattle-webhook-tls", webhookSANs, k.now, k.now.Add(leafLife))
 }
 
-// issuePair writes a CA secret (kept when it exists) and a serving certificate it signs.
-func (k *k3s) issuePair(caName, certName string, notBefore, notAfter time.Time) error {
+// webhookSANs: the webhook is reached through its Service's name.
+var webhookSANs = leafSpec{dns: []string{"rancher-webhook.cattle-system.svc"}}
+
+// ensureInternalCert is the internal listener's certificate, cattle-system/tls-rancher-internal
+// (from 2.5.7), as dynamiclistener issues it for the SANs Rancher configures: localhost,
+// 127.0.0.1 and the ClusterIP of its Service (v2.13.8 pkg/tls/tls.go:117-139; v2.14.0
+// pkg/tls/tls.go:117-128), each recorded in a listener.cattle.io/cn-<name> annotation. It is
+// issued when missing (at the install, a year ago). An existing one is kept: on an upgrade into
+// 2.14.0 it lacks the new rancher-internal Service's ClusterIP and keeps lacking it
+// (rancher/rancher#54407: dynamiclistener's work queue processes the stored secret, not the
+// updated one). From 2.14.1 Rancher deletes a secret whose annotations lack the ClusterIP before
+// the listener starts, which then issues it again (#54427, backported as #54464; v2.14.1
+// pkg/tls/tls.go ensureInternalCertSANs).
+func (k *k3s) ensureInternalCert() error {
+	if !k.cfg.internal {
+		return nil
+	}
+	spec := leafSpec{dns: []string{"localhost"}, ips: []net.IP{net.ParseIP("127.0.0.1")}}
+	ip := k.internalIP()
+	if ip != nil {
+		spec.ips = append(spec.ips, ip)
+	}
+	stored, ok := k.store.get(uiNamespace, "tls-rancher-internal")
+	switch {
+	case !ok:
+		issued := k.notAfter.Add(-leafLife)
+		if !k.fresh {
+			issued = k.now
+		}
+		return k.issuePair("tls-rancher-internal-ca", "tls-rancher-internal", spec, issued, issued.Add(leafLife))
+	case ip == nil || stored.Annotations[cnAnnotation(ip.String())] != "" || !atLeast(2, 14) || !fixedInternalSANs():
+		return nil
+	}
+	k.log.rancher("tls: tls-rancher-internal certificate does not include ClusterIP %s, deleting to force regeneration", ip)
+	if _, err := k.store.remove(uiNamespace, "tls-rancher-internal"); err != nil {
+		return err
+	}
+	return k.issuePair("tls-rancher-internal-ca", "tls-rancher-internal", spec, k.now, k.now.Add(leafLife))
+}
+
+// fixedInternalSANs: the release deletes a tls-rancher-internal that lacks its ClusterIP
+// (2.14.1 and later: rancher/rancher#54464).
+func fixedInternalSANs() bool {
+	return !releaseOf(os.Getenv("CATTLE_SERVER_VERSION")).before(2, 14, 1)
+}
+
+// cnAnnotation is where dynamiclistener records a name its certificate covers.
+func cnAnnotation(name string) string { return "listener.cattle.io/cn-" + name }
+
+// issuePair writes a CA secret (kept when it exists) and a serving certificate it signs for the
+// names of spec, recorded in dynamiclistener's annotations.
+func (k *k3s) issuePair(caName, certName string, spec leafSpec, notBefore, notAfter time.Time) error {
 	stored, ok := k.store.get(uiNamespace, caName)
 	ca, cerr := firstCert(stored.Data[corev1.TLSCertKey])
 	caKey, kerr := parseECKey(stored.Data[corev1.TLSPrivateKeyKey])
@@ -75,12 +120,20 @@ func (k *k3s) issuePair(caName, certName string, notBefore, notAfter time.Time) 
 	if err != nil {
 		return err
 	}
-	spec := leafSpec{cn: "dynamic", orgs: []string{"dynamic"}, server: true, dns: []string{certName + ".cattle-system.svc"}}
+	spec.cn, spec.orgs, spec.server = "dynamic", []string{"dynamic"}, true
 	cert, err := newLeaf(spec, key.Public(), ca, caKey, notBefore, notAfter)
 	if err != nil {
 		return err
 	}
-	return k.store.put(newSecret(uiNamespace, certName, map[string][]byte{corev1.TLSCertKey: encodeCerts(cert), corev1.TLSPrivateKeyKey: encodeKey(key)}))
+	s := newSecret(uiNamespace, certName, map[string][]byte{corev1.TLSCertKey: encodeCerts(cert), corev1.TLSPrivateKeyKey: encodeKey(key)})
+	s.Annotations = map[string]string{}
+	for _, n := range spec.dns {
+		s.Annotations[cnAnnotation(n)] = n
+	}
+	for _, ip := range spec.ips {
+		s.Annotations[cnAnnotation(ip.String())] = ip.String()
+	}
+	return k.store.put(s)
 }
 
 // installTokens writes the service-account token secrets Kubernetes before 1.24 made for every

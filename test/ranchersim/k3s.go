@@ -31,6 +31,7 @@ type k3s struct {
 	now      time.Time
 	log      *logger
 	store    *secretStore
+	services *serviceStore
 	fresh    bool // first start: nothing on disk yet
 	cas      map[string]authority
 	notAfter time.Time // NotAfter of leaves issued on the first start

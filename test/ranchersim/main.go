@@ -140,8 +140,10 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	// Rancher uses the kubeconfig of the previous start as soon as it exists.
 	previousKubeconfig, _ := os.ReadFile(kubeconfigFile)
 	k := &k3s{dir: filepath.Join(cfg.dataDir, "k3s"), cfg: cfg, rel: rel, now: now, log: log,
-		store: &secretStore{file: filepath.Join(cfg.dataDir, secretStoreFile)}}
-	for _, step := range []func() error{k.ensureCAs, k.cleanUp, k.ensureLeaves, k.ensurePasswd, k.ensureLegacyTLS, k.ensureContainerdState, k.installServing, k.installSecrets} {
+		store:    &secretStore{file: filepath.Join(cfg.dataDir, secretStoreFile)},
+		services: &serviceStore{file: filepath.Join(cfg.dataDir, serviceStoreFile)}}
+	for _, step := range []func() error{k.ensureCAs, k.cleanUp, k.ensureLeaves, k.ensurePasswd, k.ensureLegacyTLS, k.ensureContainerdState,
+		k.installServing, k.installSecrets, k.ensureServices, k.ensureInternalCert} {
 		if err := step(); err != nil {
 			return err
 		}
