@@ -2,6 +2,7 @@ package certs
 
 import (
 	"crypto/x509"
+	"net"
 	"time"
 )
 
@@ -12,6 +13,23 @@ type Info struct {
 	Serial              string // decimal
 	IsCA                bool
 	NotBefore, NotAfter time.Time
+	// SANs are the names (DNS names and IP addresses, as text) a serving certificate is valid
+	// for; nil for the others.
+	SANs []string
+}
+
+// Covers tells whether the certificate is valid for a host name or IP address, as a TLS client
+// checks it.
+func (i *Info) Covers(host string) bool {
+	var c x509.Certificate
+	for _, n := range i.SANs {
+		if ip := net.ParseIP(n); ip != nil {
+			c.IPAddresses = append(c.IPAddresses, ip)
+		} else {
+			c.DNSNames = append(c.DNSNames, n)
+		}
+	}
+	return c.VerifyHostname(host) == nil
 }
 
 // InfoOf extracts the reported fields of a certificate.
@@ -25,6 +43,10 @@ func InfoOf(c *x509.Certificate) *Info {
 	}
 	if c.SerialNumber != nil {
 		info.Serial = c.SerialNumber.String()
+	}
+	info.SANs = append(info.SANs, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		info.SANs = append(info.SANs, ip.String())
 	}
 	return info
 }

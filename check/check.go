@@ -101,6 +101,11 @@ func Rows(snap collector.Snapshot, now time.Time, limits Limits) []Row {
 			}
 		}
 	}
+	for _, c := range snap.Containers {
+		for _, n := range snap.Names(c) {
+			rows = append(rows, namesRow(n))
+		}
+	}
 	for _, f := range snap.Certs() {
 		r := Row{Container: f.Container, Source: f.Source, Path: f.Path, Subject: f.Cert.SubjectCN,
 			NotAfter: f.Cert.NotAfter.UTC(), Residual: residual(f.Cert.NotAfter.Sub(now))}
@@ -169,6 +174,28 @@ func ExitCode(rows []Row) int {
 // UnusedNote says why a file is unused and what to do with it.
 func UnusedNote(c rancher.Classification) string {
 	return "left by " + c.LeftBy + "; this release neither writes nor renews it: safe to delete after a backup"
+}
+
+// NamesPath names the row that says whether a certificate covers the names its clients use.
+func NamesPath(path string) string { return "names of " + path }
+
+// namesRow says whether a certificate covers the names its clients reach it by: OK, or WARNING
+// naming what is missing and who uses it.
+func namesRow(n collector.NameCheck) Row {
+	r := Row{Container: n.Container, Source: n.Source, Path: NamesPath(n.Path), Status: OK}
+	var names []string
+	for _, m := range n.Names {
+		names = append(names, m.Name)
+	}
+	r.Note = "covers " + strings.Join(names, ", ")
+	if !n.Covered() {
+		var missing []string
+		for _, m := range n.Missing {
+			missing = append(missing, m.Name+" ("+m.By+")")
+		}
+		r.Status, r.Note = Warning, "does not cover "+strings.Join(missing, ", ")+": those clients fail the handshake"
+	}
+	return r
 }
 
 // NotAnchorNote says why a certificate of cacerts does not count: the UI chain ends in another

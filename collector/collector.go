@@ -43,6 +43,8 @@ var (
 	anchorDesc   = metrics.CACertsAnchor.Desc()
 	servingWin   = metrics.ServingWindow.Desc()
 	eventsUp     = metrics.EngineEventsUp.Desc()
+	namesCovered = metrics.NamesCovered.Desc()
+	nameMissing  = metrics.NameMissing.Desc()
 	// stateValues are the states container_state has a series for.
 	stateValues = []container.ContainerState{container.StateCreated, container.StateRunning, container.StatePaused,
 		container.StateRestarting, container.StateRemoving, container.StateExited, container.StateDead}
@@ -64,7 +66,7 @@ func New(cfg Config, logger *slog.Logger) *Collector {
 	reasons := map[string][]string{}
 	if cfg.Engine != nil {
 		for _, s := range sources {
-			if s.name != SourceSecret || cfg.Docker.Secrets {
+			if s.enabled(cfg.Docker) {
 				reasons[s.name] = s.reasons
 			}
 		}
@@ -194,6 +196,12 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 						ch <- prometheus.MustNewConstMetric(anchorDesc, prometheus.GaugeValue, boolValue(cf.Path == t.Anchor), ct.Name, cf.Path)
 					}
 				}
+			}
+		}
+		for _, n := range h.snap.Names(ct) {
+			ch <- prometheus.MustNewConstMetric(namesCovered, prometheus.GaugeValue, boolValue(n.Covered()), ct.Name, n.Source, n.Path)
+			for _, m := range n.Missing {
+				ch <- prometheus.MustNewConstMetric(nameMissing, prometheus.GaugeValue, 1, ct.Name, n.Source, n.Path, m.Name)
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(window, prometheus.GaugeValue, p.Window.Seconds(), ct.Name)

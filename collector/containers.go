@@ -175,7 +175,7 @@ func (d *dockerSource) kick(env readEnv, c rancher.Container, st *containerState
 func (d *dockerSource) due(c rancher.Container) []source {
 	var out []source
 	for _, s := range sources {
-		if s.reads(d.cfg, c) {
+		if s.enabled(d.cfg) && s.reads(d.cfg, c) {
 			out = append(out, s)
 		}
 	}

@@ -38,6 +38,9 @@ type SourceResult struct {
 	Chain []*x509.Certificate
 	// Settings are Rancher's settings for agents (source setting).
 	Settings *Settings
+	// Services are the ClusterIPs of the Services certificates must cover, by namespace/name
+	// (source service).
+	Services map[string]string
 }
 
 // Settings are the Rancher settings that decide what the agents of downstream clusters trust.

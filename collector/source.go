@@ -14,8 +14,12 @@ import (
 // its cluster's secrets. Adding one is a file with its source and a line in sources.
 type source struct {
 	name string
-	// reads tells whether the source is read for the container as it is now (and how the
-	// exporter is configured); a source that is not read reports nothing.
+	// cluster: the source reads what Rancher keeps in its cluster (secrets, settings, services),
+	// which --no-rancher.secrets turns off. (2.3's listener is read through the same API, but
+	// it is k3s's 6443 certificate: always read.)
+	cluster bool
+	// reads tells whether the source is read for the container as it is now; a source that is
+	// not read reports nothing.
 	reads func(cfg DockerConfig, c rancher.Container) bool
 	// interval is how long a read is trusted while the container does not start again.
 	interval func(cfg DockerConfig) time.Duration
@@ -31,8 +35,11 @@ type source struct {
 	reasons []string
 }
 
+// enabled tells whether the exporter's configuration reads the source at all.
+func (s source) enabled(cfg DockerConfig) bool { return !s.cluster || cfg.Secrets }
+
 // sources are read for every Rancher container, in this order.
-var sources = []source{k3sSource, uiSource, secretSource, listenerSource, settingSource}
+var sources = []source{k3sSource, uiSource, secretSource, listenerSource, settingSource, serviceSource}
 
 // readEnv is what a read may use.
 type readEnv struct {
@@ -50,6 +57,7 @@ type readout struct {
 	files    []rancher.File
 	chain    []*x509.Certificate // the UI's: the chain served, leaf first
 	settings *Settings           // the settings source's
+	services map[string]string   // the service source's: ClusterIP by namespace/name
 	path     string              // what was read, for an error of the whole source
 	err      error
 }
@@ -63,7 +71,7 @@ func (o readout) result(s source, c rancher.Container, cache *certs.Cache) Sourc
 		res.Errors = []FileError{{Container: container, Source: source, Path: o.path, Err: o.err}}
 		return res
 	}
-	res.Up, res.Chain, res.Settings = true, o.chain, o.settings
+	res.Up, res.Chain, res.Settings, res.Services = true, o.chain, o.settings, o.services
 	for _, f := range o.files {
 		addFile(&res, cache, f)
 	}

@@ -18,7 +18,8 @@ const secretTimeout = 5 * time.Second
 
 var secretSource = source{
 	name:     SourceSecret,
-	reads:    func(cfg DockerConfig, _ rancher.Container) bool { return cfg.Secrets },
+	cluster:  true,
+	reads:    func(DockerConfig, rancher.Container) bool { return true },
 	interval: func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },
 	timeout:  secretTimeout,
 	read:     readSecrets,

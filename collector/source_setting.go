@@ -23,7 +23,8 @@ func CACertPath(i int) string { return fmt.Sprintf("%s#%d", CACertsPath, i+1) }
 
 var settingSource = source{
 	name:         SourceSetting,
-	reads:        func(cfg DockerConfig, _ rancher.Container) bool { return cfg.Secrets },
+	cluster:      true,
+	reads:        func(DockerConfig, rancher.Container) bool { return true },
 	interval:     func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },
 	timeout:      secretTimeout,
 	read:         readSettings,

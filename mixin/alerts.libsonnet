@@ -124,6 +124,15 @@ local lib = import 'lib.libsonnet';
           'The CA {{ $labels.path }} of the cacerts setting of container {{ $labels.container }} on {{ $labels.instance }} ({{ $labels.subject_cn }}) ' + lib.when + '. It is the CA the chain the UI serves ends in (while that chain is not read, every CA of cacerts counts). Nothing renews it, and every downstream agent trusts only cacerts in strict mode: plan the new CA and the agents\' update (the runbook has the procedure).',
         ),
         alert(
+          'RancherCertificateMissingName', 'warning', '15m',
+          'rancher_cert_exporter_certificate_name_missing{%s} == 1' % all,
+          'A certificate of a Rancher server does not cover a name its clients use.',
+          '{{ $labels.path }} ({{ $labels.source }}) ' + where + ' does not cover {{ $labels.name }}, which clients reach it by: they fail with "x509: certificate is valid for ..., not {{ $labels.name }}". '
+          + '{{ if match "tls-rancher-internal" $labels.path }}Downstream clusters reach Rancher\'s internal listener by the rancher-internal Service and stall provisioning (rancher/rancher#54407, Rancher 2.14.0): upgrade to 2.14.1 or later and restart, or delete the secret cattle-system/tls-rancher-internal and restart the container.'
+          + '{{ else if eq $labels.source "ui" }}Agents and browsers reach the UI by the host of server-url: issue the UI certificate for it, or correct server-url.'
+          + '{{ else }}Rotate the k3s certificates (rancher-cert-exporter rotate): k3s issues 6443\'s certificate for these names again.{{ end }}',
+        ),
+        alert(
           'RancherCertExporterDown', 'warning', '15m',
           'up{%s} == 0' % up,
           'Prometheus cannot scrape rancher-cert-exporter: no Rancher certificate is watched.',

@@ -101,6 +101,16 @@ type server struct {
 	Listener string
 	// Trust is what downstream agents trust, when Rancher's settings were read.
 	Trust *trustLine
+	// Names says which certificates cover the names their clients use: Checked of them, and
+	// each name one does not cover.
+	Names []nameLine
+}
+
+// nameLine is a name a certificate of the server does not cover, or (Missing empty) the
+// certificates checked, all covering theirs.
+type nameLine struct {
+	Path, Name, By string
+	Checked        int
 }
 
 // trustLine is what the agents of the server's downstream clusters trust, and whether the UI
@@ -171,6 +181,7 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 				}
 			}
 		}
+		s.Names = nameLines(snap.Names(c))
 		if opts.Auto != nil {
 			s.Auto = autoLine(opts.Auto, c.Name)
 		}
@@ -275,4 +286,19 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// nameLines lists the names the server's certificates do not cover; when they cover all, one
+// line that says how many were checked.
+func nameLines(checks []collector.NameCheck) []nameLine {
+	var out []nameLine
+	for _, n := range checks {
+		for _, m := range n.Missing {
+			out = append(out, nameLine{Path: n.Path, Name: m.Name, By: m.By})
+		}
+	}
+	if len(out) == 0 && len(checks) > 0 {
+		out = []nameLine{{Checked: len(checks)}}
+	}
+	return out
 }
