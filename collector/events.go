@@ -24,9 +24,9 @@ type EventEngine interface {
 const DefaultResyncInterval = 5 * time.Minute
 
 // watchedActions are the container events that change what the exporter reports of a container:
-// that it exists, runs, restarted, died, or what it is called.
+// that it exists, runs, restarted, died, is paused, or what it is called.
 var watchedActions = []events.Action{events.ActionCreate, events.ActionStart, events.ActionRestart,
-	events.ActionDie, events.ActionDestroy, events.ActionRename}
+	events.ActionDie, events.ActionPause, events.ActionUnPause, events.ActionDestroy, events.ActionRename}
 
 // Event stream timing: how long a subscription may take to be answered, how long events are
 // gathered before they are acted on (a restart is die, start and restart within milliseconds),
@@ -150,7 +150,7 @@ func (w *eventWatch) subscribe(ctx context.Context) (client.EventsResult, error)
 }
 
 // act handles one event and those that follow it within eventSettle: a container the exporter
-// reads that started, died or restarted is inspected alone; anything else that concerns it — a
+// reads that started, died, restarted or was paused is inspected alone; anything else that concerns it — a
 // Rancher container created, removed or renamed, or one discovery left out — takes a whole
 // round, since it may change which containers are read.
 func (w *eventWatch) act(ctx context.Context, first events.Message, more <-chan events.Message) {
@@ -160,7 +160,7 @@ func (w *eventWatch) act(ctx context.Context, first events.Message, more <-chan 
 			return
 		}
 		switch {
-		case w.d.watches(m.Actor.ID) && (m.Action == events.ActionStart || m.Action == events.ActionDie || m.Action == events.ActionRestart):
+		case w.d.watches(m.Actor.ID) && m.Action != events.ActionCreate && m.Action != events.ActionDestroy && m.Action != events.ActionRename:
 			ids[m.Actor.ID] = true
 			if m.Action == events.ActionDie {
 				w.d.died(m.Actor.ID)

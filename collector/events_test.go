@@ -61,7 +61,9 @@ func following(c *Collector) bool {
 }
 
 // engineCalls counts the calls that look at containers: listings and inspections.
-func engineCalls(eng *enginetest.Engine) int { return len(eng.Calls("list")) + len(eng.Calls("inspect")) }
+func engineCalls(eng *enginetest.Engine) int {
+	return len(eng.Calls("list")) + len(eng.Calls("inspect"))
+}
 
 // TestEventsBoundTheEngineCalls: while the events are followed, scrapes and page views make no
 // engine call at all; a restart the events tell of is inspected alone and its certificates read
