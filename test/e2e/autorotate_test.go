@@ -93,6 +93,7 @@ func nextAutoRotation(mfs map[string]*dto.MetricFamily, container string) (time.
 // and a window open any time: each release is rotated (with the strategy auto picks for it)
 // within a few scrapes, runs, keeps its keys, and its earliest k3s leaf is no longer due.
 func TestAutoRotationRenewsBeforeExpiryOnEveryRelease(t *testing.T) {
+	t.Parallel()
 	for _, p := range harness.Profiles {
 		t.Run(p.Rancher, func(t *testing.T) {
 			t.Parallel()
@@ -148,6 +149,7 @@ func closedWindow() (string, time.Time) {
 // TestAutoRotationWaitsForTheWindow: outside the window nothing happens, the metric and the
 // status page name the opening; a stopped server is not rotated, and the log says so.
 func TestAutoRotationWaitsForTheWindow(t *testing.T) {
+	t.Parallel()
 	due := engine.StartSim(t, harness.SimOptions{LeafDays: 3})
 	stopped := engine.StartSim(t, harness.SimOptions{LeafDays: 3})
 	engine.WaitLog(t, due.ID, simReady, 30*time.Second)
@@ -201,6 +203,7 @@ func TestAutoRotationWaitsForTheWindow(t *testing.T) {
 // TestAutoRotationPlanChangesNothing: --rotation.auto=plan says what it would do and when, and
 // does nothing.
 func TestAutoRotationPlanChangesNothing(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 3})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	before := fileHashes(t, copyTree(t, sim.Name), "")
@@ -228,6 +231,7 @@ func TestAutoRotationPlanChangesNothing(t *testing.T) {
 // TestAutoRotationFailureBacksOff: a rotation that fails (no rm in the image) is tried once,
 // then not before the backoff has passed, also after the exporter restarts.
 func TestAutoRotationFailureBacksOff(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V23NoRm, LeafDays: 3})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	dir := t.TempDir()
@@ -272,6 +276,7 @@ func TestAutoRotationFailureBacksOff(t *testing.T) {
 // TestAutoRotationRotatesAnExpiredServerAtOnce: expired and crash-looping, outside the window:
 // rotated at once.
 func TestAutoRotationRotatesAnExpiredServerAtOnce(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -2, CrashLoop: true})
 	waitRestarts(t, sim, 1)
 	window, _ := closedWindow()
@@ -296,6 +301,7 @@ func TestAutoRotationRotatesAnExpiredServerAtOnce(t *testing.T) {
 // after stopping the container is finished by the running exporter within a few rounds —
 // no request and no restart needed.
 func TestAutoRotationFinishesWhatADeadCLILeft(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 200, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	e := startRotationExporter(t, nil, "--rancher.container", sim.Name, "--rotation.auto=on")

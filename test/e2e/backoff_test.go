@@ -35,6 +35,7 @@ func hammer(t *testing.T, e *exporter, n int, d time.Duration) {
 // through a proxy, is asked for the kubeconfig on the backoff's schedule (1, 2, 4 s…), not per
 // scrape; a restart of the container, which writes the kubeconfig again, is read at once.
 func TestFailingSourceIsReadWithBackoff(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V24})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	docker(t, "exec", sim.Name, "rm", "/etc/rancher/k3s/k3s.yaml")

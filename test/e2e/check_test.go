@@ -32,6 +32,7 @@ func runCheck(t *testing.T, args ...string) (string, int) {
 }
 
 func TestCheckExitCodes(t *testing.T) {
+	t.Parallel()
 	healthy := engine.StartSim(t, harness.SimOptions{LeafDays: 200})
 	soon := engine.StartSim(t, harness.SimOptions{LeafDays: 10})
 	expired := engine.StartSim(t, harness.SimOptions{LeafDays: -1, CrashLoop: true})
@@ -90,6 +91,7 @@ func TestCheckExitCodes(t *testing.T) {
 }
 
 func TestUICertificateReadWhenExpiredAndLandingPage(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{UIDays: -2})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	e := startExporter(t, nil, "--rancher.container", sim.Name)
@@ -113,6 +115,7 @@ func TestUICertificateReadWhenExpiredAndLandingPage(t *testing.T) {
 // TestUnreadableFileAsNonRoot runs check as nobody over a directory with a file it may not
 // read (root reads everything, so this needs another user).
 func TestUnreadableFileAsNonRoot(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to switch to nobody")
 	}

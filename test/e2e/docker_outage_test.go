@@ -218,6 +218,7 @@ func hungEngine(t *testing.T) string {
 // each watched container with the reason timeout, and a scrape does not queue behind the
 // hanging call: it answers at once with what it knows.
 func TestHungEngineIsReportedDown(t *testing.T) {
+	t.Parallel()
 	e := startExporter(t, []string{"DOCKER_HOST=unix://" + hungEngine(t)}, "--rancher.container", "rancher-a", "--rancher.container", "rancher-b")
 	// startExporter's first request waited out its budget on the hanging inspection.
 	for i := range 3 {

@@ -91,6 +91,7 @@ func TestExporterMatchesOpenSSLAndServedUI(t *testing.T) {
 }
 
 func TestExporterReadsCrashLoopingContainer(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -3, CrashLoop: true})
 	waitRestarts(t, sim, 2)
 	e := startExporter(t, nil, "--rancher.container", sim.Name)
@@ -114,6 +115,7 @@ func TestExporterReadsCrashLoopingContainer(t *testing.T) {
 // each restart on the status page, with no scrape at all and no engine call from the page views;
 // the page and /metrics agree; each restart costs a handful of engine calls.
 func TestACrashLoopIsSeenWithoutScrapes(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -3, CrashLoop: true})
 	proxy := newEngineProxy(t)
 	e := startExporter(t, proxy.env(), "--rancher.container", sim.Name)
@@ -167,6 +169,7 @@ func waitRestarts(t testing.TB, sim *harness.Sim, n int) {
 }
 
 func TestExporterReadsStoppedContainer(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 40})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	docker(t, "stop", "-t", "10", sim.Name)
@@ -182,6 +185,7 @@ func TestExporterReadsStoppedContainer(t *testing.T) {
 }
 
 func TestExporterMissingContainerAndClosedUIPort(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	closed := freePort(t)

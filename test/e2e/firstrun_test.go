@@ -15,6 +15,7 @@ import (
 // to do, in the log and on the page, with rancher_cert_exporter_containers 0; when a Rancher
 // container appears it says once which, and the gauge counts it.
 func TestFirstRunWithoutRancher(t *testing.T) {
+	t.Parallel()
 	second := secondEngine(t, "rce-d3")
 	e := startExporter(t, []string{"DOCKER_HOST=" + second.Host})
 	for range 3 {

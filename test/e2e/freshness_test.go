@@ -102,6 +102,7 @@ func startedAt(t *testing.T, sim *harness.Sim) time.Time {
 // TestScrapeBudget: with a hung API server and Prometheus's 2s scrape timeout, the answer comes
 // within the timeout, the secret source down with reason timeout, everything else there.
 func TestScrapeBudget(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V2123, LeafDays: 50, Env: []string{"SIM_API_STALL=60s"}})
 	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
 	e := startExporter(t, nil, "--rancher.container", sim.Name)
@@ -126,6 +127,7 @@ func TestScrapeBudget(t *testing.T) {
 // TestHostFileChangeShowsAtOnce: a certificate written on the host is in the next scrape
 // after inotify reports it — without a rescan.
 func TestHostFileChangeShowsAtOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pem := openssl(t, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
 		"-keyout", "/dev/null", "-subj", "/CN=first", "-days", "30")

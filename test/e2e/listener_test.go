@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	dto "github.com/prometheus/client_model/go"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,8 +31,7 @@ func servedAPICert(t *testing.T, sim *harness.Sim) *x509.Certificate {
 }
 
 // kubectlListenerCert reads the certificate k3s v0.8 keeps in its ListenerConfig with a real
-// kubectl. kubectl names the container's address in its Host header, which the listener adds to
-// its certificate: the listener mints a new one at the next handshake, so this reads last.
+// kubectl, through the kubeconfig's own name (localhost), which adds nothing to it.
 func kubectlListenerCert(t *testing.T, sim *harness.Sim) *x509.Certificate {
 	t.Helper()
 	out, err := exec.Command(testenv.Tool(t, "kubectl", "kubernetes-client"), "--kubeconfig", kubeconfig(t, sim), "get",
@@ -55,6 +55,7 @@ func kubectlListenerCert(t *testing.T, sim *harness.Sim) *x509.Certificate {
 // exported exact to the second — what 6443 serves and what a real kubectl reads from its
 // ListenerConfig — and reading it, again and again, never makes the listener mint a new one.
 func TestListenerCertificateOf23(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 40})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	served := servedAPICert(t, sim)
@@ -99,6 +100,7 @@ func TestListenerCertificateOf23(t *testing.T) {
 // last value read stays, with the source down; a server whose API never answered says on the
 // status page that its 6443 certificate could not be checked.
 func TestListenerCertificateWhenTheAPIDoesNotAnswer(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 40})
 	crashing := engine.StartSim(t, harness.SimOptions{LeafDays: -2, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
@@ -109,13 +111,22 @@ func TestListenerCertificateWhenTheAPIDoesNotAnswer(t *testing.T) {
 
 	docker(t, "pause", sim.Name)
 	defer docker(t, "unpause", sim.Name)
-	time.Sleep(1100 * time.Millisecond)
-	mfs := e.scrape(t)
+	// The next read, a second on, waits out its 5 s timeout: then the source is down.
+	var mfs map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		mfs = e.scrape(t)
+		if value(t, mfs, "rancher_cert_exporter_source_up", match) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the listener source is still up 10 s after the container was paused")
+		}
+	}
 	if got := value(t, mfs, "cert_not_after_seconds", match); got != before {
 		t.Fatalf("while the API does not answer the listener expiry is %v, want the last read %v", got, before)
 	}
-	if up := value(t, mfs, "rancher_cert_exporter_source_up", match); up != 0 {
-		t.Fatalf("listener source up %v while the container is paused", up)
+	if v := value(t, mfs, "rancher_cert_exporter_container_state", map[string]string{"container": sim.Name, "state": "paused"}); v != 1 {
+		t.Fatalf("container_state{state=paused} = %v for a paused container", v)
 	}
 	if s := series(mfs, "cert_not_after_seconds", map[string]string{"container": crashing.Name, "source": "listener"}); len(s) != 0 {
 		t.Fatalf("a listener certificate for a server whose API never answered: %v", s)
@@ -142,6 +153,7 @@ func pemFile(t *testing.T, c *x509.Certificate) string {
 // renews the leaves but not the 6443 certificate, which k3s mints again only for a new CA: the
 // job fails, says why, and says truly that the container crash-loops — never "running".
 func TestLeafRotationOf23SaysWhatItLeft(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -2, CrashLoop: true})
 	waitRestarts(t, sim, 1)
 	e := startRotationExporter(t, nil, "--rancher.container", sim.Name)

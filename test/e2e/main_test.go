@@ -1,5 +1,10 @@
 // Package e2e proves the simulator, the exporter and the rotation end to end through a real
 // Docker engine.
+//
+// The tests run in parallel (t.Parallel), each on containers, ports, proxies and engines of its
+// own; those that only read share one simulator of every release (fleet). A few do not run in
+// parallel, and so run first, alone: those whose exporter discovers every Rancher container on
+// the engine (they would see the others'), and the one that times how soon a restart shows.
 package e2e
 
 import (

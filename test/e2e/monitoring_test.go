@@ -134,6 +134,7 @@ func testRules(t *testing.T, dir string) string {
 }
 
 func TestAlertDeliveredAndDashboardQueriesAnswer(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 4, UIDays: 365})             // the gap state
 	v257 := engine.StartSim(t, harness.SimOptions{Profile: harness.V257, LeafDays: 20}) // its webhook certificate expires in 20 days
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)

@@ -26,6 +26,7 @@ import (
 // invalid name is a read error (invalid_name) named escaped in the log and on the page; every
 // other series, and the unused marks of 2.0–2.2's management-state/tls, stay.
 func TestHostileFileNamesInAContainer(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V23, LeafDays: 200})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	docker(t, "exec", sim.Name, "/bin/busybox", "sh", "-c", `cd /var/lib/rancher/k3s/server/tls && for n in "$(printf 'bad\377\376name.crt')" "$(printf 'new\nline.crt')" 'quo"te.crt' 'back\slash.crt' "$(printf '\033[2Jansi.crt')"; do /bin/busybox cp client-admin.crt "$n"; done`)
@@ -79,6 +80,7 @@ func hostileCert(t *testing.T, dir, name, cn string) {
 // ALL OK, or sets the terminal's title, and files named with a newline or a right-to-left
 // override: check prints each escaped, one row a line, and still exits CRITICAL.
 func TestCheckPrintsNoEscapeSequences(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	hostileCert(t, dir, "paint.crt", "\x1b[2J\x1b[H\x1b[32mALL OK\x1b[0m")
 	hostileCert(t, dir, "title.crt", "\x1b]0;all good\a")
@@ -103,6 +105,7 @@ func TestCheckPrintsNoEscapeSequences(t *testing.T) {
 // TestTokenFileRefusedAtStart: a token file that is a named pipe, or holds too short a token, is
 // refused at once, saying why — never waited on for ever, deaf to SIGTERM.
 func TestTokenFileRefusedAtStart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	fifo, weak := filepath.Join(dir, "fifo"), filepath.Join(dir, "weak")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -136,6 +139,7 @@ func TestTokenFileRefusedAtStart(t *testing.T) {
 // to 2.4 by Rancher's procedure: management-state/tls, which nothing deletes, is still exported,
 // as unused, as the README promises of every leftover.
 func TestLegacyFilesStayVisibleAfterAnUpgrade(t *testing.T) {
+	t.Parallel()
 	old := engine.StartSim(t, harness.SimOptions{Profile: harness.V23, LeafDays: 200})
 	engine.WaitLog(t, old.ID, simReady, 30*time.Second)
 	sim := engine.UpgradeSim(t, old, harness.SimOptions{Profile: harness.V24})

@@ -15,24 +15,11 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
 
-// startEveryRelease starts a ready simulator of every release, by Rancher version.
-func startEveryRelease(t *testing.T, leafDays int) map[string]*harness.Sim {
-	t.Helper()
-	sims := map[string]*harness.Sim{}
-	for _, p := range harness.Profiles {
-		sims[p.Rancher] = engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: leafDays})
-	}
-	for _, sim := range sims {
-		engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
-	}
-	return sims
-}
-
 // TestExporterKnowsEachRelease runs one simulated server of every release next to each other:
 // the exporter reports each one's versions, renewal mode and windows as the field table has
 // them, and exactly that release's certificate files, equal to openssl.
 func TestExporterKnowsEachRelease(t *testing.T) {
-	sims := startEveryRelease(t, 100)
+	sims, _ := fleet(t)
 	e := startExporter(t, nil) // discovery
 	mfs := e.scrape(t)
 	e.checkMetrics(t)
@@ -65,6 +52,7 @@ func TestExporterKnowsEachRelease(t *testing.T) {
 // TestScrapeOfBulkyReleaseMovesLittle counts what the engine sends for the tree reads of a
 // 2.5.7 server whose agent directory holds 256 MiB of containerd layers: the certificates only.
 func TestScrapeOfBulkyReleaseMovesLittle(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V257})
 	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
 	if n := archiveBytes(t, sim.Name, "/var/lib/rancher/k3s/agent"); n < 256<<20 {
@@ -85,6 +73,7 @@ func TestScrapeOfBulkyReleaseMovesLittle(t *testing.T) {
 // auto restarts where the release renews on start, and uses leaf on 2.3 and on 2.4 and 2.5.7,
 // whose serving certificate a start does not renew — deleting kube-system/k3s-serving there.
 func TestRotateAutoPerRelease(t *testing.T) {
+	t.Parallel()
 	for _, p := range harness.Profiles {
 		t.Run(p.Rancher, func(t *testing.T) {
 			t.Parallel()
@@ -171,6 +160,7 @@ func assertServingRecovered(t *testing.T, sim *harness.Sim, rep rotation.Report,
 // has no API to delete the secret through before the stop, so the rotation deletes it after
 // the start and starts once more.
 func TestRotateServingSecretAfterTheStart(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V24, LeafDays: -2, CrashLoop: true, Env: []string{"SIM_WAIT_INTERVAL=200ms"}})
 	waitCount(t, sim, "certificate has expired", 2)
 	docker(t, "stop", "-t", "10", sim.Name)

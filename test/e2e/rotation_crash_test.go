@@ -108,6 +108,7 @@ func (e *rotationExporter) waitWithin(t *testing.T, id string, timeout time.Dura
 // boundary of a rotation of a crash-looping expired server and starts it again with the same
 // flags: within 60 s the job is finished from its journal.
 func TestRotationKilledAtEachStepIsFinishedByTheNextStart(t *testing.T) {
+	t.Parallel()
 	for _, point := range []string{"backup", "stop", "remove", "start", "verify"} {
 		t.Run(point, func(t *testing.T) {
 			t.Parallel()
@@ -166,6 +167,7 @@ func assertInterruptedAt(t *testing.T, point string, sim *harness.Sim, backups, 
 // TestRotateCLIKilledAndRunAgain: a rotate killed while its helper container exists, then run
 // again with the same flags, first finishes the dead one's job, then runs its own.
 func TestRotateCLIKilledAndRunAgain(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -2, CrashLoop: true})
 	waitRestarts(t, sim, 1)
 	keys := fileHashes(t, copyTree(t, sim.Name), ".key")
@@ -213,6 +215,7 @@ func TestRotateCLIKilledAndRunAgain(t *testing.T) {
 // TestOneRotationPerContainerAcrossProcesses: the CLI and exporters sharing a backup directory
 // never rotate one container at once; the loser is told who holds it.
 func TestOneRotationPerContainerAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 10})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	dir := t.TempDir()
@@ -272,6 +275,7 @@ func TestOneRotationPerContainerAcrossProcesses(t *testing.T) {
 // TestRotationRefusedWhenTheBackupDiskIsFull: a backup directory on a tmpfs with less room than
 // twice the tree: refused in preflight, nothing changed.
 func TestRotationRefusedWhenTheBackupDiskIsFull(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -2, CrashLoop: true})
 	waitRestarts(t, sim, 1)
 	tree := copyTree(t, sim.Name)
@@ -314,6 +318,7 @@ func TestRotationRefusedWhenTheBackupDiskIsFull(t *testing.T) {
 
 // TestBackupRetention: the 11th backup prunes the oldest; a failed job's backup is kept.
 func TestBackupRetention(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 200})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	dir := t.TempDir()
@@ -354,6 +359,7 @@ func TestBackupRetention(t *testing.T) {
 // TestSIGTERMFinishesOrRollsBackTheRotation: on SIGTERM the exporter lets a rotation finish when
 // it can within --rotation.stop-grace, else rolls it back, and exits within the grace.
 func TestSIGTERMFinishesOrRollsBackTheRotation(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, settle string
 		wantState    rotation.State
@@ -401,6 +407,7 @@ func TestSIGTERMFinishesOrRollsBackTheRotation(t *testing.T) {
 // rotation (a second, private dockerd: the other tests keep theirs): the job ends cleanly,
 // failed or succeeded, and nothing is lost.
 func TestRotationSurvivesItsEngineRestarting(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	second := secondEngine(t, "rce-d2")
 	image := harness.V23.Image

@@ -14,6 +14,7 @@ import (
 )
 
 func TestRotationAPIStatusCodes(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 50})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	disabled := startExporter(t, nil, "--rancher.container", sim.Name)
@@ -104,6 +105,7 @@ func TestRotationAPIStatusCodes(t *testing.T) {
 }
 
 func TestRotationTokenFileReadableByOthersWarns(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "token")
 	os.WriteFile(tokenFile, []byte(token), 0o644)
@@ -132,6 +134,7 @@ func assertFailedSafely(t *testing.T, rep rotation.Report, sim *harness.Sim, wan
 }
 
 func TestRotationHelperFailureLeavesContainerRunning(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V23NoRm, LeafDays: 10, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	before := fileHashes(t, copyTree(t, sim.Name), ".crt")
@@ -145,6 +148,7 @@ func TestRotationHelperFailureLeavesContainerRunning(t *testing.T) {
 }
 
 func TestRotationTimeout(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 10, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	e := startRotationExporter(t, nil, "--rancher.container", sim.Name, "--rotation.timeout", "2s", "--rotation.settle-time", "10s")
@@ -153,6 +157,7 @@ func TestRotationTimeout(t *testing.T) {
 }
 
 func TestRotationContainerVanishes(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 10})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	e := startRotationExporter(t, nil, "--rancher.container", sim.Name, "--rotation.settle-time", "6s")
@@ -168,6 +173,7 @@ func TestRotationContainerVanishes(t *testing.T) {
 }
 
 func TestRotationSurvivesDockerRestart(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 10, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	proxy := newEngineProxy(t)

@@ -139,6 +139,7 @@ func backupFile(t *testing.T, archive, path string) []byte {
 }
 
 func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -2, CrashLoop: true})
 	waitRestarts(t, sim, 2)
 	before := copyTree(t, sim.Name)
@@ -260,6 +261,7 @@ func TestRotateCrashLoopingContainerByOnePOST(t *testing.T) {
 // dynamic-cert.json; signed by the CA all-certs replaced, the first start hangs on it, running,
 // and the job makes the second start itself.
 func TestRotateAllCertsHandlesTheSecondRestart(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V275, LeafDays: 20, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	before := copyTree(t, sim.Name)
@@ -296,6 +298,7 @@ func TestRotateAllCertsHandlesTheSecondRestart(t *testing.T) {
 }
 
 func TestRotateRestartStrategy(t *testing.T) {
+	t.Parallel()
 	renewing := engine.StartSim(t, harness.SimOptions{Profile: harness.V275, LeafDays: 30})
 	never := engine.StartSim(t, harness.SimOptions{Profile: harness.V23, LeafDays: 30})
 	engine.WaitLog(t, renewing.ID, simReady, 30*time.Second)
@@ -321,6 +324,7 @@ func TestRotateRestartStrategy(t *testing.T) {
 }
 
 func TestRestoreBringsBackTheOldBytes(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 10, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	before := fileHashes(t, copyTree(t, sim.Name), ".crt")

@@ -46,6 +46,7 @@ func strangerHelper(t *testing.T, sim *harness.Sim) string {
 // scrapes, status page, stop), as a recording proxy on the engine's socket sees it; another
 // exporter's helper container is left alone.
 func TestReadOnlyExportersNeverWrite(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 3, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	helper := strangerHelper(t, sim)
@@ -84,6 +85,7 @@ func TestReadOnlyExportersNeverWrite(t *testing.T) {
 // TestRotationAPIActsOnWatchedContainersOnly: the API of an exporter that watches A refuses B
 // (404), refuses a name that is no container name, and a mistyped body rotates nothing.
 func TestRotationAPIActsOnWatchedContainersOnly(t *testing.T) {
+	t.Parallel()
 	a := engine.StartSim(t, harness.SimOptions{LeafDays: 200})
 	b := engine.StartSim(t, harness.SimOptions{LeafDays: 200})
 	engine.WaitLog(t, a.ID, simReady, 30*time.Second)
@@ -121,6 +123,7 @@ func fromAddr(ip string) *http.Client {
 // gets 429; the operator gets through with the right token every time, from another address
 // and from the attacker's own (a local user, or everyone behind one reverse proxy).
 func TestHammeringClientCannotLockOutTheOperator(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: 200})
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	e := startRotationExporter(t, nil, "--rancher.container", sim.Name)
@@ -175,6 +178,7 @@ func TestHammeringClientCannotLockOutTheOperator(t *testing.T) {
 // TestRotationNeedsItsBackupDirectoryAtStart: with rotation on, a backup directory that cannot
 // be made is a start error, not the first rotation's.
 func TestRotationNeedsItsBackupDirectoryAtStart(t *testing.T) {
+	t.Parallel()
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokenFile, []byte(token), 0o600)
 	for _, args := range [][]string{
@@ -201,6 +205,7 @@ func TestRotationNeedsItsBackupDirectoryAtStart(t *testing.T) {
 // verify runs. The rotation succeeded and says so; the exporter never takes its own job for an
 // abandoned one; when room comes back the journal is completed.
 func TestFullBackupDiskDuringVerify(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V275, LeafDays: 20, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
 	backups := filepath.Join(t.TempDir(), "backups")

@@ -52,13 +52,13 @@ func treeFiles(t *testing.T, root string) []string {
 // tree and sharing its notBefore, the keys, the agent's CA copies, containerd's bulk, 2.0-2.2's
 // leftovers on 2.3, the 6443 certificate and the UI's.
 func TestSimulatorTree(t *testing.T) {
+	t.Parallel()
+	sims, started := fleet(t)
 	for _, p := range harness.Profiles {
 		t.Run(p.Rancher, func(t *testing.T) {
 			t.Parallel()
 			r := releaseOf(t, p)
-			started := time.Now()
-			sim := engine.StartSim(t, harness.SimOptions{Profile: p, LeafDays: 100, UIDays: 200})
-			engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
+			sim := sims[p.Rancher]
 			root := copyTree(t, sim.Name)
 
 			var got, want []string
@@ -89,7 +89,7 @@ func TestSimulatorTree(t *testing.T) {
 			for _, leaf := range r.leaves() {
 				crt := filepath.Join(root, leaf+".crt")
 				nb, na := opensslDates(t, crt)
-				if d := na.Sub(started.Add(100 * day)); d < -time.Second || d > 30*time.Second {
+				if d := na.Sub(started.Add(fleetLeafDays * day)); d < -time.Second || d > 30*time.Second {
 					t.Errorf("%s: notAfter %s, want 100 days after start %s", leaf, na, started)
 				}
 				data, _ := os.ReadFile(crt)
@@ -123,7 +123,7 @@ func TestSimulatorTree(t *testing.T) {
 				}
 			}
 			if r.legacy {
-				if _, na := opensslDates(t, filepath.Join(root, "../management-state/tls/localhost.crt")); na.Sub(started.Add(100*day)).Abs() > 30*time.Second {
+				if _, na := opensslDates(t, filepath.Join(root, "../management-state/tls/localhost.crt")); na.Sub(started.Add(fleetLeafDays*day)).Abs() > 30*time.Second {
 					t.Errorf("legacy localhost.crt expires %s, want with the k3s leaves", na)
 				}
 			}
@@ -135,12 +135,12 @@ func TestSimulatorTree(t *testing.T) {
 				}
 			}
 			openssl(t, "verify", "-CAfile", filepath.Join(root, "server/tls/server-ca.crt"), pemFile(t, serving))
-			if na := serving.NotAfter; na.Sub(started.Add(100*day)).Abs() > 30*time.Second {
+			if na := serving.NotAfter; na.Sub(started.Add(fleetLeafDays*day)).Abs() > 30*time.Second {
 				t.Errorf("6443 certificate expires %s, want with the leaves (installed together)", na)
 			}
 
 			ui := servedCert(t, sim.UIPort)
-			if d := ui.NotAfter.Sub(started.Add(200 * day)); d < -time.Second || d > 30*time.Second {
+			if d := ui.NotAfter.Sub(started.Add(fleetUIDays * day)); d < -time.Second || d > 30*time.Second {
 				t.Errorf("UI certificate notAfter %s, want 200 days after %s", ui.NotAfter, started)
 			}
 		})
@@ -201,6 +201,7 @@ func servedCert(t *testing.T, port int) *x509.Certificate {
 }
 
 func TestSimulatorCrashLoopsWhenExpired(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -3, CrashLoop: true})
 	deadline := time.Now().Add(60 * time.Second)
 	restarts := 0
@@ -264,6 +265,7 @@ func sameFiles(t *testing.T, what string, before, after map[string]string, minFi
 // 2.3), and the serving certificate with them except where the listener reloads it from its
 // secret (2.4 to 2.5.7). Keys never change.
 func TestSimulatorRenewal(t *testing.T) {
+	t.Parallel()
 	for _, p := range harness.Profiles {
 		for _, leafDays := range []int{100, 30} {
 			t.Run(fmt.Sprintf("%s/%ddays", p.Rancher, leafDays), func(t *testing.T) {
@@ -316,6 +318,7 @@ func servingSerial(t *testing.T, sim *harness.Sim, root string) string {
 // from kube-system/k3s-serving, so removing dynamic-cert.json alone does not renew it, and
 // once it has expired (leaves renewed by a restart, rancher#29607) every start waits forever.
 func TestSimulatorServingFromSecret(t *testing.T) {
+	t.Parallel()
 	for _, p := range []harness.Profile{harness.V24, harness.V257} {
 		t.Run(p.Rancher+"/cache removed", func(t *testing.T) {
 			t.Parallel()
@@ -381,6 +384,7 @@ func removeFiles(t *testing.T, sim *harness.Sim, image string, paths ...string) 
 // k3s mints new CAs from the kept keys, the first start fails on the kubeconfig of the old CA,
 // and the restart policy's start runs.
 func TestSimulatorFieldFixOf23(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{LeafDays: -2, CrashLoop: true})
 	logs := waitCount(t, sim, "x509: certificate has expired or is not yet valid", 2)
 	if strings.Contains(logs, simReady) {
@@ -438,6 +442,7 @@ func TestSimulatorFieldFixOf23(t *testing.T) {
 }
 
 func TestSimulatorRenewsUICertificate(t *testing.T) {
+	t.Parallel()
 	started := time.Now()
 	sim := engine.StartSim(t, harness.SimOptions{UIDays: 3, Env: []string{"SIM_UI_CHECK_INTERVAL=500ms"}})
 	engine.WaitLog(t, sim.ID, "Updating TLS secret for cattle-system/serving-cert", 30*time.Second)

@@ -40,6 +40,7 @@ func browser(t *testing.T) context.Context {
 // banner says the k3s certificates were not renewed and what to do, the table has a row per
 // certificate series, and each row's days left is what the metric says.
 func TestStatusPageInBrowser(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V257, LeafDays: 4, UIDays: 365})
 	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
 	// In plan mode, so that the page shows the automatic rotation line too.
@@ -111,6 +112,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 // never scrolls sideways, no cell spills over, a path keeps a useful width and breaks only
 // after a slash, and the status column says CRITICAL where the critical alert fires.
 func TestStatusPageAtEveryWidth(t *testing.T) {
+	t.Parallel()
 	down := engine.StartSim(t, harness.SimOptions{Profile: harness.V23, LeafDays: -2, CrashLoop: true})
 	soon := engine.StartSim(t, harness.SimOptions{Profile: harness.V2123, LeafDays: 3})
 	engine.WaitLog(t, soon.ID, simReady, 60*time.Second)

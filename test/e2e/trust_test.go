@@ -129,6 +129,7 @@ func waitAlert(t *testing.T, promURL, name, container string, firing bool, timeo
 // They mount their CA as cacerts.pem and restart: the chain is trusted again, and
 // RancherCACertsChanged fires for the new checksum.
 func TestTrustChainAgentsPin(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V2123, CrashLoop: true})
 	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
 	e := startExporter(t, nil, "--rancher.container", sim.Name, "--rancher.refresh-interval", "5s", "--rancher.ui-refresh-interval", "2s")
@@ -248,6 +249,7 @@ func expiredCA(t *testing.T, cn string) []byte {
 // empty: the checksum is empty, there is no CA series, and the chain is judged against the
 // system roots — where the simulator's self-signed cattle-ca is not.
 func TestTrustWithAPublicCertificate(t *testing.T) {
+	t.Parallel()
 	sim := engine.StartSim(t, harness.SimOptions{Profile: harness.V275, Args: []string{"--no-cacerts"}})
 	engine.WaitLog(t, sim.ID, simReady, 60*time.Second)
 	e := startExporter(t, nil, "--rancher.container", sim.Name)

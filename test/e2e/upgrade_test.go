@@ -114,13 +114,15 @@ func firing(t *testing.T, promURL, container string) []string {
 func urlQuery(q string) string { return url.QueryEscape(q) }
 
 // TestUpgradeWalk walks one data volume through the releases an operator upgrades across —
-// 2.5.7, 2.6, 2.7.5, 2.10, 2.11.3, 2.12.3 — by Rancher's upgrade procedure. At each release the
+// 2.5.7, 2.6, 2.7.5, 2.10, 2.11.3, 2.12.3, 2.13.8, 2.14.4 — by Rancher's upgrade procedure. At each release the
 // exporter marks unused exactly what earlier k3s releases left (client-cloud-controller.crt from
-// 2.6, the server's kube-proxy and k3s-controller certificates from 2.11.3), made to expire soon
+// 2.6, the server's kube-proxy and k3s-controller certificates from 2.11.3 until 2.14's k3s
+// deletes them, with their series and check rows), made to expire soon
 // here as time does to files nothing renews; the shipped rules on a real Prometheus raise nothing
 // on the healthy server, and plan mode plans nothing. Then a leaf in use, 3 days from expiry,
 // alerts and is rotated.
 func TestUpgradeWalk(t *testing.T) {
+	t.Parallel()
 	tls := "/var/lib/rancher/k3s/server/tls/"
 	steps := []struct {
 		p         harness.Profile
@@ -132,6 +134,10 @@ func TestUpgradeWalk(t *testing.T) {
 		{harness.V2103, []string{"server/tls/client-cloud-controller"}},
 		{harness.V2113, []string{"server/tls/client-cloud-controller", "server/tls/client-k3s-controller", "server/tls/client-kube-proxy"}},
 		{harness.V2123, []string{"server/tls/client-cloud-controller", "server/tls/client-k3s-controller", "server/tls/client-kube-proxy"}},
+		{harness.V2138, []string{"server/tls/client-cloud-controller", "server/tls/client-k3s-controller", "server/tls/client-kube-proxy"}},
+		// v1.35 deletes the server's kube-proxy and k3s-controller certificates at start (deps.go
+		// cleanupLegacyCerts); 2.5's cloud-controller certificate no k3s deletes.
+		{harness.V2144, []string{"server/tls/client-cloud-controller"}},
 	}
 	var sim *harness.Sim
 	for i, step := range steps {
@@ -164,6 +170,25 @@ func TestUpgradeWalk(t *testing.T) {
 		if strings.Contains(e.log.String(), "would rotate") || strings.Contains(e.log.String(), "would wait") {
 			t.Fatalf("%s: plan mode would rotate:\n%s", step.p.Rancher, e.log)
 		}
+		for _, gone := range []string{"client-k3s-controller", "client-kube-proxy"} {
+			if step.p.Rancher != harness.V2144.Rancher { // the release whose k3s deletes them
+				break
+			}
+			if s := series(mfs, "cert_not_after_seconds", map[string]string{"container": sim.Name, "path": tls + gone + ".crt"}); len(s) != 0 {
+				t.Fatalf("%s: a series for %s, which its k3s deleted: %v", step.p.Rancher, gone, s)
+			}
+			if out, _ := runCheck(t, "--rancher.container", sim.Name); strings.Contains(out, tls+gone+".crt") {
+				t.Fatalf("%s: check lists %s, which its k3s deleted:\n%s", step.p.Rancher, gone, out)
+			}
+			if page := e.page(t); strings.Contains(page, `tls/</span><wbr><span class="seg">`+gone+".crt") { // the agent has its own
+				t.Fatalf("%s: the status page lists %s, which its k3s deleted", step.p.Rancher, gone)
+			}
+		}
+		for _, n := range series(mfs, "rancher_cert_exporter_certificate_names_covered", map[string]string{"container": sim.Name}) {
+			if n.value != 1 {
+				t.Fatalf("%s: %s does not cover its names", step.p.Rancher, n.labels["path"])
+			}
+		}
 		t.Logf("%s: unused %v, no alert, nothing planned", step.p.Rancher, unused)
 	}
 
@@ -178,7 +203,7 @@ func TestUpgradeWalk(t *testing.T) {
 	}
 	rep := e.rotate(t, sim.Name, "")
 	if rep.State != rotation.Succeeded || rep.Strategy != rotation.Restart {
-		t.Fatalf("rotation of the upgraded 2.12.3: %+v", rep)
+		t.Fatalf("rotation of the upgraded %s: %+v", steps[len(steps)-1].p.Rancher, rep)
 	}
 	after := copyTree(t, sim.Name)
 	if _, na := opensslDates(t, filepath.Join(after, "server/tls/client-admin.crt")); na.Before(time.Now().Add(364 * day)) {
