@@ -21,13 +21,14 @@ import (
 )
 
 // api is the part of kube-apiserver on 6443 that certificate tooling uses: discovery, secrets
-// (read and delete), services (read) and, on k3s v0.8, the listener's ListenerConfig, in their real JSON form.
+// (read and delete), services (read), Rancher's clusters (read) and, on k3s v0.8, the listener's ListenerConfig, in their real JSON form.
 // Clients authenticate with a certificate signed by client-ca, as k3s's do, or up to v1.18 with
 // the basic-auth users of server/cred/passwd (--basic-auth-file, v0.8.0
 // pkg/daemons/control/server.go:174); only system:masters may act.
 type api struct {
 	store     *secretStore
 	services  *serviceStore
+	clusters  clusterStore
 	listeners *listenerStore // nil where the listener keeps its certificate in a file
 	clientCA  *x509.CertPool
 	passwd    string        // the passwd file
@@ -43,7 +44,7 @@ type api struct {
 func (k *k3s) newAPI(l *listener) (*api, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(k.cas["server/tls/client-ca"].cert)
-	a := &api{store: k.store, services: k.services, clientCA: pool, passwd: k.path(passwdFile), version: os.Getenv("CATTLE_K3S_VERSION"), stall: k.cfg.apiStall,
+	a := &api{store: k.store, services: k.services, clusters: k.clusters, clientCA: pool, passwd: k.path(passwdFile), version: os.Getenv("CATTLE_K3S_VERSION"), stall: k.cfg.apiStall,
 		// The certificate is checked in the handler, as kube-apiserver does, so that a wrong
 		// one gets 401 rather than a failed handshake.
 		tls: &tls.Config{ClientAuth: tls.RequestClientCert}, wrap: func(h http.Handler) http.Handler { return h }}
@@ -76,8 +77,10 @@ func (a *api) server(addr string) *http.Server {
 	mux.HandleFunc("GET /api/v1/services", a.listServices)
 	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/services", a.listServices)
 	mux.HandleFunc("GET /api/v1/namespaces/{namespace}/services/{name}", a.getService)
+	mux.HandleFunc("GET /apis/management.cattle.io/v3", a.getManagementResources)
+	mux.HandleFunc("GET /apis/management.cattle.io/v3/clusters", a.listClusters)
+	mux.HandleFunc("GET /apis/management.cattle.io/v3/clusters/{name}", a.getCluster)
 	if servesSettings() {
-		mux.HandleFunc("GET /apis/management.cattle.io/v3", a.getSettingResources)
 		mux.HandleFunc("GET /apis/management.cattle.io/v3/settings/{name}", a.getSetting)
 	}
 	if a.listeners != nil {
@@ -148,10 +151,8 @@ func (a *api) getAPIGroups(w http.ResponseWriter, _ *http.Request) {
 		v := metav1.GroupVersionForDiscovery{GroupVersion: "k3s.cattle.io/v1", Version: "v1"}
 		groups = append(groups, metav1.APIGroup{Name: "k3s.cattle.io", Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
 	}
-	if servesSettings() {
-		v := metav1.GroupVersionForDiscovery{GroupVersion: "management.cattle.io/v3", Version: "v3"}
-		groups = append(groups, metav1.APIGroup{Name: "management.cattle.io", Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
-	}
+	v := metav1.GroupVersionForDiscovery{GroupVersion: "management.cattle.io/v3", Version: "v3"}
+	groups = append(groups, metav1.APIGroup{Name: "management.cattle.io", Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
 	writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: groups})
 }
 

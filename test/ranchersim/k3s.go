@@ -32,6 +32,7 @@ type k3s struct {
 	log      *logger
 	store    *secretStore
 	services *serviceStore
+	clusters clusterStore
 	fresh    bool // first start: nothing on disk yet
 	cas      map[string]authority
 	notAfter time.Time // NotAfter of leaves issued on the first start

@@ -26,6 +26,7 @@ type config struct {
 	leafDays     int           // validity left on k3s leaves issued at first start; negative: expired
 	uiDays       int           // validity left on the UI certificate issued at first start
 	uiCheck      time.Duration // how often the UI certificate is checked for renewal
+	clusterCheck time.Duration // how often Rancher checks the downstream agents (15 s)
 	waitInterval time.Duration // how often a start stuck on its 6443 certificate logs it
 	httpsAddr    string
 	httpAddr     string
@@ -86,6 +87,9 @@ func loadConfig() (config, error) {
 	if cfg.uiCheck, err = time.ParseDuration(env("SIM_UI_CHECK_INTERVAL", "5m")); err != nil {
 		return cfg, fmt.Errorf("SIM_UI_CHECK_INTERVAL: %w", err)
 	}
+	if cfg.clusterCheck, err = time.ParseDuration(env("SIM_CLUSTER_CHECK_INTERVAL", "15s")); err != nil {
+		return cfg, fmt.Errorf("SIM_CLUSTER_CHECK_INTERVAL: %w", err)
+	}
 	if cfg.waitInterval, err = time.ParseDuration(env("SIM_WAIT_INTERVAL", "2s")); err != nil {
 		return cfg, fmt.Errorf("SIM_WAIT_INTERVAL: %w", err)
 	}
@@ -120,6 +124,13 @@ func (l *logger) rancher(format string, args ...any) {
 
 func main() {
 	log := &logger{}
+	if len(os.Args) > 1 && os.Args[1] == "cluster" { // a command run in the container
+		if err := clusterCommand(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "ranchersim cluster:", err)
+			os.Exit(2)
+		}
+		return
+	}
 	cfg, err := loadConfig()
 	if err != nil {
 		log.line("FATA", "%v", err)
@@ -141,9 +152,10 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	previousKubeconfig, _ := os.ReadFile(kubeconfigFile)
 	k := &k3s{dir: filepath.Join(cfg.dataDir, "k3s"), cfg: cfg, rel: rel, now: now, log: log,
 		store:    &secretStore{file: filepath.Join(cfg.dataDir, secretStoreFile)},
-		services: &serviceStore{file: filepath.Join(cfg.dataDir, serviceStoreFile)}}
+		services: &serviceStore{file: filepath.Join(cfg.dataDir, serviceStoreFile)},
+		clusters: clusterStore{file: filepath.Join(cfg.dataDir, clusterStoreFile)}}
 	for _, step := range []func() error{k.ensureCAs, k.cleanUp, k.ensureLeaves, k.ensurePasswd, k.ensureLegacyTLS, k.ensureContainerdState,
-		k.installServing, k.installSecrets, k.ensureServices, k.ensureInternalCert} {
+		k.installServing, k.installSecrets, k.ensureServices, k.ensureInternalCert, k.ensureLocalCluster} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -229,6 +241,24 @@ func run(ctx context.Context, cfg config, log *logger) error {
 		}
 		a.settings.all.Store(&all)
 	}
+	checksum := checksumOf(all["cacerts"].Value)
+	if err := k.checkAgents(checksum, time.Now()); err != nil {
+		return err
+	}
+	go func() { // Rancher's controllers go on checking the agents' tunnels
+		t := time.NewTicker(cfg.clusterCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				if err := k.checkAgents(checksum, now); err != nil {
+					log.line("ERRO", "check cluster agents: %v", err)
+				}
+			}
+		}
+	}()
 	return serve(ctx, cfg, log, u, all)
 }
 

@@ -92,9 +92,15 @@ func atLeast(major, minor int) bool {
 	return v[0] > major || v[0] == major && v[1] >= minor
 }
 
-func (a *api) getSettingResources(w http.ResponseWriter, _ *http.Request) {
+// getManagementResources lists Rancher's own resources served here: clusters (every release),
+// settings (from 2.5).
+func (a *api) getManagementResources(w http.ResponseWriter, _ *http.Request) {
+	resources := []metav1.APIResource{{Name: "clusters", SingularName: "cluster", Kind: "Cluster", Verbs: metav1.Verbs{"get", "list"}}}
+	if servesSettings() {
+		resources = append(resources, metav1.APIResource{Name: "settings", SingularName: "setting", Kind: "Setting", Verbs: metav1.Verbs{"get"}})
+	}
 	writeJSON(w, http.StatusOK, metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: "management.cattle.io/v3",
-		APIResources: []metav1.APIResource{{Name: "settings", SingularName: "setting", Kind: "Setting", Verbs: metav1.Verbs{"get"}}}})
+		APIResources: resources})
 }
 
 func (a *api) getSetting(w http.ResponseWriter, r *http.Request) {
