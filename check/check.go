@@ -48,6 +48,7 @@ type Row struct {
 	NotAfter  time.Time `json:"not_after,omitzero"`
 	Residual  string    `json:"residual,omitempty"`
 	Status    string    `json:"status"`
+	Reason    string    `json:"reason,omitempty"` // an unreadable one's (readerr)
 	Error     string    `json:"error,omitempty"`
 	// Note says why a file is unused.
 	Note string `json:"note,omitempty"`
@@ -105,6 +106,11 @@ func Rows(snap collector.Snapshot, now time.Time, limits Limits) []Row {
 		for _, n := range snap.Names(c) {
 			rows = append(rows, namesRow(n))
 		}
+		for _, d := range snap.Clusters(c.Name) {
+			if !d.Connected {
+				rows = append(rows, disconnectedRow(c.Name, d))
+			}
+		}
 	}
 	for _, f := range snap.Certs() {
 		r := Row{Container: f.Container, Source: f.Source, Path: f.Path, Subject: f.Cert.SubjectCN,
@@ -120,7 +126,7 @@ func Rows(snap collector.Snapshot, now time.Time, limits Limits) []Row {
 		rows = append(rows, r)
 	}
 	for _, e := range snap.Errors() {
-		rows = append(rows, Row{Container: e.Container, Source: e.Source, Path: e.Path, Status: Unreadable,
+		rows = append(rows, Row{Container: e.Container, Source: e.Source, Path: e.Path, Status: Unreadable, Reason: readerr.ReasonOf(e.Err),
 			Error: readerr.ReasonOf(e.Err) + ": " + e.Err.Error()})
 	}
 	sort.Slice(rows, func(i, j int) bool {
@@ -196,6 +202,15 @@ func namesRow(n collector.NameCheck) Row {
 		r.Status, r.Note = Warning, "does not cover "+strings.Join(missing, ", ")+": those clients fail the handshake"
 	}
 	return r
+}
+
+// disconnectedRow says that the agent of a cluster the server manages is not connected.
+func disconnectedRow(container string, d collector.DownstreamCluster) Row {
+	note := "the cluster agent of " + d.DisplayName + " is not connected"
+	if !d.Since.IsZero() {
+		note += " since " + d.Since.UTC().Format(time.RFC3339)
+	}
+	return Row{Container: container, Source: collector.SourceDownstream, Path: d.ID, Status: Warning, Note: note}
 }
 
 // NotAnchorNote says why a certificate of cacerts does not count: the UI chain ends in another

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -354,5 +355,51 @@ current-context: default
 		if hosts[i] != "localhost:6443" || serverNames[i] != "localhost" {
 			t.Fatalf("request %d named Host %q, SNI %q: want only the kubeconfig's localhost", i, hosts[i], serverNames[i])
 		}
+	}
+}
+
+// TestClustersAcrossPagesDecodeOnlyWhatIsUsed: the clusters are listed page by page, bounded;
+// of each, the fields the exporter uses — and nothing of the credentials the object carries.
+func TestClustersAcrossPagesDecodeOnlyWhatIsUsed(t *testing.T) {
+	object := func(name string, rke1 bool) map[string]any {
+		spec := map[string]any{"displayName": "prod-" + name, "internal": name == "local"}
+		if rke1 {
+			spec["rancherKubernetesEngineConfig"] = map[string]any{"services": map[string]any{"etcd": map[string]any{"backupConfig": map[string]any{"s3BackupConfig": map[string]any{"secretKey": "s3-secret"}}}}}
+		}
+		return map[string]any{"apiVersion": "management.cattle.io/v3", "kind": "Cluster", "metadata": map[string]any{"name": name},
+			"spec": spec, "status": map[string]any{"driver": "rancherKubernetesEngine", "provider": "rke", "version": map[string]any{"gitVersion": "v1.27.16"},
+				"serviceAccountToken": "eyJ.secret-token", "caCert": "Q0E=",
+				"conditions":             []map[string]any{{"type": "Connected", "status": "False", "lastUpdateTime": "2026-12-01T10:00:00Z", "reason": "", "message": ""}},
+				"certificatesExpiration": map[string]any{"kube-apiserver": map[string]any{"expirationDate": "2027-01-01T00:00:00Z"}}}}
+	}
+	pages := [][]map[string]any{{object("local", false), object("c-aaaaa", true)}, {object("c-bbbbb", false)}}
+	s := newAPIServer(t, time.Now().AddDate(1, 0, 0), func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/apis/management.cattle.io/v3/clusters" {
+			status(w, http.StatusNotFound, metav1.StatusReasonNotFound)
+			return
+		}
+		page, _ := strconv.Atoi(r.URL.Query().Get("continue"))
+		meta := map[string]any{}
+		if page+1 < len(pages) {
+			meta["continue"] = strconv.Itoa(page + 1)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"kind": "ClusterList", "metadata": meta, "items": pages[page]})
+	})
+	got, err := s.client(t, false).Clusters(context.Background(), 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%d clusters, %v", len(got), err)
+	}
+	a := got[1]
+	c, _ := a.Condition("Connected")
+	if a.ID != "c-aaaaa" || a.DisplayName != "prod-c-aaaaa" || !a.RKE1 || a.Internal || a.Driver != "rancherKubernetesEngine" || a.Provider != "rke" ||
+		a.Version != "v1.27.16" || c.Status != "False" || a.Certificates["kube-apiserver"] != "2027-01-01T00:00:00Z" || !got[0].Internal || got[2].RKE1 {
+		t.Errorf("decoded %+v", got)
+	}
+	if dump := fmt.Sprintf("%#v", got); strings.Contains(dump, "secret") || strings.Contains(dump, "Q0E=") {
+		t.Errorf("a credential was decoded: %s", dump)
+	}
+	if _, err := s.client(t, false).Clusters(context.Background(), 2); readerr.ReasonOf(err) != readerr.TooLarge {
+		t.Errorf("3 clusters with a bound of 2: %v", err)
 	}
 }

@@ -45,6 +45,9 @@ var (
 	eventsUp     = metrics.EngineEventsUp.Desc()
 	namesCovered = metrics.NamesCovered.Desc()
 	nameMissing  = metrics.NameMissing.Desc()
+	dsConnected  = metrics.DownstreamConnected.Desc()
+	dsInfo       = metrics.DownstreamInfo.Desc()
+	rke1Clusters = metrics.RKE1Clusters.Desc()
 	// stateValues are the states container_state has a series for.
 	stateValues = []container.ContainerState{container.StateCreated, container.StateRunning, container.StatePaused,
 		container.StateRestarting, container.StateRemoving, container.StateExited, container.StateDead}
@@ -57,6 +60,7 @@ type Collector struct {
 	files   *watchedFiles
 	errs    *errorTracker
 	trust   trustMemo
+	sums    checksumWatch
 	expo    exposition
 	renders singleflight.Group // responses rendered for concurrent scrapes
 }
@@ -66,7 +70,7 @@ func New(cfg Config, logger *slog.Logger) *Collector {
 	reasons := map[string][]string{}
 	if cfg.Engine != nil {
 		for _, s := range sources {
-			if s.enabled(cfg.Docker) {
+			if s.on(cfg.Docker) {
 				reasons[s.name] = s.reasons
 			}
 		}
@@ -137,6 +141,7 @@ func (c *Collector) gather(ctx context.Context, current bool) Snapshot {
 		snap.Sources = append(snap.Sources, files)
 	}
 	snap.Taken = time.Now()
+	snap.CACertsChanged = c.sums.observe(snap)
 	return snap
 }
 
@@ -164,6 +169,20 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 		if !s.ReadAt.IsZero() {
 			ch <- prometheus.MustNewConstMetric(snapshotAge, prometheus.GaugeValue, h.snap.Taken.Sub(s.ReadAt).Seconds(), s.Container, s.Source)
 		}
+	}
+	for _, s := range h.snap.Sources {
+		if s.Source != SourceDownstream || s.Clusters == nil {
+			continue
+		}
+		rke1 := 0
+		for _, d := range s.Clusters {
+			ch <- prometheus.MustNewConstMetric(dsConnected, prometheus.GaugeValue, boolValue(d.Connected), s.Container, d.ID)
+			ch <- prometheus.MustNewConstMetric(dsInfo, prometheus.GaugeValue, 1, s.Container, d.ID, d.DisplayName, d.Driver, d.Provider, d.KubernetesVersion)
+			if d.RKE1 {
+				rke1++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(rke1Clusters, prometheus.GaugeValue, float64(rke1), s.Container)
 	}
 	for _, s := range h.snap.Sources {
 		for _, cf := range s.Certs {

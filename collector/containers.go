@@ -25,6 +25,8 @@ type DockerConfig struct {
 	// ResyncInterval is how often the containers are inspected whole while the engine's events
 	// are followed.
 	ResyncInterval time.Duration
+	// Downstream reads the clusters each server manages.
+	Downstream bool
 }
 
 // Defaults of the refresh intervals.
@@ -175,7 +177,7 @@ func (d *dockerSource) kick(env readEnv, c rancher.Container, st *containerState
 func (d *dockerSource) due(c rancher.Container) []source {
 	var out []source
 	for _, s := range sources {
-		if s.enabled(d.cfg) && s.reads(d.cfg, c) {
+		if s.on(d.cfg) && s.reads(d.cfg, c) {
 			out = append(out, s)
 		}
 	}

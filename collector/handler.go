@@ -182,9 +182,13 @@ func encodeCerts(files []CertFile) []byte {
 		if len(files) == 0 {
 			break
 		}
-		mf := &dto.MetricFamily{Name: proto(fam.name), Help: proto(fam.help), Type: dto.MetricType_GAUGE.Enum(), Metric: make([]*dto.Metric, len(files))}
-		metrics, gauges, values := make([]dto.Metric, len(files)), make([]dto.Gauge, len(files)), make([]float64, len(files))
-		for i, f := range files {
+		known := files
+		if fam.name == metrics.CertNotBefore.Name {
+			known = slices.DeleteFunc(slices.Clone(files), func(f CertFile) bool { return f.Cert.NotBefore.IsZero() }) // a downstream certificate's is not known
+		}
+		mf := &dto.MetricFamily{Name: proto(fam.name), Help: proto(fam.help), Type: dto.MetricType_GAUGE.Enum(), Metric: make([]*dto.Metric, len(known))}
+		metrics, gauges, values := make([]dto.Metric, len(known)), make([]dto.Gauge, len(known)), make([]float64, len(known))
+		for i, f := range known {
 			values[i] = float64(fam.value(f.Cert).Unix())
 			gauges[i].Value = &values[i]
 			metrics[i].Label = prometheus.MakeLabelPairs(notAfter, []string{f.Container, f.Source, f.Path,

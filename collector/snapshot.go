@@ -41,6 +41,8 @@ type SourceResult struct {
 	// Services are the ClusterIPs of the Services certificates must cover, by namespace/name
 	// (source service).
 	Services map[string]string
+	// Clusters are the clusters the server manages, but its own (source downstream).
+	Clusters []DownstreamCluster
 }
 
 // Settings are the Rancher settings that decide what the agents of downstream clusters trust.
@@ -67,6 +69,18 @@ type Snapshot struct {
 	Looked string
 	// TreeReads counts the reads of each container's tree, by container name.
 	TreeReads map[string]int
+	// CACertsChanged is when this process saw the cacerts checksum of a container change.
+	CACertsChanged map[string]time.Time
+}
+
+// Clusters lists the clusters a container manages, but its own, as last read.
+func (s Snapshot) Clusters(container string) []DownstreamCluster {
+	for _, r := range s.Sources {
+		if r.Container == container && r.Source == SourceDownstream {
+			return r.Clusters
+		}
+	}
+	return nil
 }
 
 // Certs lists every certificate of the snapshot.

@@ -18,6 +18,8 @@ type source struct {
 	// which --no-rancher.secrets turns off. (2.3's listener is read through the same API, but
 	// it is k3s's 6443 certificate: always read.)
 	cluster bool
+	// enabled, when set, decides instead whether the configuration reads the source at all.
+	enabled func(cfg DockerConfig) bool
 	// reads tells whether the source is read for the container as it is now; a source that is
 	// not read reports nothing.
 	reads func(cfg DockerConfig, c rancher.Container) bool
@@ -35,11 +37,16 @@ type source struct {
 	reasons []string
 }
 
-// enabled tells whether the exporter's configuration reads the source at all.
-func (s source) enabled(cfg DockerConfig) bool { return !s.cluster || cfg.Secrets }
+// on tells whether the exporter's configuration reads the source at all.
+func (s source) on(cfg DockerConfig) bool {
+	if s.enabled != nil {
+		return s.enabled(cfg)
+	}
+	return !s.cluster || cfg.Secrets
+}
 
 // sources are read for every Rancher container, in this order.
-var sources = []source{k3sSource, uiSource, secretSource, listenerSource, settingSource, serviceSource}
+var sources = []source{k3sSource, uiSource, secretSource, listenerSource, settingSource, serviceSource, downstreamSource}
 
 // readEnv is what a read may use.
 type readEnv struct {
@@ -58,7 +65,10 @@ type readout struct {
 	chain    []*x509.Certificate // the UI's: the chain served, leaf first
 	settings *Settings           // the settings source's
 	services map[string]string   // the service source's: ClusterIP by namespace/name
-	path     string              // what was read, for an error of the whole source
+	clusters []DownstreamCluster // the downstream source's, and its certificates and what failed
+	certs    []CertFile
+	failed   []FileError
+	path     string // what was read, for an error of the whole source
 	err      error
 }
 
@@ -71,7 +81,8 @@ func (o readout) result(s source, c rancher.Container, cache *certs.Cache) Sourc
 		res.Errors = []FileError{{Container: container, Source: source, Path: o.path, Err: o.err}}
 		return res
 	}
-	res.Up, res.Chain, res.Settings, res.Services = true, o.chain, o.settings, o.services
+	res.Up, res.Chain, res.Settings, res.Services, res.Clusters = true, o.chain, o.settings, o.services, o.clusters
+	res.Certs, res.Errors = o.certs, o.failed
 	for _, f := range o.files {
 		addFile(&res, cache, f)
 	}

@@ -143,7 +143,7 @@ func (s *sourceState) read(b readBasis, interval time.Duration, read func(contex
 	res.ReadAt = time.Now()
 	s.mu.Lock()
 	if !res.Up && s.keepGood {
-		res.Certs, res.Settings, res.Services = s.good.Certs, s.good.Settings, s.good.Services
+		res.Certs, res.Settings, res.Services, res.Clusters = s.good.Certs, s.good.Settings, s.good.Services, s.good.Clusters
 	}
 	if sameCerts(s.last.Certs, res.Certs) {
 		res.Certs = s.last.Certs // unchanged: the cached exposition stays valid

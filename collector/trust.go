@@ -100,3 +100,44 @@ func (m *trustMemo) of(snap Snapshot, container string) (Trust, bool) {
 	m.last[container] = trustEntry{leaf: leaf, settings: settings, at: snap.Taken, trust: t, ok: found}
 	return t, found
 }
+
+// checksumWatch remembers, per container, the cacerts checksum agents pin and when this process
+// saw it change: agents registered before refuse the server from then on.
+type checksumWatch struct {
+	mu   sync.Mutex
+	seen map[string]checksumSeen // by container
+}
+
+type checksumSeen struct {
+	sum     string
+	changed time.Time
+}
+
+// observe notes the checksums of a snapshot and returns when each container's last changed
+// (absent: not since this process started).
+func (w *checksumWatch) observe(snap Snapshot) map[string]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.seen == nil {
+		w.seen = map[string]checksumSeen{}
+	}
+	out := map[string]time.Time{}
+	for _, r := range snap.Sources {
+		if r.Source != SourceSetting || r.Settings == nil {
+			continue
+		}
+		sum := rancher.CAChecksum(r.Settings.CACerts)
+		prev, ok := w.seen[r.Container]
+		switch {
+		case !ok:
+			prev = checksumSeen{sum: sum}
+		case prev.sum != sum:
+			prev = checksumSeen{sum: sum, changed: snap.Taken}
+		}
+		w.seen[r.Container] = prev
+		if !prev.changed.IsZero() {
+			out[r.Container] = prev.changed
+		}
+	}
+	return out
+}

@@ -64,6 +64,13 @@ var (
 	UIChainTrusted    = Metric{own("ui_chain_trusted"), "1 when the UI chain served verifies as an agent verifies it: against the cacerts setting as the only roots (the system roots when it is empty), for the host of server-url when set.", []string{"container"}}
 )
 
+// The clusters each server manages.
+var (
+	DownstreamConnected = Metric{own("downstream_cluster_connected"), "1 when the agent of a cluster the server manages is connected (its Connected condition is True; before Rancher 2.6, which has none, its Ready condition), 0 when not.", []string{"container", "cluster"}}
+	DownstreamInfo      = Metric{own("downstream_cluster_info"), "1 for each cluster the server manages, but its own: its display name, driver (rancherKubernetesEngine, imported, k3s, rke2, ...), provider and Kubernetes version.", []string{"container", "cluster", "display_name", "driver", "provider", "kubernetes_version"}}
+	RKE1Clusters        = Metric{own("rke1_clusters"), "How many RKE1 clusters the server manages: Rancher 2.12 and later refuse to start while there is one.", []string{"container"}}
+)
+
 // Rotation.
 var (
 	Rotations          = Metric{own("rotations_total"), "Certificate rotations and restores run by this process, by container, kind, result and trigger (api, cli or auto; dry runs not counted).", []string{"container", "kind", "result", "trigger"}}

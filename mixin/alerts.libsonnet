@@ -20,6 +20,11 @@ local lib = import 'lib.libsonnet';
     // ends in; all of them while that is not known (the UI not read).
     local cacerts = '(cert_not_after_seconds{%s} unless on (instance, container, path) (rancher_cert_exporter_cacerts_anchor{%s} == 0))' % [lib.selector(c, ['source="setting"']), all],
     local up = lib.selector(c, []),
+    // The certificates of the clusters the server manages (RKE1's certificatesExpiration), each
+    // with the cluster its path starts with.
+    local downstream = 'label_replace(cert_not_after_seconds{%s}, "cluster", "$1", "path", "([^/]+)/.+")' % lib.selector(c, ['source="downstream"']),
+    local clusterName = '{{ with printf "rancher_cert_exporter_downstream_cluster_info{instance=%q, container=%q, cluster=%q}" $labels.instance $labels.container $labels.cluster | query }}{{ with first . }}{{ .Labels.display_name }} ({{ $labels.cluster }}){{ end }}{{ else }}{{ $labels.cluster }}{{ end }}',
+    local rotateRKE1 = 'Rotate its certificates: in the Rancher UI, Cluster Management > the cluster > Rotate Certificates, or the API action rotateCertificates on the cluster (v3/clusters/{{ $labels.cluster }}?action=rotateCertificates).',
     local alert(name, severity, forTime, expr, summary, description) = {
       alert: name,
       expr: expr,
@@ -124,6 +129,44 @@ local lib = import 'lib.libsonnet';
           'The CA {{ $labels.path }} of the cacerts setting of container {{ $labels.container }} on {{ $labels.instance }} ({{ $labels.subject_cn }}) ' + lib.when + '. It is the CA the chain the UI serves ends in (while that chain is not read, every CA of cacerts counts). Nothing renews it, and every downstream agent trusts only cacerts in strict mode: plan the new CA and the agents\' update (the runbook has the procedure).',
         ),
         alert(
+          'RancherDownstreamCertificateExpiringSoon', 'warning', '1h',
+          '(%s - time()) <= %d * 86400' % [downstream, t.warningDays],
+          'A certificate of a cluster the Rancher server manages expires within %d days.' % t.warningDays,
+          'Certificate {{ $labels.path }} of cluster ' + clusterName + ', managed by container {{ $labels.container }} on {{ $labels.instance }}, ' + lib.when + '. ' + rotateRKE1,
+        ),
+        alert(
+          'RancherDownstreamCertificateExpiringCritical', 'critical', '15m',
+          '(%s - time()) <= %d * 86400' % [downstream, t.criticalDays],
+          'A certificate of a cluster the Rancher server manages expires within %d days.' % t.criticalDays,
+          'Certificate {{ $labels.path }} of cluster ' + clusterName + ', managed by container {{ $labels.container }} on {{ $labels.instance }}, ' + lib.when + '. ' + rotateRKE1,
+        ),
+        alert(
+          'RancherDownstreamCertificateExpired', 'critical', '5m',
+          '(time() - %s) >= 0' % downstream,
+          'A certificate of a cluster the Rancher server manages has expired.',
+          'Certificate {{ $labels.path }} of cluster ' + clusterName + ', managed by container {{ $labels.container }} on {{ $labels.instance }}, expired {{ $value | humanizeDuration }} ago: its control plane refuses its clients. ' + rotateRKE1 + ' An expired CA needs the rotation with a new CA.',
+        ),
+        alert(
+          'RancherDownstreamClusterDisconnected', 'warning', '5m',
+          'rancher_cert_exporter_downstream_cluster_connected{%s} == 0' % all,
+          "A downstream cluster's agent is not connected to the Rancher server.",
+          'The cluster agent of ' + clusterName + ', managed by container {{ $labels.container }} on {{ $labels.instance }}, is not connected: Rancher cannot reach the cluster. Look at the cattle-cluster-agent pod in the cluster: "Configured cacerts checksum (…) does not match" means it no longer trusts the server (the runbook has the fix).',
+        ),
+        alert(
+          'RancherAgentsLostAfterCertificateChange', 'critical', '5m',
+          |||
+            rancher_cert_exporter_downstream_cluster_connected{%(all)s} == 0
+            and on (instance, container)
+            (
+              count by (instance, container) (count by (instance, container, sha256) (last_over_time(rancher_cert_exporter_cacerts_info{%(all)s}[%(days)dd]))) > 1
+              or
+              rancher_cert_exporter_ui_chain_trusted{%(all)s} == 0
+            )
+          ||| % { all: all, days: t.caChangeDays },
+          'Downstream clusters were lost after a change of the certificate their agents trust.',
+          'Cluster ' + clusterName + ' of container {{ $labels.container }} on {{ $labels.instance }} is disconnected while the cacerts checksum its agent pins changed within the last %d day(s), or the UI certificate no longer verifies against it: its cattle-cluster-agent exits with "Configured cacerts checksum (…) does not match". Update the agents\' CATTLE_CA_CHECKSUM, or put the old certificate back (the runbook has both).' % t.caChangeDays,
+        ),
+        alert(
           'RancherCertificateMissingName', 'warning', '15m',
           'rancher_cert_exporter_certificate_name_missing{%s} == 1' % all,
           'A certificate of a Rancher server does not cover a name its clients use.',
@@ -192,6 +235,22 @@ local lib = import 'lib.libsonnet';
         source_matchers: ['alertname="K3sCertificateExpired"'],
         target_matchers: ['alertname="K3sCertificateExpiringCritical"'],
         equal: c.inhibitEqual,
+      },
+      {
+        source_matchers: ['severity="critical"', 'alertname=~"RancherDownstreamCertificate.+"'],
+        target_matchers: ['severity="warning"', 'alertname=~"RancherDownstreamCertificate.+"'],
+        equal: c.inhibitEqual,
+      },
+      {
+        source_matchers: ['alertname="RancherDownstreamCertificateExpired"'],
+        target_matchers: ['alertname="RancherDownstreamCertificateExpiringCritical"'],
+        equal: c.inhibitEqual,
+      },
+      {
+        // A cluster lost after a certificate change is also disconnected: one alert says both.
+        source_matchers: ['alertname="RancherAgentsLostAfterCertificateChange"'],
+        target_matchers: ['alertname="RancherDownstreamClusterDisconnected"'],
+        equal: ['instance', 'container', 'cluster'],
       },
     ],
   },

@@ -897,6 +897,90 @@
             "uid": "${datasource}"
           },
           "id": 12
+        },
+        {
+          "type": "table",
+          "title": "Downstream clusters",
+          "description": "The clusters each Rancher server manages (but its own): whether the cluster agent is connected (Connected, before 2.6 Ready), and the soonest certificate an RKE1 cluster reports (certificatesExpiration). A cluster lost after a change of cacerts or of the UI certificate fires RancherAgentsLostAfterCertificateChange.",
+          "gridPos": {
+            "h": 8,
+            "w": 24,
+            "x": 0,
+            "y": 59
+          },
+          "targets": [
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("rancher_cert_exporter_downstream_cluster_connected{instance=~\"$instance\", container=~\"$container\"}\n  * on (instance, container, cluster) group_left (display_name, driver, provider, kubernetes_version)\nrancher_cert_exporter_downstream_cluster_info{instance=~\"$instance\", container=~\"$container\"}"),
+              "refId": "A",
+              "instant": true,
+              "range": false,
+              "format": "table"
+            },
+            {
+              "datasource": {
+                "type": "prometheus",
+                "uid": "${datasource}"
+              },
+              "expr": q("min by (instance, container, cluster) (\n  label_replace(cert_not_after_seconds{instance=~\"$instance\", container=~\"$container\", source=\"downstream\"}, \"cluster\", \"$1\", \"path\", \"([^/]+)/.+\")\n) / 86400 - time() / 86400"),
+              "refId": "B",
+              "instant": true,
+              "range": false,
+              "format": "table"
+            }
+          ],
+          "fieldConfig": {
+            "defaults": {
+              "unit": "none",
+              "custom": {
+                "cellOptions": {
+                  "type": "auto"
+                }
+              }
+            },
+            "overrides": [
+              {
+                "matcher": { "id": "byName", "options": "Value #A" },
+                "properties": [
+                  { "id": "displayName", "value": "Agent" },
+                  { "id": "mappings", "value": [{ "type": "value", "options": { "0": { "text": "not connected", "color": "orange" }, "1": { "text": "connected", "color": "green" } } }] },
+                  { "id": "custom.cellOptions", "value": { "type": "color-background" } }
+                ]
+              },
+              {
+                "matcher": { "id": "byName", "options": "Value #B" },
+                "properties": [
+                  { "id": "displayName", "value": "Soonest certificate" },
+                  { "id": "unit", "value": "d" },
+                  { "id": "decimals", "value": 0 },
+                  { "id": "thresholds", "value": { "mode": "absolute", "steps": [{ "color": "red", "value": null }, { "color": "orange", "value": t.criticalDays }, { "color": "green", "value": t.warningDays }] } },
+                  { "id": "custom.cellOptions", "value": { "type": "color-background" } }
+                ]
+              }
+            ]
+          },
+          "options": {
+            "showHeader": true
+          },
+          "transformations": [
+            { "id": "merge", "options": {} },
+            {
+              "id": "organize",
+              "options": {
+                "excludeByName": { "Time": true, "__name__": true, "job": true },
+                "indexByName": { "instance": 0, "container": 1, "display_name": 2, "cluster": 3, "driver": 4, "provider": 5, "kubernetes_version": 6, "Value #A": 7, "Value #B": 8 },
+                "renameByName": { "display_name": "Cluster", "cluster": "ID", "driver": "Driver", "provider": "Provider", "kubernetes_version": "Kubernetes" }
+              }
+            }
+          ],
+          "datasource": {
+            "type": "prometheus",
+            "uid": "${datasource}"
+          },
+          "id": 14
         }
       ]
     },

@@ -18,6 +18,7 @@ const (
 	UnsafePath        = "unsafe_path"    // a tar entry whose name escapes the tree
 	Unreadable        = "unreadable"     // permission denied or an I/O error
 	InvalidName       = "invalid_name"   // a file name that is not valid UTF-8: never a label value
+	InvalidDate       = "invalid_date"   // a certificate's expiry, as Rancher wrote it, that is no date
 	NotFound          = "not_found"      // a configured path or glob matched nothing
 	ContainerNotFound = "container_not_found"
 	DockerUnreachable = "docker_unreachable"
@@ -87,4 +88,38 @@ func ReasonOf(err error) string {
 		return e.Reason
 	}
 	return Unreadable
+}
+
+// sentences say in a few words what each reason means to an operator, for a page that should
+// not show an engine's raw error.
+var sentences = map[string]string{
+	Empty:             "The file is empty.",
+	NoCertificate:     "The file holds no certificate.",
+	ParseError:        "The certificate does not parse.",
+	TooLarge:          "More than one read takes: too large or too many.",
+	NotRegular:        "Not a regular file (a pipe or a device).",
+	Symlink:           "A link that leaves the tree, dangles or loops.",
+	UnsafePath:        "An archive entry that climbs out of its directory.",
+	Unreadable:        "It cannot be read (permission denied, or an I/O error).",
+	InvalidName:       "A file name that is not valid UTF-8.",
+	InvalidDate:       "An expiry date that is no date.",
+	NotFound:          "Nothing is where the certificates should be.",
+	ContainerNotFound: "The container is gone.",
+	DockerUnreachable: "The Docker engine does not answer.",
+	DockerError:       "The Docker engine answered with an error.",
+	UIUnreachable:     "The Rancher UI does not answer.",
+	UIHandshake:       "The TLS handshake with the Rancher UI failed.",
+	NoUIAddress:       "There is no address to reach the Rancher UI at.",
+	APIUnreachable:    "The container's API server does not answer (it is stopped, starting or crash-looping).",
+	APIAuth:           "The container's API server refuses its own admin credentials.",
+	APIError:          "The container's API server answered with an error.",
+	Timeout:           "The read did not end in time.",
+}
+
+// Sentence is what a reason means, in a few words.
+func Sentence(reason string) string {
+	if s, ok := sentences[reason]; ok {
+		return s
+	}
+	return "It could not be read."
 }

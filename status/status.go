@@ -104,6 +104,30 @@ type server struct {
 	// Names says which certificates cover the names their clients use: Checked of them, and
 	// each name one does not cover.
 	Names []nameLine
+	// Downstream is the clusters the server manages, when they were read.
+	Downstream *downstreamView
+}
+
+// downstreamView is the clusters a server manages, what was lost, and what an upgrade needs.
+type downstreamView struct {
+	Clusters []clusterRow
+	// Lost: clusters are disconnected while what agents trust changed (the checksum within a
+	// day) or no longer verifies; Why says which.
+	Lost bool
+	Why  string
+	// RKE1 counts the RKE1 clusters; Blocks: the release is before 2.12, which will not start
+	// while there is one.
+	RKE1   int
+	Blocks bool
+}
+
+// clusterRow is one cluster: whether its agent is connected and since when, its soonest
+// certificate.
+type clusterRow struct {
+	ID, DisplayName, Driver string
+	Connected               bool
+	Since                   time.Time
+	Soonest                 *row
 }
 
 // nameLine is a name a certificate of the server does not cover, or (Missing empty) the
@@ -128,12 +152,14 @@ type row struct {
 	DaysLeft                         int
 	Status                           string
 	Class                            string // expired, critical, warning, ok, unused or unreadable
-	Error                            string
+	Error                            string // the reason and the raw error, for a tooltip
+	Reason                           string // an unreadable one's, in words and code
 	Note                             string // why a file is unused
 }
 
-// down is a source that could not be read.
-type down struct{ Container, Source, Reason, Message string }
+// down is a source that could not be read: a sentence and the reason's code, the engine's or
+// the API server's own words only on demand (a tooltip).
+type down struct{ Container, Source, Reason, Sentence, Message string }
 
 func build(snap collector.Snapshot, now time.Time, opts Options) view {
 	v := view{Options: opts, Taken: snap.Taken.UTC(), Now: now.Unix(), Looked: snap.Looked,
@@ -145,6 +171,9 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 	}
 	for _, r := range check.Rows(snap, now, check.LimitsOf(t)) {
 		out := row{Container: r.Container, Source: r.Source, Path: r.Path, Subject: r.Subject, NotAfter: r.NotAfter, Status: r.Status, Error: r.Error, Note: r.Note}
+		if r.Reason != "" {
+			out.Reason = readerr.Sentence(r.Reason) + " " + r.Reason
+		}
 		if !r.NotAfter.IsZero() {
 			// Whole days, as the metric gives them: floor((cert_not_after_seconds - time()) / 86400).
 			out.DaysLeft = int(math.Floor(r.NotAfter.Sub(now).Hours() / 24))
@@ -182,6 +211,7 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 			}
 		}
 		s.Names = nameLines(snap.Names(c))
+		s.Downstream = downstream(snap, c, v.Rows, s.Trust, now)
 		if opts.Auto != nil {
 			s.Auto = autoLine(opts.Auto, c.Name)
 		}
@@ -192,7 +222,8 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 			continue
 		}
 		err := s.Errors[len(s.Errors)-1].Err
-		v.Down = append(v.Down, down{Container: s.Container, Source: s.Source, Reason: readerr.ReasonOf(err), Message: err.Error()})
+		reason := readerr.ReasonOf(err)
+		v.Down = append(v.Down, down{Container: s.Container, Source: s.Source, Reason: reason, Sentence: readerr.Sentence(reason), Message: err.Error()})
 	}
 	return v
 }
@@ -301,4 +332,42 @@ func nameLines(checks []collector.NameCheck) []nameLine {
 		out = []nameLine{{Checked: len(checks)}}
 	}
 	return out
+}
+
+// lostAfter is how long after a change of the cacerts checksum a lost cluster is put down to it.
+const lostAfter = 24 * time.Hour
+
+// downstream is the view of the clusters a server manages, nil when none were read.
+func downstream(snap collector.Snapshot, c rancher.Container, rows []row, trust *trustLine, now time.Time) *downstreamView {
+	clusters := snap.Clusters(c.Name)
+	if clusters == nil {
+		return nil
+	}
+	v := &downstreamView{Blocks: !c.Profile.RKE1Blocks()}
+	disconnected := 0
+	for _, d := range clusters {
+		cr := clusterRow{ID: d.ID, DisplayName: d.DisplayName, Driver: d.Driver, Connected: d.Connected, Since: d.Since}
+		for i := range rows { // soonest first
+			if r := &rows[i]; r.Container == c.Name && r.Source == collector.SourceDownstream && strings.HasPrefix(r.Path, d.ID+"/") && !r.NotAfter.IsZero() {
+				cr.Soonest = r
+				break
+			}
+		}
+		if d.RKE1 {
+			v.RKE1++
+		}
+		if !d.Connected {
+			disconnected++
+		}
+		v.Clusters = append(v.Clusters, cr)
+	}
+	changed, ok := snap.CACertsChanged[c.Name]
+	switch {
+	case disconnected == 0:
+	case trust != nil && trust.Checked && !trust.Trusted:
+		v.Lost, v.Why = true, "the UI certificate no longer verifies against what the agents trust"
+	case ok && now.Sub(changed) < lostAfter:
+		v.Lost, v.Why = true, "the cacerts checksum the agents pin changed at "+changed.UTC().Format("2006-01-02 15:04 MST")
+	}
+	return v
 }

@@ -103,8 +103,9 @@ func TestPage(t *testing.T) {
 	for _, want := range []string{
 		`<div class="banner" role="alert"><strong>The k3s certificates were not renewed.</strong>`,
 		`href="/metrics"`, `href="/api/v1/rotations"`,
-		`UNREADABLE (no_certificate: /etc/x/junk.crt holds no PEM data)`,
-		`api_unreachable — dial tcp 172.17.0.3:6443: connection refused`,
+		// A short sentence and the reason's code; the raw error only as a tooltip.
+		`UNREADABLE <span title="no_certificate: /etc/x/junk.crt holds no PEM data">(The file holds no certificate. no_certificate)</span>`,
+		`<li title="dial tcp 172.17.0.3:6443: connection refused"><strong>rancher27</strong> secret: The container&#39;s API server does not answer (it is stopped, starting or crash-looping). <code>api_unreachable</code></li>`,
 		`UNUSED — left by Rancher 2.0–2.2; this release neither writes nor renews it: safe to delete after a backup`,
 	} {
 		if !strings.Contains(html, want) {
@@ -139,5 +140,48 @@ func TestNoContainerSaysWhereItLooked(t *testing.T) {
 func TestPathsBreakAfterSlashes(t *testing.T) {
 	if got := breakable("/var/lib/<x>"); got != `<span class="seg">/</span><wbr><span class="seg">var/</span><wbr><span class="seg">lib/</span><wbr><span class="seg">&lt;x&gt;</span>` {
 		t.Errorf("breakable: %s", got)
+	}
+}
+
+// TestDownstreamSection: a 2.11 server's clusters — an RKE1 one 20 days from a certificate's
+// expiry, one disconnected since the cacerts checksum changed an hour ago — are listed with
+// their agents and soonest certificates, under a banner that they were lost after the change,
+// and with a line that 2.12 will not start while the RKE1 cluster is there.
+func TestDownstreamSection(t *testing.T) {
+	now := time.Now()
+	v211 := rancher.Container{Name: "r211", State: container.StateRunning, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.11.3"})}
+	lost := now.Add(-30 * time.Minute)
+	snap := collector.Snapshot{Taken: now, Containers: []rancher.Container{v211}, CACertsChanged: map[string]time.Time{"r211": now.Add(-time.Hour)},
+		Sources: []collector.SourceResult{{Container: "r211", Source: collector.SourceDownstream, Up: true,
+			Clusters: []collector.DownstreamCluster{
+				{ID: "c-rke", DisplayName: "prod", Driver: "rancherKubernetesEngine", RKE1: true, Connected: true},
+				{ID: "c-imp", DisplayName: "edge", Driver: "imported", Since: lost},
+			},
+			Certs: []collector.CertFile{
+				cert("r211", collector.SourceDownstream, "c-rke/kube-apiserver", 20*day+time.Hour, false, now),
+				cert("r211", collector.SourceDownstream, "c-rke/kube-ca", 3000*day, true, now),
+			}}}}
+	v := build(snap, now, Options{Name: "x", Thresholds: thresholds.Default})
+	d := v.Servers[0].Downstream
+	if d == nil || len(d.Clusters) != 2 || !d.Lost || !strings.Contains(d.Why, "cacerts checksum") || d.RKE1 != 1 || !d.Blocks {
+		t.Fatalf("downstream view %+v", d)
+	}
+	if s := d.Clusters[0].Soonest; s == nil || s.Path != "c-rke/kube-apiserver" || s.DaysLeft != 20 {
+		t.Errorf("soonest certificate of c-rke: %+v", s)
+	}
+	rec := httptest.NewRecorder()
+	if err := page.Execute(rec, v); err != nil {
+		t.Fatal(err)
+	}
+	html := rec.Body.String()
+	for _, want := range []string{"<h4>Downstream clusters</h4>", "Downstream clusters were lost after a certificate change.",
+		"1 RKE1 cluster(s): Rancher 2.12 and later will not start", `<span class="warning">not connected</span>`, "since " + lost.UTC().Format("2006-01-02 15:04")} {
+		if !strings.Contains(html, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	snap.CACertsChanged = nil // a cluster disconnected for another reason: no banner
+	if d := build(snap, now, Options{Name: "x", Thresholds: thresholds.Default}).Servers[0].Downstream; d.Lost {
+		t.Errorf("lost after a change without a change: %+v", d)
 	}
 }

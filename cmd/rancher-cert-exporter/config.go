@@ -71,6 +71,7 @@ func parseConfig(args []string) (config, error) {
 		containers = app.Flag("rancher.container", "Rancher container name or ID to read (repeatable); when given, only these.").Strings()
 		discover   = app.Flag("rancher.discover", "Find containers of rancher/rancher images (any registry and tag). Turn off with --no-rancher.discover.").Default("true").Bool()
 		secrets    = app.Flag("rancher.secrets", "Read the certificates kept as secrets in each running container's embedded cluster, and Rancher's settings, through its own API server (read only). Turn off with --no-rancher.secrets.").Default("true").Bool()
+		downstream = app.Flag("rancher.downstream", "Read the clusters each running server manages — their RKE1 certificates' expiry and whether their agents are connected — through its own API server (read only). Turn off with --no-rancher.downstream.").Default("true").Bool()
 		uiURL      = app.Flag("rancher.url", "Probe the Rancher UI certificate at this URL (public hostname, SNI) instead of the container's published 443.").String()
 		refresh    = app.Flag("rancher.refresh-interval", "Read a container's certificate tree and secrets again after this long even when it has not started since.").Default(collector.DefaultRefreshInterval.String()).Duration()
 		uiRefresh  = app.Flag("rancher.ui-refresh-interval", "Probe the UI certificate again after this long even when the container has not started since.").Default(collector.DefaultUIRefreshInterval.String()).Duration()
@@ -115,7 +116,7 @@ func parseConfig(args []string) (config, error) {
 
 	cfg.collector = collector.Config{
 		Docker: collector.DockerConfig{Containers: *containers, Discover: *discover, UIURL: *uiURL, Secrets: *secrets,
-			RefreshInterval: *refresh, UIRefreshInterval: *uiRefresh, ResyncInterval: *resync},
+			RefreshInterval: *refresh, UIRefreshInterval: *uiRefresh, ResyncInterval: *resync, Downstream: *downstream},
 		FilePatterns:       *files,
 		FileRescanInterval: *rescan,
 	}

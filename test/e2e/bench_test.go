@@ -159,6 +159,49 @@ func BenchmarkRestartSeen(b *testing.B) {
 	b.ReportMetric(float64(proxy.count("GET /v", "/containers/", "/json"))/float64(b.N*restarts), "inspections/restart")
 }
 
+// BenchmarkDownstreamClusters: a 2.12 server managing 500 RKE1 clusters of 8 certificates each,
+// read by an exporter with the downstream source and by one without it: 100 concurrent scrapers
+// for 10 s on each, the resident memory of each, and how long one list of the clusters takes.
+func BenchmarkDownstreamClusters(b *testing.B) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		b.Skip("wrk not installed: apt-get install wrk")
+	}
+	sim := engine.StartSim(b, harness.SimOptions{Profile: harness.V2123})
+	engine.WaitLog(b, sim.ID, simReady, time.Minute)
+	docker(b, "exec", sim.Name, "ranchersim", "cluster", "bulk", "--count", "500", "--certs", "8")
+	without := startExporter(b, nil, "--rancher.container", sim.Name, "--no-rancher.downstream")
+	with := startExporter(b, nil, "--rancher.container", sim.Name)
+	for _, e := range []*exporter{without, with} {
+		scrapeBody(b, e)
+	}
+	if n := strings.Count(scrapeBody(b, with), `source="downstream"`); n < 4000 {
+		b.Fatalf("%d downstream series, want 4000", n)
+	}
+	load := func(e *exporter) (p99, rps float64) {
+		out, err := exec.Command("wrk", "-t2", "-c100", "-d10s", "--latency", "-H", "Accept-Encoding: gzip",
+			"-H", "X-Prometheus-Scrape-Timeout-Seconds: 10", e.url+"/metrics").CombinedOutput()
+		if err != nil {
+			b.Fatalf("wrk: %v\n%s", err, out)
+		}
+		return wrkMs(b, string(out), "99%"), wrkField(b, string(out), "Requests/sec:")
+	}
+	b.ResetTimer()
+	var p99Without, p99With, rpsWithout, rpsWith float64
+	for n := 0; n < b.N; n++ {
+		p99Without, rpsWithout = load(without)
+		p99With, rpsWith = load(with)
+	}
+	b.StopTimer()
+	list := value(b, with.scrape(b), "rancher_cert_exporter_source_duration_seconds", map[string]string{"container": sim.Name, "source": "downstream"})
+	b.ReportMetric(p99Without, "p99-ms-without")
+	b.ReportMetric(p99With, "p99-ms-with")
+	b.ReportMetric(rpsWithout, "req/s-without")
+	b.ReportMetric(rpsWith, "req/s-with")
+	b.ReportMetric(rssMB(b, without.cmd.Process.Pid), "rss-MB-without")
+	b.ReportMetric(rssMB(b, with.cmd.Process.Pid), "rss-MB-with")
+	b.ReportMetric(list*1000, "list-ms")
+}
+
 // wrkMs reads a latency percentile of wrk's --latency output, in milliseconds.
 func wrkMs(b *testing.B, out, pct string) float64 {
 	for _, line := range strings.Split(out, "\n") {

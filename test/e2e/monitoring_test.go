@@ -139,6 +139,7 @@ func TestAlertDeliveredAndDashboardQueriesAnswer(t *testing.T) {
 	v257 := engine.StartSim(t, harness.SimOptions{Profile: harness.V257, LeafDays: 20}) // its webhook certificate expires in 20 days
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	engine.WaitLog(t, v257.ID, simReady, 60*time.Second)
+	clusterCtl(t, v257, "add", "--id", "c-dash1", "--name", "dash", "--rke1", "--cert", "kube-apiserver=100") // the dashboard's downstream table
 	exp := startRotationExporter(t, nil, "--rancher.container", sim.Name, "--rancher.container", v257.Name, "--rotation.auto=plan", "--rotation.auto-before=30d") // v257 stays due: the dashboard's next automatic rotation
 	instance := strings.TrimPrefix(exp.url, "http://")
 
