@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/test/harness"
 )
@@ -15,6 +16,11 @@ const usage = `usage: scripts/sim COMMAND
   env                      start an engine if none answers; print "export DOCKER_HOST=..."
   build                    build the simulator images (rancher/rancher:v2.3.1-sim, v2.4.8-sim, ...)
   start [flags]            start a simulator container; print its name and UI port
+  cluster CONTAINER ARGS   change the clusters a simulated server manages, as provisioning and
+                           agents do (docker exec CONTAINER ranchersim cluster ARGS):
+                             add --id c-abcde --name prod --rke1 --cert kube-apiserver=20 [--pin current]
+                             agent --id c-abcde --online=false    (disconnect; --online=true reconnects)
+                             bulk --count 500 --certs 8
   stop-engine              stop a dockerd this tool started
 `
 
@@ -68,6 +74,14 @@ func run(cmd string, args []string) error {
 		}
 		fmt.Printf("%s %d\n", sim.Name, sim.UIPort)
 		return nil
+	}
+	if cmd == "cluster" {
+		if len(args) < 2 {
+			return fmt.Errorf("cluster CONTAINER add|agent|bulk|remove [flags]")
+		}
+		out, err := exec.Command("docker", append([]string{"exec", args[0], "ranchersim", "cluster"}, args[1:]...)...).CombinedOutput()
+		os.Stdout.Write(out)
+		return err
 	}
 	fmt.Fprint(os.Stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
