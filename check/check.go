@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -122,6 +123,12 @@ func Rows(snap collector.Snapshot, now time.Time, limits Limits) []Row {
 			r.Status, r.Note = Unused, NotAnchorNote(trusts[f.Container].Anchor)
 		default:
 			r.Status = limits.Status(f.Cert.NotBefore, f.Cert.NotAfter, now)
+			switch {
+			case (r.Status == Warning || r.Status == Critical) && f.Class.OwnerOnTime(f.Cert.NotAfter.Sub(now)):
+				r.Status, r.Note = OK, OwnerNote(f.Class)
+			case r.Status != OK && f.Class.Class == rancher.ClassInCluster && rancher.CheckRotatable(path.Dir(f.Path)) == nil && path.Base(f.Path) == "tls.crt":
+				r.Note = RotateNote(f.Container, path.Dir(f.Path))
+			}
 		}
 		rows = append(rows, r)
 	}
@@ -211,6 +218,16 @@ func disconnectedRow(container string, d collector.DownstreamCluster) Row {
 		note += " since " + d.Since.UTC().Format(time.RFC3339)
 	}
 	return Row{Container: container, Source: collector.SourceDownstream, Path: d.ID, Status: Warning, Note: note}
+}
+
+// OwnerNote says that the owner of a certificate renews it and is not late yet.
+func OwnerNote(c rancher.Classification) string {
+	return fmt.Sprintf("%s renews it %d days before expiry: not late yet", c.Owner, int(c.RenewWithin.Hours()/24))
+}
+
+// RotateNote names the rotation that renews an in-cluster certificate.
+func RotateNote(container, key string) string {
+	return "renew it: rancher-cert-exporter rotate --rancher.container " + container + " --secret " + key
 }
 
 // NotAnchorNote says why a certificate of cacerts does not count: the UI chain ends in another

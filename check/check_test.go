@@ -17,6 +17,7 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
 )
 
 func snapshot(notAfter ...time.Time) collector.Snapshot {
@@ -256,6 +257,38 @@ func TestTableEscapesWhatATerminalWouldObey(t *testing.T) {
 	for _, want := range []string{`\x1b[2J\x1b[H\x1b[32mALL OK\x1b[0m`, `\x1b]0;all good\x07`, `new\nline.crt`, `evil\u202egpj.crt`, `tab\there`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the table does not show %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestOwnerOnTimeIsOK: a certificate whose owner renews it ahead is OK, saying so, while the
+// owner is on time (its window less 6 hours), and judged by the thresholds once it is late; a
+// certificate without an owner's window is judged as always.
+func TestOwnerOnTimeIsOK(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	p := rancher.ProfileOf(rancher.Versions{Rancher: "v2.7.5", K3s: "v1.26.4+k3s1"})
+	old := rancher.ProfileOf(rancher.Versions{Rancher: "v2.6.0", K3s: "v1.21.3+k3s1"})
+	for _, tc := range []struct {
+		name    string
+		profile rancher.Profile
+		path    string
+		left    time.Duration
+		status  string
+		note    string
+	}{
+		{"renewing webhook inside its 30 days, on time", p, "cattle-system/cattle-webhook-tls/tls.crt", 30*day - time.Hour, OK, "rancher-webhook renews it 30 days before expiry: not late yet"},
+		{"renewing webhook, owner late", p, "cattle-system/cattle-webhook-tls/tls.crt", 30*day - 7*time.Hour, Warning, RotateNote("r", "cattle-system/cattle-webhook-tls")},
+		{"2.6.0's webhook renews nothing", old, "cattle-system/cattle-webhook-tls/tls.crt", 20 * day, Warning, "renew it: rancher-cert-exporter rotate --rancher.container r --secret cattle-system/cattle-webhook-tls"},
+		{"UI certificate at 7 days, Rancher on time", p, "cattle-system/serving-cert/tls.crt", 7*day - time.Hour, OK, "Rancher renews it 7 days before expiry: not late yet"},
+		{"UI certificate at 6 days: Rancher is late", p, "cattle-system/serving-cert/tls.crt", 6 * day, Critical, RotateNote("r", "cattle-system/serving-cert")},
+		{"its CA is not what Rancher renews", p, "cattle-system/tls-rancher/tls.crt", 20 * day, Warning, ""},
+	} {
+		f := collector.CertFile{Container: "r", Source: collector.SourceSecret, Path: tc.path, Class: tc.profile.ClassifySecret(tc.path),
+			Cert: &certs.Info{NotBefore: now.Add(-day), NotAfter: now.Add(tc.left)}}
+		rows := Rows(collector.Snapshot{Sources: []collector.SourceResult{{Container: "r", Source: collector.SourceSecret, Certs: []collector.CertFile{f}}}}, now, LimitsOf(thresholds.Default))
+		if len(rows) != 1 || rows[0].Status != tc.status || rows[0].Note != tc.note {
+			t.Errorf("%s: %+v, want %s %q", tc.name, rows, tc.status, tc.note)
 		}
 	}
 }

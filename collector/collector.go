@@ -38,6 +38,7 @@ var (
 	rancherInfo  = metrics.RancherInfo.Desc()
 	window       = metrics.RenewalWindow.Desc()
 	unused       = metrics.CertificateUnused.Desc()
+	ownerWindow  = metrics.OwnerRenewalWindow.Desc()
 	cacertsInfo  = metrics.CACertsInfo.Desc()
 	chainTrusted = metrics.UIChainTrusted.Desc()
 	anchorDesc   = metrics.CACertsAnchor.Desc()
@@ -188,6 +189,9 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 		for _, cf := range s.Certs {
 			if cf.Class.Class.Unused() {
 				ch <- prometheus.MustNewConstMetric(unused, prometheus.GaugeValue, 1, cf.Container, cf.Source, cf.Path)
+			}
+			if cf.Class.RenewWithin > 0 {
+				ch <- prometheus.MustNewConstMetric(ownerWindow, prometheus.GaugeValue, cf.Class.RenewWithin.Seconds(), cf.Container, cf.Source, cf.Path)
 			}
 		}
 	}

@@ -31,8 +31,8 @@ type source struct {
 	// keepLastGood: when a read fails, the certificates of the last read that worked are still
 	// reported (with the source down), as what the container last showed.
 	keepLastGood bool
-	// classify: the files are k3s's, each classified against the container's release.
-	classify bool
+	// classify, when set, tells what each certificate is to the container's release.
+	classify func(c rancher.Container, cf CertFile) rancher.Classification
 	// reasons are what its reads can fail with (readerr), the counters it starts with.
 	reasons []string
 }
@@ -87,9 +87,9 @@ func (o readout) result(s source, c rancher.Container, cache *certs.Cache) Sourc
 		addFile(&res, cache, f)
 	}
 	cache.Sweep()
-	if s.classify {
+	if s.classify != nil {
 		for i, cf := range res.Certs {
-			res.Certs[i].Class = c.Profile.Classify(cf.Path, cf.Cert.IsCA)
+			res.Certs[i].Class = s.classify(c, cf)
 		}
 	}
 	return res

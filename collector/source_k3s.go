@@ -20,8 +20,10 @@ var k3sSource = source{
 	reads:    func(DockerConfig, rancher.Container) bool { return true },
 	interval: func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },
 	timeout:  treeTimeout,
-	classify: true,
-	reasons:  readerr.Of(readerr.EngineReads, readerr.FileReads, readerr.ArchiveReads),
+	classify: func(c rancher.Container, cf CertFile) rancher.Classification {
+		return c.Profile.Classify(cf.Path, cf.Cert.IsCA)
+	},
+	reasons: readerr.Of(readerr.EngineReads, readerr.FileReads, readerr.ArchiveReads),
 	read: func(ctx context.Context, env readEnv, c rancher.Container) readout {
 		files, err := rancher.ReadTree(ctx, env.engine, c.ID, c.Profile.Locations)
 		return readout{files: files, path: rancher.ServerTLSDir, err: err}

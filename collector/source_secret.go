@@ -17,7 +17,10 @@ const SourceSecret = "secret"
 const secretTimeout = 5 * time.Second
 
 var secretSource = source{
-	name:     SourceSecret,
+	name: SourceSecret,
+	classify: func(c rancher.Container, cf CertFile) rancher.Classification {
+		return c.Profile.ClassifySecret(cf.Path)
+	},
 	cluster:  true,
 	reads:    func(DockerConfig, rancher.Container) bool { return true },
 	interval: func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },

@@ -51,17 +51,18 @@ var (
 
 // What the exporter knows of each Rancher container.
 var (
-	ContainerRestarts = Metric{own("container_restarts"), "Restarts of the Rancher container by its restart policy, as docker inspect reports.", []string{"container"}}
-	ContainerState    = Metric{own("container_state"), "1 for the current state of the Rancher container, 0 for the others.", []string{"container", "state"}}
-	RancherInfo       = Metric{own("rancher_info"), "The Rancher and k3s versions the container reports (\"\" when unknown) and what a start does to its k3s certificates: renewal never, on-start or unknown.", []string{"container", "rancher_version", "k3s_version", "renewal"}}
-	RenewalWindow     = Metric{own("k3s_renewal_window_seconds"), "How long before expiry a start of the container renews its k3s leaf certificates; 0 when it never does or the version is unknown.", []string{"container"}}
-	ServingWindow     = Metric{own("k3s_serving_renewal_window_seconds"), "The same for the 6443 serving certificate (dynamic-cert.json); 0 where k3s reloads it from its secret instead (before v1.19).", []string{"container"}}
-	CertificateUnused = Metric{own("certificate_unused"), "1 for a certificate file that the container's release neither writes nor renews: left by an earlier release (or by Rancher 2.0-2.2 in management-state/tls). No series for files in use.", []string{"container", "source", "path"}}
-	CACertsInfo       = Metric{own("cacerts_info"), "1; sha256 is the SHA-256 agents pin (CATTLE_CA_CHECKSUM) of what https://<server>/cacerts serves (\"\" when the cacerts setting is empty), agent_tls_mode the mode agents run in (strict or system-store).", []string{"container", "sha256", "agent_tls_mode"}}
-	CACertsAnchor     = Metric{own("cacerts_anchor"), "1 for the certificate of the cacerts setting (path cacerts#<n>) that the chain the UI serves ends in — the CA the agents' trust rests on — 0 for the others; no series while that is not known (the UI chain not read, or cacerts empty).", []string{"container", "path"}}
-	NamesCovered      = Metric{own("certificate_names_covered"), "1 when a certificate whose clients the exporter knows covers every name they reach it by — 6443's (127.0.0.1 or the kubeconfig's host, localhost, the kubernetes Service's address), the internal listener's (the rancher-internal Service's address), the UI's (the host of server-url) — 0 when one is missing.", []string{"container", "source", "path"}}
-	NameMissing       = Metric{own("certificate_name_missing"), "1 for each name a certificate of certificate_names_covered does not cover.", []string{"container", "source", "path", "name"}}
-	UIChainTrusted    = Metric{own("ui_chain_trusted"), "1 when the UI chain served verifies as an agent verifies it: against the cacerts setting as the only roots (the system roots when it is empty), for the host of server-url when set.", []string{"container"}}
+	ContainerRestarts  = Metric{own("container_restarts"), "Restarts of the Rancher container by its restart policy, as docker inspect reports.", []string{"container"}}
+	ContainerState     = Metric{own("container_state"), "1 for the current state of the Rancher container, 0 for the others.", []string{"container", "state"}}
+	RancherInfo        = Metric{own("rancher_info"), "The Rancher and k3s versions the container reports (\"\" when unknown) and what a start does to its k3s certificates: renewal never, on-start or unknown.", []string{"container", "rancher_version", "k3s_version", "renewal"}}
+	RenewalWindow      = Metric{own("k3s_renewal_window_seconds"), "How long before expiry a start of the container renews its k3s leaf certificates; 0 when it never does or the version is unknown.", []string{"container"}}
+	ServingWindow      = Metric{own("k3s_serving_renewal_window_seconds"), "The same for the 6443 serving certificate (dynamic-cert.json); 0 where k3s reloads it from its secret instead (before v1.19).", []string{"container"}}
+	CertificateUnused  = Metric{own("certificate_unused"), "1 for a certificate file that the container's release neither writes nor renews: left by an earlier release (or by Rancher 2.0-2.2 in management-state/tls). No series for files in use.", []string{"container", "source", "path"}}
+	OwnerRenewalWindow = Metric{own("owner_renewal_window_seconds"), "How long before expiry the owner of a certificate kept in the container's cluster renews it on this release (rancher-webhook, Rancher's listeners); no series where nothing renews it. Its alerts wait until the owner is late.", []string{"container", "source", "path"}}
+	CACertsInfo        = Metric{own("cacerts_info"), "1; sha256 is the SHA-256 agents pin (CATTLE_CA_CHECKSUM) of what https://<server>/cacerts serves (\"\" when the cacerts setting is empty), agent_tls_mode the mode agents run in (strict or system-store).", []string{"container", "sha256", "agent_tls_mode"}}
+	CACertsAnchor      = Metric{own("cacerts_anchor"), "1 for the certificate of the cacerts setting (path cacerts#<n>) that the chain the UI serves ends in — the CA the agents' trust rests on — 0 for the others; no series while that is not known (the UI chain not read, or cacerts empty).", []string{"container", "path"}}
+	NamesCovered       = Metric{own("certificate_names_covered"), "1 when a certificate whose clients the exporter knows covers every name they reach it by — 6443's (127.0.0.1 or the kubeconfig's host, localhost, the kubernetes Service's address), the internal listener's (the rancher-internal Service's address), the UI's (the host of server-url) — 0 when one is missing.", []string{"container", "source", "path"}}
+	NameMissing        = Metric{own("certificate_name_missing"), "1 for each name a certificate of certificate_names_covered does not cover.", []string{"container", "source", "path", "name"}}
+	UIChainTrusted     = Metric{own("ui_chain_trusted"), "1 when the UI chain served verifies as an agent verifies it: against the cacerts setting as the only roots (the system roots when it is empty), for the host of server-url when set.", []string{"container"}}
 )
 
 // The clusters each server manages.
@@ -75,6 +76,7 @@ var (
 var (
 	Rotations          = Metric{own("rotations_total"), "Certificate rotations and restores run by this process, by container, kind, result and trigger (api, cli or auto; dry runs not counted).", []string{"container", "kind", "result", "trigger"}}
 	RotationLast       = Metric{own("rotation_last_timestamp_seconds"), "When the last rotation or restore of the container ended, by kind, result and trigger, as Unix seconds (from the journals after a restart).", []string{"container", "kind", "result", "trigger"}}
+	RotationSecretLast = Metric{own("rotation_secret_last_timestamp_seconds"), "When the last rotation that deleted the secret (namespace/name) of the container's cluster for its owner to issue anew ended, by result, as Unix seconds (from the journals after a restart).", []string{"container", "secret", "result"}}
 	RotationInProgress = Metric{own("rotation_in_progress"), "1 while a rotation or restore of the container runs in this process, by trigger.", []string{"container", "trigger"}}
 	AutoRotationNext   = Metric{own("auto_rotation_next_timestamp_seconds"), "When the next automatic rotation of the container runs (or would, with --rotation.auto=plan), as Unix seconds; absent when none is due.", []string{"container"}}
 )

@@ -3,6 +3,7 @@ package rancher
 import (
 	"path"
 	"strings"
+	"time"
 )
 
 // k3sFile is a certificate file k3s writes and renews, relative to /var/lib/rancher/k3s, with the
@@ -99,6 +100,8 @@ const (
 	ClassLegacy Class = "legacy"
 	// ClassOther: not in a location of k3s's own certificates.
 	ClassOther Class = "other"
+	// ClassInCluster: kept as a secret of the embedded cluster (InClusterCerts says by whom).
+	ClassInCluster Class = "in-cluster"
 )
 
 // Unused tells whether nothing of the release uses a file of this class.
@@ -109,6 +112,9 @@ func (c Class) Unused() bool { return c == ClassUnused || c == ClassLegacy }
 type Classification struct {
 	Class  Class
 	LeftBy string // e.g. "k3s before v1.32.1"
+	// Owner renews an in-cluster certificate this long before expiry; 0: never (or not known).
+	Owner       string
+	RenewWithin time.Duration
 }
 
 // Classify tells what a certificate file (an absolute path in the container) is to the profile's

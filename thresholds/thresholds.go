@@ -27,6 +27,10 @@ type Days struct {
 	// reported.
 	CAWarning int `json:"caWarningDays"`
 	CAChange  int `json:"caChangeDays"`
+	// OwnerGrace: how long past its renewal point an owner that renews a certificate itself is
+	// still on time — dynamiclistener looks at its certificate every 6 hours (v0.3.1
+	// listener.go:162-190); hours.
+	OwnerGrace int `json:"ownerGraceHours"`
 }
 
 // Default are the thresholds of the shipped rules.
@@ -44,3 +48,6 @@ const day = 24 * time.Hour
 func (d Days) WarningIn() time.Duration  { return time.Duration(d.Warning) * day }
 func (d Days) CriticalIn() time.Duration { return time.Duration(d.Critical) * day }
 func (d Days) GapOf() time.Duration      { return time.Duration(d.Gap) * day }
+
+// OwnerGraceOf is the owner's grace as a duration.
+func (d Days) OwnerGraceOf() time.Duration { return time.Duration(d.OwnerGrace) * time.Hour }
