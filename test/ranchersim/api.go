@@ -21,12 +21,14 @@ import (
 )
 
 // api is the part of kube-apiserver on 6443 that certificate tooling uses: discovery, secrets
-// (read and delete), services (read), Rancher's clusters (read) and, on k3s v0.8, the listener's ListenerConfig, in their real JSON form.
+// (read, delete, create and replace: api_write.go), the webhook's MutatingWebhookConfiguration,
+// services (read), Rancher's clusters (read) and, on k3s v0.8, the listener's ListenerConfig, in their real JSON form.
 // Clients authenticate with a certificate signed by client-ca, as k3s's do, or up to v1.18 with
 // the basic-auth users of server/cred/passwd (--basic-auth-file, v0.8.0
 // pkg/daemons/control/server.go:174); only system:masters may act.
 type api struct {
 	store     *secretStore
+	webhooks  *webhookStore
 	services  *serviceStore
 	clusters  clusterStore
 	listeners *listenerStore // nil where the listener keeps its certificate in a file
@@ -44,7 +46,7 @@ type api struct {
 func (k *k3s) newAPI(l *listener) (*api, error) {
 	pool := x509.NewCertPool()
 	pool.AddCert(k.cas["server/tls/client-ca"].cert)
-	a := &api{store: k.store, services: k.services, clusters: k.clusters, clientCA: pool, passwd: k.path(passwdFile), version: os.Getenv("CATTLE_K3S_VERSION"), stall: k.cfg.apiStall,
+	a := &api{store: k.store, webhooks: k.webhooks, services: k.services, clusters: k.clusters, clientCA: pool, passwd: k.path(passwdFile), version: os.Getenv("CATTLE_K3S_VERSION"), stall: k.cfg.apiStall,
 		// The certificate is checked in the handler, as kube-apiserver does, so that a wrong
 		// one gets 401 rather than a failed handshake.
 		tls: &tls.Config{ClientAuth: tls.RequestClientCert}, wrap: func(h http.Handler) http.Handler { return h }}
@@ -83,6 +85,7 @@ func (a *api) server(addr string) *http.Server {
 	if servesSettings() {
 		mux.HandleFunc("GET /apis/management.cattle.io/v3/settings/{name}", a.getSetting)
 	}
+	a.writes(mux)
 	if a.listeners != nil {
 		mux.HandleFunc("GET /apis/k3s.cattle.io/v1", a.getListenerResources)
 		mux.HandleFunc("GET /apis/k3s.cattle.io/v1/listenerconfigs", a.listListenerConfigs)
@@ -153,6 +156,8 @@ func (a *api) getAPIGroups(w http.ResponseWriter, _ *http.Request) {
 	}
 	v := metav1.GroupVersionForDiscovery{GroupVersion: "management.cattle.io/v3", Version: "v3"}
 	groups = append(groups, metav1.APIGroup{Name: "management.cattle.io", Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
+	v = metav1.GroupVersionForDiscovery{GroupVersion: "admissionregistration.k8s.io/v1", Version: "v1"}
+	groups = append(groups, metav1.APIGroup{Name: "admissionregistration.k8s.io", Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v})
 	writeJSON(w, http.StatusOK, metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: groups})
 }
 
@@ -191,7 +196,7 @@ func (a *api) listListenerConfigs(w http.ResponseWriter, r *http.Request) {
 func (a *api) getResources(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: "v1",
 		APIResources: []metav1.APIResource{{Name: "secrets", SingularName: "secret", Namespaced: true, Kind: "Secret",
-			Verbs: metav1.Verbs{"delete", "get", "list"}}, {Name: "services", SingularName: "service", ShortNames: []string{"svc"},
+			Verbs: metav1.Verbs{"create", "delete", "get", "list", "update"}}, {Name: "services", SingularName: "service", ShortNames: []string{"svc"},
 			Namespaced: true, Kind: "Service", Verbs: metav1.Verbs{"get", "list"}}}})
 }
 

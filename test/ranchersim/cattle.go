@@ -11,46 +11,17 @@ import (
 )
 
 // Rancher's own certificates live as secrets of the embedded cluster (cattle-system): the UI
-// CA and certificate (ui.go), from 2.5 the webhook's CA and serving certificate, and from 2.5.7
-// the internal listener's. From 2.5.12 / 2.6.3 the webhook renews its certificate; before, it
-// lives one year and nothing renews it (rancher#35068, rancher/webhook#58).
-const (
-	webhookNone   = "none"
-	webhookNever  = "never"
-	webhookRenews = "renew"
-)
-
-// webhookRenewWindow is how close to expiry a renewing webhook re-issues its certificate.
-const webhookRenewWindow = 30 * day
-
-// installSecrets writes, on the first start, the secrets the install wrote a year ago; later
-// starts renew the webhook's certificate where the release does.
+// CA and certificate (ui.go), from 2.5 the webhook's (webhook.go), and from 2.5.7 the internal
+// listener's. installSecrets writes, on the first start, what the install wrote a year ago.
 func (k *k3s) installSecrets() error {
-	if k.fresh {
-		issued := k.notAfter.Add(-leafLife)
-		if k.cfg.webhook != webhookNone {
-			if err := k.issuePair("cattle-webhook-ca", "cattle-webhook-tls", webhookSANs, issued, k.notAfter); err != nil {
-				return err
-			}
-		}
-		if err := k.installTokens(); err != nil {
-			return err
-		}
-		return k.installHelmReleases()
-	}
-	if k.cfg.webhook != webhookRenews {
+	if !k.fresh {
 		return nil
 	}
-	s, ok := k.store.get(uiNamespace, "cattle-webhook-tls")
-	if cert, err := firstCert(s.Data[corev1.TLSCertKey]); ok && err == nil && cert.NotAfter.Sub(k.now) >= webhookRenewWindow {
-		return nil
+	if err := k.installTokens(); err != nil {
+		return err
 	}
-	k.log.rancher("Renewing webhook certificate cattle-system/cattle-webhook-tls")
-	return k.issuePair("cattle-webhook-ca", "cattle-webhook-tls", webhookSANs, k.now, k.now.Add(leafLife))
+	return k.installHelmReleases()
 }
-
-// webhookSANs: the webhook is reached through its Service's name.
-var webhookSANs = leafSpec{dns: []string{"rancher-webhook.cattle-system.svc"}}
 
 // ensureInternalCert is the internal listener's certificate, cattle-system/tls-rancher-internal
 // (from 2.5.7), as dynamiclistener issues it for the SANs Rancher configures: localhost,
@@ -72,6 +43,7 @@ func (k *k3s) ensureInternalCert() error {
 		spec.ips = append(spec.ips, ip)
 	}
 	stored, ok := k.store.get(uiNamespace, "tls-rancher-internal")
+	cert, err := firstCert(stored.Data[corev1.TLSCertKey])
 	switch {
 	case !ok:
 		issued := k.notAfter.Add(-leafLife)
@@ -79,6 +51,9 @@ func (k *k3s) ensureInternalCert() error {
 			issued = k.now
 		}
 		return k.issuePair("tls-rancher-internal-ca", "tls-rancher-internal", spec, issued, issued.Add(leafLife))
+	case err == nil && cert.NotAfter.Sub(k.now) < internalRenewWindow():
+		k.log.rancher("Renewing certificate cattle-system/tls-rancher-internal, which expires %s", cert.NotAfter.UTC().Format(time.RFC3339))
+		return k.issuePair("tls-rancher-internal-ca", "tls-rancher-internal", spec, k.now, k.now.Add(leafLife))
 	case ip == nil || stored.Annotations[cnAnnotation(ip.String())] != "" || !atLeast(2, 14) || !fixedInternalSANs():
 		return nil
 	}
@@ -87,6 +62,16 @@ func (k *k3s) ensureInternalCert() error {
 		return err
 	}
 	return k.issuePair("tls-rancher-internal-ca", "tls-rancher-internal", spec, k.now, k.now.Add(leafLife))
+}
+
+// internalRenewWindow is how close to expiry Rancher's listener renews tls-rancher-internal: 30
+// days (dynamiclistener v0.3.1, its default), 90 from 2.6.7 (dynamiclistener v0.3.4, 8ebd77f).
+// The real listener looks every 6 hours; the simulator at each start.
+func internalRenewWindow() time.Duration {
+	if releaseOf(os.Getenv("CATTLE_SERVER_VERSION")).before(2, 6, 7) {
+		return 30 * day
+	}
+	return 90 * day
 }
 
 // fixedInternalSANs: the release deletes a tls-rancher-internal that lacks its ClusterIP
@@ -99,7 +84,8 @@ func fixedInternalSANs() bool {
 func cnAnnotation(name string) string { return "listener.cattle.io/cn-" + name }
 
 // issuePair writes a CA secret (kept when it exists) and a serving certificate it signs for the
-// names of spec, recorded in dynamiclistener's annotations.
+// names of spec, recorded in dynamiclistener's annotations. A certificate that is created (not
+// replaced) passes admission, which the webhook may refuse (webhook.go).
 func (k *k3s) issuePair(caName, certName string, spec leafSpec, notBefore, notAfter time.Time) error {
 	stored, ok := k.store.get(uiNamespace, caName)
 	ca, cerr := firstCert(stored.Data[corev1.TLSCertKey])

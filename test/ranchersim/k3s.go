@@ -31,6 +31,7 @@ type k3s struct {
 	now      time.Time
 	log      *logger
 	store    *secretStore
+	webhooks *webhookStore
 	services *serviceStore
 	clusters clusterStore
 	fresh    bool // first start: nothing on disk yet

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -43,6 +44,8 @@ type profile struct {
 	legacyTLS     bool
 	containerdMB  int    // layer-like files under agent/containerd, as a real server holds
 	webhook       string // none (before 2.5), never (renewed: 2.5.0 to 2.5.11) or renew
+	webhookDays   int    // the webhook's certificate at the install: days left (SIM_WEBHOOK_DAYS)
+	webhookDown   bool   // its pod does not start after the install (SIM_WEBHOOK_DOWN)
 	internal      bool   // tls-rancher-internal(-ca), from 2.5.7
 	tokenSecrets  int    // service-account token secrets with ca.crt (Kubernetes before 1.24)
 	opaqueSecrets int    // helm release secrets, the bulk of a real secret list
@@ -58,6 +61,7 @@ func loadConfig() (config, error) {
 	}{
 		{"SIM_LEAF_DAYS", "365", &cfg.leafDays},
 		{"SIM_UI_DAYS", "365", &cfg.uiDays},
+		{"SIM_WEBHOOK_DAYS", env("SIM_LEAF_DAYS", "365"), &cfg.webhookDays},
 		{"SIM_CONTAINERD_MB", "0", &cfg.containerdMB},
 		{"SIM_TOKEN_SECRETS", "0", &cfg.tokenSecrets},
 		{"SIM_OPAQUE_SECRETS", "0", &cfg.opaqueSecrets},
@@ -77,7 +81,7 @@ func loadConfig() (config, error) {
 		into *bool
 	}{
 		{"SIM_AGENT", &cfg.agent}, {"SIM_LEGACY_TLS", &cfg.legacyTLS},
-		{"SIM_INTERNAL", &cfg.internal},
+		{"SIM_INTERNAL", &cfg.internal}, {"SIM_WEBHOOK_DOWN", &cfg.webhookDown},
 	}
 	for _, b := range bools {
 		if *b.into, err = strconv.ParseBool(env(b.name, "false")); err != nil {
@@ -152,11 +156,15 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	previousKubeconfig, _ := os.ReadFile(kubeconfigFile)
 	k := &k3s{dir: filepath.Join(cfg.dataDir, "k3s"), cfg: cfg, rel: rel, now: now, log: log,
 		store:    &secretStore{file: filepath.Join(cfg.dataDir, secretStoreFile)},
+		webhooks: &webhookStore{file: filepath.Join(cfg.dataDir, webhookStoreFile)},
 		services: &serviceStore{file: filepath.Join(cfg.dataDir, serviceStoreFile)},
 		clusters: clusterStore{file: filepath.Join(cfg.dataDir, clusterStoreFile)}}
+	k.store.admit = func(s secret, stored map[string]secret) error { return k.admit(s, stored, time.Now()) }
 	for _, step := range []func() error{k.ensureCAs, k.cleanUp, k.ensureLeaves, k.ensurePasswd, k.ensureLegacyTLS, k.ensureContainerdState,
-		k.installServing, k.installSecrets, k.ensureServices, k.ensureInternalCert, k.ensureLocalCluster} {
-		if err := step(); err != nil {
+		k.installServing, k.installSecrets, k.startWebhook, k.ensureServices, k.ensureInternalCert, k.ensureLocalCluster} {
+		if err := step(); errors.Is(err, errRefused) {
+			k.log.line("ERRO", "%v", err) // Rancher goes on without it, and tries again at its next start
+		} else if err != nil {
 			return err
 		}
 	}
@@ -203,6 +211,7 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	}()
 	defer apiServer.Close()
 	log.info("Running kube-apiserver (simulated) on :6443")
+	k.applyWebhookConfigLater(ctx.Done())
 	served, err := a.served(rel.kubeconfigHost)
 	if err != nil {
 		return err
@@ -232,6 +241,9 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	}
 	u, err := newUI(cfg, log, k.store, ssl, now)
 	if err != nil {
+		return err
+	}
+	if err := k.installWebhookConfig(); err != nil {
 		return err
 	}
 	var all map[string]setting

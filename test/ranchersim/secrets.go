@@ -33,6 +33,9 @@ func newSecret(namespace, name string, data map[string][]byte) secret {
 type secretStore struct {
 	file string
 	mu   sync.Mutex
+	// admit, when set, is the admission of a secret created (not of one replaced), given the
+	// secrets stored.
+	admit func(s secret, stored map[string]secret) error
 }
 
 func (s *secretStore) load() (map[string]secret, error) {
@@ -76,12 +79,29 @@ func (s *secretStore) put(secs ...secret) error {
 		if old, ok := all[key]; ok {
 			sec.UID, sec.CreationTimestamp = old.UID, old.CreationTimestamp
 		} else {
+			if s.admit != nil {
+				if err := s.admit(sec, all); err != nil {
+					return err
+				}
+			}
 			sec.UID, sec.CreationTimestamp = newUID(), metav1.Now()
 		}
 		sec.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10) // grows with every write, as the datastore's does
 		all[key] = sec
 	}
 	return s.save(all)
+}
+
+// create writes a new secret as the API server's create does: refused when it exists or when
+// it carries a resourceVersion.
+func (s *secretStore) create(sec secret) (bool, error) {
+	if sec.ResourceVersion != "" {
+		return false, errors.New("resourceVersion should not be set on objects to be created")
+	}
+	if _, ok := s.get(sec.Namespace, sec.Name); ok {
+		return false, nil
+	}
+	return true, s.put(sec)
 }
 
 // remove deletes a secret and tells whether it existed.
