@@ -6,6 +6,7 @@ package autorotate
 import (
 	"fmt"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
@@ -52,7 +53,7 @@ type Decision struct {
 func decide(now time.Time, c rancher.Container, certs []collector.CertFile, cfg Config, lastFailure time.Time) Decision {
 	d := Decision{Container: c.Name, Action: None}
 	for _, cf := range certs {
-		if renewedByRotation(c, cf) && (d.Path == "" || cf.Cert.NotAfter.Before(d.Expires)) {
+		if renewedByRotation(c, cf, now) && (d.Path == "" || cf.Cert.NotAfter.Before(d.Expires)) {
 			d.Expires, d.Path = cf.Cert.NotAfter, cf.Path
 		}
 	}
@@ -65,7 +66,7 @@ func decide(now time.Time, c rancher.Container, certs []collector.CertFile, cfg 
 		return d
 	case !c.Up():
 		d.Action = Skip
-		d.Why = fmt.Sprintf("%s expires %s, but the container is %s: a stopped server is not rotated automatically; start it, or rotate it by hand", path.Base(d.Path), stamp(d.Expires), c.State)
+		d.Why = fmt.Sprintf("%s expires %s, but the container is %s: a stopped server is not rotated automatically; start it, or rotate it by hand", name(d.Path), stamp(d.Expires), c.State)
 		return d
 	}
 	d.At = now
@@ -76,9 +77,12 @@ func decide(now time.Time, c rancher.Container, certs []collector.CertFile, cfg 
 	if !expired {
 		d.At = cfg.Window.Next(d.At)
 	}
-	reason := fmt.Sprintf("%s expires %s", path.Base(d.Path), stamp(d.Expires))
+	reason := fmt.Sprintf("%s expires %s", name(d.Path), stamp(d.Expires))
 	if expired {
-		reason = fmt.Sprintf("%s expired %s: the server is down, so the window does not wait", path.Base(d.Path), stamp(d.Expires))
+		reason = fmt.Sprintf("%s expired %s: the server is down, so the window does not wait", name(d.Path), stamp(d.Expires))
+		if !strings.HasPrefix(d.Path, "/") {
+			reason = fmt.Sprintf("%s expired %s: what depends on it fails now, so the window does not wait", name(d.Path), stamp(d.Expires))
+		}
 	}
 	switch {
 	case d.At.After(now) && d.At.Equal(lastFailure.Add(cfg.Backoff)):
@@ -91,9 +95,18 @@ func decide(now time.Time, c rancher.Container, certs []collector.CertFile, cfg 
 	return d
 }
 
-// renewedByRotation tells whether a rotation renews a certificate: a k3s leaf or listener
-// cache, 2.3's listener certificate, or the serving secret of the releases that reload it.
-func renewedByRotation(c rancher.Container, cf collector.CertFile) bool {
+// name is a file's base name, a secret's namespace/name.
+func name(p string) string {
+	if strings.HasPrefix(p, "/") {
+		return path.Base(p)
+	}
+	return path.Dir(p)
+}
+
+// renewedByRotation tells whether a rotation with strategy auto renews a certificate: a k3s leaf
+// or listener cache, 2.3's listener certificate, the serving secret of the releases that reload
+// it, or one of Rancher's in-cluster certificates whose owner will not renew it in time.
+func renewedByRotation(c rancher.Container, cf collector.CertFile, now time.Time) bool {
 	if cf.Container != c.Name || cf.Cert == nil || cf.Class.Class.Unused() {
 		return false // a file the release does not use is never due
 	}
@@ -103,7 +116,12 @@ func renewedByRotation(c rancher.Container, cf collector.CertFile) bool {
 	case collector.SourceListener:
 		return true
 	case collector.SourceSecret:
-		return c.Profile.ServingFromSecret() && path.Dir(cf.Path) == rancher.ServingSecret.Namespace+"/"+rancher.ServingSecret.Name
+		key := path.Dir(cf.Path)
+		if key == rancher.ServingSecret.Namespace+"/"+rancher.ServingSecret.Name {
+			return c.Profile.ServingFromSecret()
+		}
+		row, ok := rancher.InClusterCert(key)
+		return ok && row.Rotatable && path.Base(cf.Path) == "tls.crt" && row.OwnerLate(c.Profile, cf.Cert.NotAfter.Sub(now))
 	}
 	return false
 }

@@ -19,6 +19,9 @@ func TestDecide(t *testing.T) {
 		Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.3.2", K3s: "v0.8.0"})}
 	v24 := v23
 	v24.Profile = rancher.ProfileOf(rancher.Versions{Rancher: "v2.4.8", K3s: "v1.17.2+k3s1"})
+	v260, v275 := v23, v23
+	v260.Profile = rancher.ProfileOf(rancher.Versions{Rancher: "v2.6.0", K3s: "v1.21.3+k3s1"})
+	v275.Profile = rancher.ProfileOf(rancher.Versions{Rancher: "v2.7.5", K3s: "v1.26.4+k3s1"})
 	stopped := v23
 	stopped.State = container.StateExited
 	crashLoop := v23
@@ -62,9 +65,13 @@ func TestDecide(t *testing.T) {
 		{"expired, backoff", crashLoop, leaf(-day), cfg(sunday), now.Add(-time.Hour), Wait, now.Add(23 * time.Hour), "client-admin.crt", "not before"},
 		{"backoff over", v23, leaf(3 * day), cfg(Window{}), now.Add(-25 * time.Hour), Rotate, now, "client-admin.crt", "expires"},
 		{"only CAs and others", v23, leaf(400 * day)[:3], cfg(Window{}), time.Time{}, None, time.Time{}, "", "no k3s certificate"},
-		{"2.4 serving secret", v24, append(leaf(200*day), cert(collector.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "kube-system/k3s-serving/tls.crt", "tls.crt"},
+		{"2.4 serving secret", v24, append(leaf(200*day), cert(collector.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "kube-system/k3s-serving/tls.crt", "kube-system/k3s-serving expires"},
 		{"2.3 has no serving secret to renew", v23, append(leaf(200*day), cert(collector.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
-		{"other secrets are Rancher's business", v24, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
+		{"2.6.0's expired webhook: never renewed, the window does not wait", v260, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", -day, false)), cfg(sunday), time.Time{}, Rotate, now, "cattle-system/cattle-webhook-tls/tls.crt", "cattle-system/cattle-webhook-tls expired"},
+		{"2.7's webhook renews itself 30 days ahead: its owner is late at 10", v275, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", 10*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "cattle-system/cattle-webhook-tls/tls.crt", "expires"},
+		{"the UI certificate at 10 days: Rancher renews it at 7", v275, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/serving-cert/tls.crt", 10*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
+		{"cattle-ca is never rotated", v275, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/tls-rancher/tls.crt", 5*day, true)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
+		{"a secret of no known owner", v275, append(leaf(200*day), cert(collector.SourceSecret, "default/mine/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
 	} {
 		d := decide(now, tc.c, tc.certs, tc.cfg, tc.lastFailure)
 		if d.Action != tc.action || !d.At.Equal(tc.at) || d.Path != tc.path && !strings.HasSuffix(d.Path, "/"+tc.path) || !strings.Contains(d.Why, tc.says) {

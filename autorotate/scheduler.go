@@ -179,7 +179,7 @@ func (s *Scheduler) record(d Decision) {
 
 // start runs an automatic rotation with strategy auto.
 func (s *Scheduler) start(c rancher.Container, d Decision) {
-	job, err := s.rot.NewRotation(c, rotation.Auto, false, rotation.TriggerAuto)
+	job, err := s.rot.NewRotation(c, rotation.Request{Strategy: rotation.Auto}, rotation.TriggerAuto)
 	var busy *rotation.ErrBusy
 	switch {
 	case errors.As(err, &busy):

@@ -1,7 +1,8 @@
 // Package cluster talks to the embedded Kubernetes cluster of a Rancher container through the
 // container's own API server, with the container's admin kubeconfig: it lists the certificates
-// the cluster keeps as secrets, and deletes the one secret a rotation must. It uses client-go's
-// REST client with the core/v1 types only, not the clientset with every API group.
+// the cluster keeps as secrets, and reads, deletes and puts back the objects a rotation renews.
+// It uses client-go's REST client with the core/v1 types only, not the clientset with every API
+// group.
 package cluster
 
 import (
@@ -170,18 +171,6 @@ func (c *Client) Certificates(ctx context.Context) ([]SecretCert, error) {
 			return out, nil
 		}
 	}
-}
-
-// DeleteSecret deletes a secret and tells whether it was there.
-func (c *Client) DeleteSecret(ctx context.Context, namespace, name string) (bool, error) {
-	err := c.rc.Delete().Namespace(namespace).Resource("secrets").Name(name).Do(ctx).Error()
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, classify(fmt.Sprintf("delete secret %s/%s", namespace, name), err)
-	}
-	return true, nil
 }
 
 // ListenerConfig is where k3s v0.8 keeps its 6443 certificate (its pkg/tls/storage.go:13-16).

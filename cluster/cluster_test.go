@@ -268,17 +268,17 @@ func TestExpiredServingCertificate(t *testing.T) {
 	if _, err := s.client(t, false).ServingCertificate(context.Background()); err == nil {
 		t.Fatal("ServingCertificate accepted an expired certificate")
 	}
-	ok, err := s.client(t, true).DeleteSecret(context.Background(), "kube-system", "k3s-serving")
+	ok, err := s.client(t, true).Delete(context.Background(), Secret("kube-system", "k3s-serving"))
 	if err != nil || !ok || !deleted {
 		t.Fatalf("delete through an expired serving certificate: %v %v %v", ok, err, deleted)
 	}
-	if ok, err := s.client(t, true).DeleteSecret(context.Background(), "kube-system", "gone"); ok || err != nil {
+	if ok, err := s.client(t, true).Delete(context.Background(), Secret("kube-system", "gone")); ok || err != nil {
 		t.Fatalf("deleting a missing secret: %v %v", ok, err)
 	}
 	// Accepting expiry is not accepting another CA.
 	other := newAPIServer(t, time.Now().AddDate(1, 0, 0), func(http.ResponseWriter, *http.Request) {})
 	c, _ := New(Options{Kubeconfig: other.kubeconfig, Address: s.Listener.Addr().String(), Timeout: time.Second, AcceptExpiredServer: true})
-	if _, err := c.DeleteSecret(context.Background(), "kube-system", "k3s-serving"); readerr.ReasonOf(err) != readerr.APIUnreachable {
+	if _, err := c.Delete(context.Background(), Secret("kube-system", "k3s-serving")); readerr.ReasonOf(err) != readerr.APIUnreachable {
 		t.Fatalf("expired certificate of another CA accepted: %v", err)
 	}
 }

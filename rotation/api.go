@@ -61,8 +61,9 @@ func methodNotAllowed(allow string) http.Handler {
 }
 
 type rotateRequest struct {
-	Strategy string `json:"strategy"`
-	DryRun   bool   `json:"dry_run"`
+	Strategy string   `json:"strategy"`
+	DryRun   bool     `json:"dry_run"`
+	Secrets  []string `json:"secrets"`
 }
 
 // maxBody bounds a request body.
@@ -155,6 +156,13 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	for _, key := range req.Secrets {
+		if err := rancher.CheckRotatable(key); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	rr := Request{Strategy: strategy, Secrets: req.Secrets, DryRun: req.DryRun}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	c, status, err := a.lookupWatched(ctx, r.PathValue("name"))
@@ -168,11 +176,11 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 			conflict(w, c, busy) // its plan would be of a container the job is changing
 			return
 		}
-		a.dryRun(w, r, c, strategy)
+		a.dryRun(w, r, c, rr)
 		return
 	}
 	a.rot.Resume(r.Context(), a.jobs, false) // one of this container holds its lock: 409 below
-	job, err := a.rot.NewRotation(c, strategy, false, TriggerAPI)
+	job, err := a.rot.NewRotation(c, rr, TriggerAPI)
 	var busy *ErrBusy
 	switch {
 	case errors.As(err, &busy):
@@ -199,8 +207,8 @@ func conflict(w http.ResponseWriter, c rancher.Container, busy *ErrBusy) {
 
 // dryRun plans a rotation and answers with its report at once: the job is not kept, so a
 // GET of its id answers 404, and nothing is written.
-func (a *API) dryRun(w http.ResponseWriter, r *http.Request, c rancher.Container, strategy Strategy) {
-	job, err := a.rot.NewRotation(c, strategy, true, TriggerAPI)
+func (a *API) dryRun(w http.ResponseWriter, r *http.Request, c rancher.Container, req Request) {
+	job, err := a.rot.NewRotation(c, req, TriggerAPI)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -40,8 +41,11 @@ func backupName(dir, container string, created time.Time) string {
 func (j *Job) backup(ctx context.Context) (string, error) {
 	data, m := j.archive, j.manifest
 	if data == nil {
-		var err error
-		if data, m, _, err = archive(ctx, j.rot.eng, j.c); err != nil {
+		objects, err := j.readObjects(ctx)
+		if err != nil {
+			return "", err
+		}
+		if data, m, _, err = archive(ctx, j.rot.eng, j.c, objects); err != nil {
 			return "", err
 		}
 	}
@@ -117,10 +121,11 @@ func checkFreeSpace(dir string, treeBytes int64) error {
 }
 
 // archive reads the k3s certificate locations of the container's release, with the keys beside
-// the certificates, into a gzipped tar in memory; it returns the entries and the bytes of the
-// files. Entry names are the paths inside the container without the leading "/", so the
-// archive restores onto "/".
-func archive(ctx context.Context, eng rancher.Engine, c rancher.Container) ([]byte, manifest, int64, error) {
+// the certificates, into a gzipped tar in memory, and adds the objects of the cluster given (by
+// entry name, under clusterEntries); it returns the entries and the bytes of the files. Entry
+// names of files are the paths inside the container without the leading "/", so the archive
+// restores onto "/".
+func archive(ctx context.Context, eng rancher.Engine, c rancher.Container, objects map[string][]byte) ([]byte, manifest, int64, error) {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -140,6 +145,17 @@ func archive(ctx context.Context, eng rancher.Engine, c rancher.Container) ([]by
 	if len(m) == 0 {
 		return nil, nil, 0, errors.New("nothing to back up")
 	}
+	for _, name := range slices.Sorted(maps.Keys(objects)) {
+		data := objects[name]
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: time.Now()}); err != nil {
+			return nil, nil, 0, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return nil, nil, 0, err
+		}
+		sum := sha256.Sum256(data)
+		m[name] = hex.EncodeToString(sum[:])
+	}
 	if err := tw.Close(); err != nil {
 		return nil, nil, 0, err
 	}
@@ -153,7 +169,7 @@ func archive(ctx context.Context, eng rancher.Engine, c rancher.Container) ([]by
 func treeOf(data []byte) (tree, error) {
 	t := tree{}
 	err := eachEntry(bytes.NewReader(data), func(hdr *tar.Header, r io.Reader) error {
-		if hdr.Typeflag != tar.TypeReg {
+		if hdr.Typeflag != tar.TypeReg || strings.HasPrefix(hdr.Name, clusterEntries) {
 			return nil
 		}
 		b, err := io.ReadAll(r)
@@ -226,6 +242,25 @@ func readBackup(file string) (manifest, error) {
 		return nil
 	})
 	return m, err
+}
+
+// readEntries reads the regular files of a backup, by entry name.
+func readEntries(file string) (map[string][]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string][]byte{}
+	err = eachEntry(f, func(hdr *tar.Header, r io.Reader) error {
+		if hdr.Typeflag != tar.TypeReg {
+			return nil
+		}
+		b, err := io.ReadAll(r)
+		out[hdr.Name] = b
+		return err
+	})
+	return out, err
 }
 
 // eachEntry reads a gzipped tar to its end, checksum included.

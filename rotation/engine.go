@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
@@ -42,7 +43,11 @@ type Engine interface {
 
 // ContainerAPI is what a job does through a container's own API server.
 type ContainerAPI interface {
-	DeleteSecret(ctx context.Context, namespace, name string) (bool, error)
+	// Get returns an object as the API server returned it, and whether it exists.
+	Get(ctx context.Context, o cluster.Object) ([]byte, bool, error)
+	Delete(ctx context.Context, o cluster.Object) (bool, error)
+	// Put creates an object from its backup, or replaces it; it says which.
+	Put(ctx context.Context, o cluster.Object, backup []byte) (string, error)
 	// ServingCertificate is the certificate 6443 serves, verified as a client verifies it.
 	ServingCertificate(ctx context.Context) (*x509.Certificate, error)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
@@ -335,8 +336,11 @@ type fakeAPI struct {
 	up, acceptExpired bool
 }
 
-func (a fakeAPI) DeleteSecret(context.Context, string, string) (bool, error) {
-	return false, errors.New("no secret in the fake")
+// The fake's 2.3 cluster holds none of Rancher's in-cluster certificates.
+func (a fakeAPI) Get(context.Context, cluster.Object) ([]byte, bool, error) { return nil, false, nil }
+func (a fakeAPI) Delete(context.Context, cluster.Object) (bool, error)      { return false, nil }
+func (a fakeAPI) Put(_ context.Context, o cluster.Object, _ []byte) (string, error) {
+	return "", fmt.Errorf("no %s in the fake", o)
 }
 
 func (a fakeAPI) ServingCertificate(context.Context) (*x509.Certificate, error) {

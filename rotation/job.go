@@ -151,6 +151,13 @@ func (j *Job) rollBack(restore, stopping bool) error {
 			errs = append(errs, err)
 		}
 	}
+	if j.deletedObjects() {
+		// What the owners did not issue again is put back from the backup: the cluster is left
+		// as it was, not without its certificates.
+		if err := j.rescueStep(StepRestoreObjs, func() (string, error) { return j.putObjectsBack(ctx, true) }); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

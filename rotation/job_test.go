@@ -38,7 +38,7 @@ func runUntilDeath(t *testing.T, rot *Rotator, f *fakeEngine) (rep Report, death
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := rot.NewRotation(c, Auto, false, TriggerCLI)
+	job, err := rot.NewRotation(c, Request{Strategy: Auto}, TriggerCLI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestBusyContainerRefusesASecondJob(t *testing.T) {
 	f := newFakeEngine(t, 10)
 	rot := New(f, stallingIn(f, testConfig(t.TempDir())), slog.New(slog.DiscardHandler), nil)
 	c, _ := rot.Lookup(context.Background(), fakeID)
-	first, err := rot.NewRotation(c, Auto, false, TriggerCLI)
+	first, err := rot.NewRotation(c, Request{Strategy: Auto}, TriggerCLI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestBusyContainerRefusesASecondJob(t *testing.T) {
 		t.Fatalf("second job: %v", err)
 	}
 	first.Run(context.Background(), nil)
-	if _, err := rot.NewRotation(c, Auto, false, TriggerCLI); err != nil {
+	if _, err := rot.NewRotation(c, Request{Strategy: Auto}, TriggerCLI); err != nil {
 		t.Fatalf("after the first ended: %v", err)
 	}
 }
@@ -338,7 +338,7 @@ func TestWriteBackupNeverNamesAPartialArchive(t *testing.T) {
 	dir := t.TempDir()
 	f := newFakeEngine(t, 10)
 	c := rancherContainer(t, f)
-	data, m, _, err := archive(context.Background(), f, c)
+	data, m, _, err := archive(context.Background(), f, c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestJournalThatCannotBeWrittenDuringVerify(t *testing.T) {
 	}}
 	rot := New(f, stallingIn(f, testConfig(dir)), slog.New(slog.DiscardHandler), nil)
 	c, _ := rot.Lookup(context.Background(), fakeID)
-	job, err := rot.NewRotation(c, Auto, false, TriggerCLI)
+	job, err := rot.NewRotation(c, Request{Strategy: Auto}, TriggerCLI)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package rotation
 
 import (
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
@@ -10,6 +12,7 @@ import (
 type Metrics struct {
 	total      *prometheus.CounterVec
 	last       *prometheus.GaugeVec
+	secretLast *prometheus.GaugeVec
 	inProgress *prometheus.GaugeVec
 }
 
@@ -18,9 +21,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		total:      metrics.Rotations.CounterVec(),
 		last:       metrics.RotationLast.GaugeVec(),
+		secretLast: metrics.RotationSecretLast.GaugeVec(),
 		inProgress: metrics.RotationInProgress.GaugeVec(),
 	}
-	reg.MustRegister(m.total, m.last, m.inProgress)
+	reg.MustRegister(m.total, m.last, m.secretLast, m.inProgress)
 	return m
 }
 
@@ -41,7 +45,11 @@ func (m *Metrics) end(rep Report) {
 }
 
 func (m *Metrics) setLast(rep Report) {
-	m.last.WithLabelValues(rep.Container, string(rep.Kind), string(rep.State), string(rep.Trigger)).Set(float64(rep.Finished.UnixNano()) / 1e9)
+	ended := float64(rep.Finished.UnixNano()) / 1e9
+	m.last.WithLabelValues(rep.Container, string(rep.Kind), string(rep.State), string(rep.Trigger)).Set(ended)
+	for _, key := range rep.DeleteSecrets {
+		m.secretLast.WithLabelValues(rep.Container, key, string(rep.State)).Set(ended)
+	}
 }
 
 // LoadLastFromJournals sets the last-ended gauges from the journals of earlier processes, so
@@ -51,13 +59,9 @@ func (r *Rotator) LoadLastFromJournals() {
 		return
 	}
 	all, _ := journals(r.cfg.BackupDir)
-	seen := map[[4]string]bool{}
-	for _, j := range all { // newest first
-		key := [4]string{j.Container, string(j.Kind), string(j.State), string(j.Trigger)}
-		if j.State == Running || j.DryRun || j.Finished.IsZero() || seen[key] {
-			continue
+	for _, j := range slices.Backward(all) { // oldest first: the newest of each series is set last
+		if j.State != Running && !j.DryRun && !j.Finished.IsZero() {
+			r.metrics.setLast(j.Report)
 		}
-		seen[key] = true
-		r.metrics.setLast(j.Report)
 	}
 }

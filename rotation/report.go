@@ -56,6 +56,7 @@ const (
 	StepStart         StepName = "start"
 	StepSecondStart   StepName = "second-start"
 	StepVerify        StepName = "verify"
+	StepRestoreObjs   StepName = "restore-secrets"
 	StepRecover       StepName = "recover"
 	StepRestoreBackup StepName = "restore-backup"
 )
@@ -83,8 +84,14 @@ type Report struct {
 	State             State    `json:"state"`
 	Backup            string   `json:"backup,omitempty"`
 	Plan              []string `json:"plan,omitempty"`
-	// DeleteSecrets are the secrets of the embedded cluster the plan deletes, as namespace/name.
+	// Secrets are the in-cluster certificates asked for (namespace/name).
+	Secrets []string `json:"secrets,omitempty"`
+	// DeleteSecrets are the secrets of the embedded cluster the plan deletes, as namespace/name,
+	// and DeleteWhy says why each; DeleteWebhooks the MutatingWebhookConfigurations deleted with
+	// them.
 	DeleteSecrets  []string          `json:"delete_secrets,omitempty"`
+	DeleteWhy      map[string]string `json:"delete_why,omitempty"`
+	DeleteWebhooks []string          `json:"delete_webhook_configurations,omitempty"`
 	Steps          []Step            `json:"steps"`
 	NotAfterBefore map[string]string `json:"not_after_before,omitempty"`
 	NotAfterAfter  map[string]string `json:"not_after_after,omitempty"`

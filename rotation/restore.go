@@ -1,10 +1,12 @@
 package rotation
 
 import (
+	"archive/tar"
 	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -16,10 +18,16 @@ func (j *Job) restore(ctx context.Context) error {
 		if err != nil {
 			return "", fmt.Errorf("read backup %s: %w", j.j.Backup, err)
 		}
-		j.set(func(jr *journal) {
-			jr.Todo = []todo{{Name: "stop"}, {Name: "copy"}, {Name: "start"}, {Name: "verify"}}
-		})
-		return fmt.Sprintf("%s: %d entries", j.j.Backup, len(want)), nil
+		steps := []todo{{Name: "stop"}, {Name: "copy"}, {Name: "start"}, {Name: "verify"}}
+		objs, err := backupObjects(j.j.Backup)
+		if err != nil {
+			return "", fmt.Errorf("read backup %s: %w", j.j.Backup, err)
+		}
+		if len(objs) > 0 {
+			steps = append(steps, todo{Name: StepRestoreObjs})
+		}
+		j.set(func(jr *journal) { jr.Todo = steps })
+		return fmt.Sprintf("%s: %d entries, %d of them objects of the cluster", j.j.Backup, len(want), len(objs)), nil
 	}); err != nil {
 		return err
 	}
@@ -34,14 +42,14 @@ func (j *Job) verifyRestore(ctx context.Context, final bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, got, _, err := archive(ctx, j.rot.eng, j.c) // checksums what the container holds now
+	_, got, _, err := archive(ctx, j.rot.eng, j.c, nil) // checksums what the container holds now
 	if err != nil {
 		return "", err
 	}
 	var differ []string
 	files := 0
 	for name, sum := range want {
-		if sum == "" {
+		if sum == "" || strings.HasPrefix(name, clusterEntries) {
 			continue
 		}
 		files++
@@ -63,8 +71,8 @@ func (j *Job) verifyRestore(ctx context.Context, final bool) (string, error) {
 	return detail + "; the container runs", nil
 }
 
-// copyIn extracts the backup onto "/" of the (stopped) container; entry names are the paths
-// inside it.
+// copyIn extracts the backup's files onto "/" of the (stopped) container; entry names are the
+// paths inside it. The objects of the cluster are left out: restore-secrets puts them back.
 func (j *Job) copyIn(ctx context.Context) error {
 	f, err := os.Open(j.j.Backup)
 	if err != nil {
@@ -75,7 +83,34 @@ func (j *Job) copyIn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return j.rot.eng.CopyTo(ctx, j.j.ContainerID, gz)
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(filesOnly(tar.NewReader(gz), pw)) }()
+	err = j.rot.eng.CopyTo(ctx, j.j.ContainerID, pr)
+	pr.CloseWithError(err)
+	return err
+}
+
+// filesOnly copies a tar without the entries of cluster objects.
+func filesOnly(tr *tar.Reader, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(hdr.Name, clusterEntries) {
+			continue
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
 }
 
 // putBackupBack restores the backup when a recovered job cannot be finished: stop, copy, and

@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
@@ -27,7 +28,12 @@ func (j *Job) preflight(ctx context.Context) (string, error) {
 	if !rancher.IsRancherImage(j.c.Image) {
 		return "", fmt.Errorf("container %s runs %s, not a rancher/rancher image", j.c.Name, j.c.Image)
 	}
-	data, m, size, err := archive(ctx, j.rot.eng, j.c)
+	now := time.Now()
+	secrets, err := j.planSecrets(ctx, j.j.Secrets, j.j.RequestedStrategy == Auto, now)
+	if err != nil {
+		return "", err
+	}
+	data, m, size, err := archive(ctx, j.rot.eng, j.c, secrets.objects)
 	if err != nil {
 		return "", err
 	}
@@ -39,14 +45,27 @@ func (j *Job) preflight(ctx context.Context) (string, error) {
 	if len(before.leaves()) == 0 {
 		return "", fmt.Errorf("no k3s leaf certificate found under %s", rancher.ServerTLSDir)
 	}
-	s, reason := choose(j.j.RequestedStrategy, j.c.Profile, before, time.Now())
+	s, reason := choose(j.j.RequestedStrategy, j.c.Profile, before, now, len(secrets.secrets) > 0)
 	files := plan(s, before)
-	var secrets []string
+	deletes := secrets.secrets
+	why := secrets.why
 	if deletesServingSecret(j.c.Profile, s) {
-		secrets = []string{servingSecretName()}
+		deletes = append([]string{servingSecretName()}, deletes...)
+		why[servingSecretName()] = describe(j.c.Profile) + " reloads its serving certificate from it at start: deleted with the listener cache"
+	}
+	notAfter := before.notAfter()
+	for k, v := range secrets.notAfter {
+		notAfter[k] = v
+	}
+	if secrets.note != "" {
+		reason += "; in-cluster certificates: " + secrets.note
 	}
 	j.set(func(jr *journal) {
-		jr.Strategy, jr.Reason, jr.Plan, jr.DeleteSecrets, jr.NotAfterBefore = s, reason, files, secrets, before.notAfter()
+		jr.Strategy, jr.Reason, jr.Plan, jr.NotAfterBefore = s, reason, files, notAfter
+		jr.DeleteSecrets, jr.DeleteWebhooks = deletes, secrets.webhooks
+		if len(why) > 0 {
+			jr.DeleteWhy = why
+		}
 	})
 	if err := checkRemovable(files); err != nil {
 		return "", err
@@ -56,11 +75,14 @@ func (j *Job) preflight(ctx context.Context) (string, error) {
 			return "", err
 		}
 		j.archive, j.manifest = data, m
-		j.set(func(jr *journal) { jr.Todo = rotationSteps(s, files, secrets) })
+		j.set(func(jr *journal) { jr.Todo = rotationSteps(s, files, deletes) })
 	}
 	detail := fmt.Sprintf("container %s, strategy %s: %s; %d files to remove", j.c.State, s, reason, len(files))
-	if len(secrets) > 0 {
-		detail += fmt.Sprintf(", and the secret %s, from which %s would reload the serving certificate", secrets[0], describe(j.c.Profile))
+	if len(deletes) > 0 {
+		detail += "; secrets to delete: " + strings.Join(deletes, ", ")
+	}
+	if len(secrets.webhooks) > 0 {
+		detail += " and the webhook configuration " + strings.Join(secrets.webhooks, ", ") + " that would refuse their creation"
 	}
 	return detail, nil
 }
@@ -69,7 +91,7 @@ func (j *Job) preflight(ctx context.Context) (string, error) {
 func rotationSteps(s Strategy, files, secrets []string) []todo {
 	steps := []todo{{Name: "backup"}}
 	if len(secrets) > 0 {
-		steps = append(steps, todo{Name: "delete-secret"})
+		steps = append(steps, todo{Name: StepDeleteSecret})
 	}
 	steps = append(steps, todo{Name: "stop"})
 	if s == Restart {
@@ -104,15 +126,23 @@ func (j *Job) verifyRotation(ctx context.Context, final bool) (string, error) {
 	if err := checkTree(before, after, j.j.Strategy, j.c.Profile, time.Now()); err != nil {
 		return "", err
 	}
-	detail := ""
+	var details []string
 	if checksServing(j.c.Profile, j.j.Strategy) {
 		served, err := j.checkServing(ctx, time.Now())
 		if err != nil {
 			return "", err
 		}
-		detail = served + "; "
+		details = append(details, served)
 	}
-	return detail + fmt.Sprintf("running, no x509 errors, %d leaves renewed and signed by the current CAs", len(after.leaves())), nil
+	details = append(details, fmt.Sprintf("running, no x509 errors, %d leaves renewed and signed by the current CAs", len(after.leaves())))
+	secrets, err := j.verifySecrets(ctx)
+	if err != nil {
+		return "", err
+	}
+	if secrets != "" {
+		details = append(details, secrets)
+	}
+	return strings.Join(details, "; "), nil
 }
 
 func isUnreachable(err error) bool { return readerr.ReasonOf(err) == readerr.APIUnreachable }

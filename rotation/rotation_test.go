@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
@@ -211,13 +212,23 @@ func TestChooseAuto(t *testing.T) {
 		{"2.4 leaves due, serving not", profile("v2.4.8", "v1.17.2+k3s1"), treeWith(20, 200), Restart, "all 1 due"},
 		{"2.4 serving certificate expired", profile("v2.4.8", "v1.17.2+k3s1"), treeWith(300, -2), Leaf, "dynamic-cert.json expires within 30 days"},
 	} {
-		got, reason := choose(Auto, tt.p, tt.t, now)
+		got, reason := choose(Auto, tt.p, tt.t, now, false)
 		if got != tt.want || !strings.Contains(reason, tt.reasonSaying) {
 			t.Errorf("%s: %s (%s), want %s saying %q", tt.name, got, reason, tt.want, tt.reasonSaying)
 		}
 	}
-	if got, _ := choose(AllCerts, profile("v2.7.5", ""), treeWith(20, 20), now); got != AllCerts {
+	if got, _ := choose(AllCerts, profile("v2.7.5", ""), treeWith(20, 20), now, true); got != AllCerts {
 		t.Error("an explicit strategy was replaced")
+	}
+	// An expired webhook certificate and nothing of k3s due: the restart alone, on a release that
+	// never renews k3s's certificates too; with a k3s leaf due, the k3s plan stands.
+	for _, p := range []rancher.Profile{profile("v2.5.7", "v1.18.8+k3s1"), profile("v2.6.0", "v1.21.3+k3s1")} {
+		if got, reason := choose(Auto, p, treeWith(200, 200), now, true); got != Restart || !strings.Contains(reason, "no k3s certificate is due") {
+			t.Errorf("%s, secrets only: %s (%s)", p.Rancher, got, reason)
+		}
+	}
+	if got, _ := choose(Auto, profile("v2.4.8", "v1.17.2+k3s1"), treeWith(300, 20), now, true); got != Leaf {
+		t.Errorf("2.4.8 with its serving certificate due and secrets: %s, want leaf", got)
 	}
 }
 
@@ -476,7 +487,7 @@ func TestDryRunWhileARotationRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	running, err := rot.NewRotation(c, Leaf, false, TriggerCLI) // holds the lock, as a CLI rotation does
+	running, err := rot.NewRotation(c, Request{Strategy: Leaf}, TriggerCLI) // holds the lock, as a CLI rotation does
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,5 +585,40 @@ func TestPlansLeaveWhatTheReleaseDoesNotUse(t *testing.T) {
 	}
 	if err := checkTree(tr, renewedAdmin, Restart, p, now); err == nil {
 		t.Fatal("without the release's file set the leftovers would have failed the check: the test proves nothing")
+	}
+}
+
+// TestClusterEntriesStayOutOfTheContainer: the objects of the cluster a backup holds are named
+// apart from the container's files, read back as the objects they are, and left out of what is
+// copied into the container.
+func TestClusterEntriesStayOutOfTheContainer(t *testing.T) {
+	for _, o := range []cluster.Object{cluster.Secret("cattle-system", "cattle-webhook-tls"), cluster.MutatingWebhook("rancher.cattle.io")} {
+		if got, ok := objectOf(entryOf(o)); !ok || got != o {
+			t.Errorf("%s: entry %s reads back as %v %v", o, entryOf(o), got, ok)
+		}
+	}
+	for _, name := range []string{"var/lib/rancher/k3s/server/tls/server-ca.crt", "cluster/secrets/x.json", "cluster/other/a/b.json"} {
+		if o, ok := objectOf(name); ok {
+			t.Errorf("%s read as %v", name, o)
+		}
+	}
+	var in bytes.Buffer
+	tw := tar.NewWriter(&in)
+	for _, name := range []string{"var/lib/rancher/k3s/server/tls/a.crt", entryOf(cluster.Secret("ns", "n")), "var/lib/rancher/k3s/server/tls/b.key"} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: 1, Typeflag: tar.TypeReg})
+		tw.Write([]byte("x"))
+	}
+	tw.Close()
+	var out bytes.Buffer
+	if err := filesOnly(tar.NewReader(&in), &out); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	tr := tar.NewReader(&out)
+	for hdr, err := tr.Next(); err == nil; hdr, err = tr.Next() {
+		names = append(names, hdr.Name)
+	}
+	if strings.Join(names, " ") != "var/lib/rancher/k3s/server/tls/a.crt var/lib/rancher/k3s/server/tls/b.key" {
+		t.Fatalf("copied %v", names)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,7 +21,10 @@ type Config struct {
 	StopTimeout time.Duration // docker stop grace period
 	Timeout     time.Duration // a whole job
 	BackupKeep  int           // verified backups kept per container after a success
-	Owner       string        // this process, as journals and locks name it
+	// OwnerWait is how long a rotation waits for the owners of the secrets it deleted to issue
+	// them anew after the start.
+	OwnerWait time.Duration
+	Owner     string // this process, as journals and locks name it
 	// Stall, when set, is called at each crash point of a job (see StallEnv): the tests stop
 	// or kill the process there.
 	Stall func(point string)
@@ -54,11 +58,25 @@ func (r *Rotator) Lookup(ctx context.Context, name string) (rancher.Container, e
 	return rancher.Inspect(ctx, r.eng, name)
 }
 
+// Request is what a rotation is asked to do.
+type Request struct {
+	Strategy Strategy
+	// Secrets are in-cluster certificates (namespace/name) to renew besides what the strategy
+	// plans; each must be one rancher.CheckRotatable accepts.
+	Secrets []string
+	DryRun  bool
+}
+
 // NewRotation prepares a rotation of c, taking c's lock: *ErrBusy when another job, in any
 // process, rotates or restores it. A dry run takes no lock and writes nothing: no journal, no
 // lock file, no directory; its report is all it leaves.
-func (r *Rotator) NewRotation(c rancher.Container, s Strategy, dryRun bool, trigger Trigger) (*Job, error) {
-	return r.newJob(c, Report{Kind: KindRotate, Trigger: trigger, RequestedStrategy: s, DryRun: dryRun})
+func (r *Rotator) NewRotation(c rancher.Container, req Request, trigger Trigger) (*Job, error) {
+	for _, key := range req.Secrets {
+		if err := rancher.CheckRotatable(key); err != nil {
+			return nil, err
+		}
+	}
+	return r.newJob(c, Report{Kind: KindRotate, Trigger: trigger, RequestedStrategy: req.Strategy, DryRun: req.DryRun, Secrets: slices.Compact(slices.Sorted(slices.Values(req.Secrets)))})
 }
 
 // NewRestore prepares the restore of a backup into c, taking c's lock.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
 // Before k3s v1.19 (Rancher 2.4 to 2.5.7) the 6443 listener reloads its certificate from the
@@ -21,38 +20,6 @@ func deletesServingSecret(p rancher.Profile, s Strategy) bool {
 
 func servingSecretName() string {
 	return rancher.ServingSecret.Namespace + "/" + rancher.ServingSecret.Name
-}
-
-// deleteServingSecret deletes the secret, accepting the expired serving certificate it is
-// there to replace, and waits up to wait for the API server to answer.
-func (j *Job) deleteServingSecret(ctx context.Context, wait time.Duration) (string, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		detail, err := j.tryDeleteServingSecret(ctx)
-		if err == nil || readerr.ReasonOf(err) != readerr.APIUnreachable || !time.Now().Before(deadline) {
-			return detail, err
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(j.poll()):
-		}
-	}
-}
-
-func (j *Job) tryDeleteServingSecret(ctx context.Context) (string, error) {
-	client, err := j.rot.eng.API(ctx, j.j.ContainerID, true)
-	if err != nil {
-		return "", err
-	}
-	deleted, err := client.DeleteSecret(ctx, rancher.ServingSecret.Namespace, rancher.ServingSecret.Name)
-	switch {
-	case err != nil:
-		return "", err
-	case !deleted:
-		return servingSecretName() + " was not there", nil
-	}
-	return fmt.Sprintf("deleted %s through the container's API server", servingSecretName()), nil
 }
 
 // checksServing tells whether a rotation must check what 6443 serves: where the listener does

@@ -3,6 +3,7 @@ package rotation
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,11 +17,13 @@ func (j *Job) do(ctx context.Context, t todo) (string, error) {
 	switch t.Name {
 	case "backup":
 		return j.backup(ctx)
-	case "delete-secret":
+	case StepDeleteSecret:
 		if t.Wait {
-			return j.deleteServingSecret(ctx, j.rot.cfg.SettleTime+time.Minute)
+			return j.deleteObjects(ctx, j.rot.cfg.SettleTime+time.Minute)
 		}
 		return j.deleteSecretBeforeStop(ctx)
+	case StepRestoreObjs:
+		return j.putObjectsBack(ctx, false)
 	case "stop":
 		return "", j.changing(ctx, func(ctx context.Context) error {
 			err := j.rot.eng.Stop(ctx, j.j.ContainerID)
@@ -104,10 +107,11 @@ func (j *Job) insertAfter(after StepName, steps ...todo) {
 	j.j.Todo = append(j.j.Todo[:at], append(steps, j.j.Todo[at:]...)...)
 }
 
-// deleteSecretBeforeStop deletes the serving secret while the API server answers; when the
-// container is down or its API server does not answer, the secret is deleted after the start
-// instead: the listener then reloads the old certificate from it, so a second stop, removal of
-// the cache it rewrote and start follow.
+// deleteSecretBeforeStop deletes the planned secrets while the API server answers; when the
+// container is down or its API server does not answer, they are deleted after the start
+// instead, and a second stop and start follow: for the serving secret, from which the listener
+// reloaded the old certificate, with the cache it rewrote removed in between; for Rancher's
+// own, for their owners to issue them at that start.
 func (j *Job) deleteSecretBeforeStop(ctx context.Context) (string, error) {
 	c, err := rancher.Inspect(ctx, j.rot.eng, j.j.ContainerID)
 	if err != nil {
@@ -115,17 +119,16 @@ func (j *Job) deleteSecretBeforeStop(ctx context.Context) (string, error) {
 	}
 	why := fmt.Sprintf("container %s", c.State)
 	if c.Up() {
-		detail, err := j.deleteServingSecret(ctx, 0)
+		detail, err := j.deleteObjects(ctx, 0)
 		if !isUnreachable(err) {
 			return detail, err
 		}
 		why = fmt.Sprintf("the API server did not answer (%v)", err)
 	}
-	cache := []string{rancher.ServerTLSDir + "/" + certs.DynamicCertFile}
-	j.insertAfter("start",
-		todo{Name: "delete-secret", Wait: true},
-		todo{Name: "stop"},
-		todo{Name: "remove", Files: cache},
-		todo{Name: "start"})
+	steps := []todo{{Name: StepDeleteSecret, Wait: true}, {Name: "stop"}}
+	if slices.Contains(j.j.DeleteSecrets, servingSecretName()) {
+		steps = append(steps, todo{Name: "remove", Files: []string{rancher.ServerTLSDir + "/" + certs.DynamicCertFile}})
+	}
+	j.insertAfter("start", append(steps, todo{Name: "start"})...)
 	return why + ": deleting after the start, then restarting once more", nil
 }

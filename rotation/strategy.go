@@ -48,13 +48,16 @@ func ParseStrategy(s string) (Strategy, error) {
 	return "", fmt.Errorf("unknown strategy %q: want %s, %s, %s or %s", s, Auto, Leaf, AllCerts, Restart)
 }
 
-// choose resolves Auto for a container of profile p whose certificates are t, and says why.
-func choose(s Strategy, p rancher.Profile, t tree, now time.Time) (Strategy, string) {
+// choose resolves Auto for a container of profile p whose certificates are t, and says why;
+// secrets tells that in-cluster certificates are planned, which a restart alone re-issues.
+func choose(s Strategy, p rancher.Profile, t tree, now time.Time, secrets bool) (Strategy, string) {
 	if s != Auto {
 		return s, fmt.Sprintf("strategy %s was asked for", s)
 	}
 	release := describe(p)
 	switch {
+	case secrets && !p.ListenerConfig && len(t.due(now)) == 0:
+		return Restart, "no k3s certificate is due, so none is removed: the restart has the owners of the secrets deleted issue them anew"
 	case p.ListenerConfig:
 		return AllCerts, release + " never renews its k3s certificates, and mints its 6443 certificate (ListenerConfig kube-system/tls-config) again only for a new server CA: every certificate is removed, keys kept, so that k3s mints new CAs and all that they sign, and the second start follows"
 	case p.Renewal == rancher.RenewalNever:

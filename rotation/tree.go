@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
@@ -68,6 +69,17 @@ func (t tree) leaves() []string { return t.of(rancher.ClassLeaf) }
 
 // renewable are the leaves and the listener cache: what a start of k3s re-issues.
 func (t tree) renewable() []string { return t.of(rancher.ClassLeaf, rancher.ClassListenerCache) }
+
+// due are the renewable certificates that expire within the warning threshold.
+func (t tree) due(now time.Time) []string {
+	var out []string
+	for _, f := range t.renewable() {
+		if t[f].NotAfter.Sub(now) < dueWithin {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // cas are k3s's CA certificates.
 func (t tree) cas() []*x509.Certificate {

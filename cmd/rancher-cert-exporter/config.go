@@ -20,6 +20,7 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/autorotate"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
 )
@@ -53,8 +54,7 @@ type config struct {
 
 	// rotate and restore: one container
 	container string
-	strategy  rotation.Strategy
-	dryRun    bool
+	rotate    rotation.Request
 	backup    string
 }
 
@@ -83,6 +83,7 @@ func parseConfig(args []string) (config, error) {
 		settleTime  = app.Flag("rotation.settle-time", "How long a restarted container must run without restarts or x509 errors.").Default("20s").Duration()
 		stopTimeout = app.Flag("rotation.stop-timeout", "Grace period of docker stop.").Default("30s").Duration()
 		jobTimeout  = app.Flag("rotation.timeout", "Time limit of a whole rotation or restore.").Default("10m").Duration()
+		ownerWait   = app.Flag("rotation.owner-wait", "How long a rotation waits after the start for the owners of the in-cluster certificates it deleted to issue them anew (rancher-webhook applies its configuration 15 s after its own start).").Default("5m").Duration()
 		backupKeep  = app.Flag("rotation.backup-keep", "Verified backups kept per container after a successful rotation; the oldest beyond are pruned, never one a running or failed job names (0 keeps all).").Default("10").Int()
 		autoMode    = app.Flag("rotation.auto", "Rotate the k3s certificates automatically before they expire: off, plan (say what would be done and when, do nothing) or on.").Default(autorotate.Off).Enum(autorotate.Off, autorotate.Plan, autorotate.On)
 		autoBefore  = durationFlag(app, "rotation.auto-before", "Rotate automatically what expires within this long (e.g. 14d).", "14d")
@@ -103,6 +104,7 @@ func parseConfig(args []string) (config, error) {
 		rotateCmd = app.Command(cmdRotate, "Rotate the k3s certificates of one container (--rancher.container): backup, stop, remove, start, verify.")
 		strategy  = rotateCmd.Flag("strategy", "auto (restart where the release renews on start and that suffices, else leaf; all-certs on 2.3), leaf (leaves and listener cache), all-certs (every *.crt, CAs too) or restart (restart only).").Default(string(rotation.Auto)).Enum(strategyNames()...)
 		dryRun    = rotateCmd.Flag("dry-run", "Only check and print the plan; nothing is written.").Bool()
+		secretsTo = rotateCmd.Flag("secret", "Also renew this certificate of Rancher's cluster, namespace/name, by deleting it for its owner to issue anew (repeatable): "+strings.Join(rancher.RotatableSecrets(), ", ")+". Strategy auto plans those due that their owner will not renew in time.").PlaceHolder("NAMESPACE/NAME").Strings()
 
 		restoreCmd = app.Command(cmdRestore, "Put a backup's files back into one container (--rancher.container).")
 		backupFile = restoreCmd.Flag("backup", "Backup archive written by a rotation.").Required().ExistingFile()
@@ -122,7 +124,7 @@ func parseConfig(args []string) (config, error) {
 	}
 	cfg.docker = *discover || len(*containers) > 0
 	cfg.rotation = rotation.Config{BackupDir: *backupDir, SettleTime: *settleTime, StopTimeout: *stopTimeout, Timeout: *jobTimeout,
-		BackupKeep: *backupKeep, Owner: owner(command), Stall: rotation.StallAt(os.Getenv(rotation.StallEnv))}
+		BackupKeep: *backupKeep, OwnerWait: *ownerWait, Owner: owner(command), Stall: rotation.StallAt(os.Getenv(rotation.StallEnv))}
 	cfg.stopGrace = *stopGrace
 	window, err := autorotate.ParseWindow(*autoWindow)
 	if err != nil {
@@ -135,7 +137,13 @@ func parseConfig(args []string) (config, error) {
 	}
 	cfg.output = *output
 	cfg.limits = check.Limits{Warn: time.Duration(*warnDays) * 24 * time.Hour, Crit: time.Duration(*critDays) * 24 * time.Hour}
-	cfg.strategy, cfg.dryRun, cfg.backup = rotation.Strategy(*strategy), *dryRun, *backupFile
+	cfg.rotate = rotation.Request{Strategy: rotation.Strategy(*strategy), Secrets: *secretsTo, DryRun: *dryRun}
+	cfg.backup = *backupFile
+	for _, key := range *secretsTo {
+		if err := rancher.CheckRotatable(key); err != nil {
+			return cfg, fmt.Errorf("%w: --secret: %w", errUsage, err)
+		}
+	}
 	return cfg, cfg.validate()
 }
 

@@ -38,12 +38,12 @@ func TestDefaults(t *testing.T) {
 func TestFlagsBecomeSettings(t *testing.T) {
 	t.Setenv("STATE_DIRECTORY", "/var/lib/rancher-cert-exporter:/other")
 	t.Setenv(rotation.StallEnv, "verify")
-	cfg, err := parseConfig([]string{"rotate", "--rancher.container", "rancher", "--strategy", "all-certs", "--dry-run",
+	cfg, err := parseConfig([]string{"rotate", "--rancher.container", "rancher", "--strategy", "all-certs", "--dry-run", "--secret", "cattle-system/cattle-webhook-tls",
 		"--rotation.settle-time", "3s", "--rotation.auto-before", "2w", "--rotation.window", "Sun 02:00-04:00 UTC", "--log.level", "debug"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.command != cmdRotate || cfg.container != "rancher" || cfg.strategy != rotation.AllCerts || !cfg.dryRun ||
+	if cfg.command != cmdRotate || cfg.container != "rancher" || cfg.rotate.Strategy != rotation.AllCerts || !cfg.rotate.DryRun || len(cfg.rotate.Secrets) != 1 || cfg.rotate.Secrets[0] != "cattle-system/cattle-webhook-tls" ||
 		cfg.rotation.SettleTime != 3*time.Second || cfg.auto.Before != 14*24*time.Hour || cfg.auto.Window.String() != "Sun 02:00-04:00 UTC" {
 		t.Errorf("rotate: %+v", cfg)
 	}
@@ -63,7 +63,7 @@ func TestFlagsBecomeSettings(t *testing.T) {
 // package offers.
 func TestStrategiesAreTheRotationPackages(t *testing.T) {
 	for _, s := range rotation.Strategies {
-		if cfg, err := parseConfig([]string{"rotate", "--rancher.container", "r", "--strategy", string(s)}); err != nil || cfg.strategy != s {
+		if cfg, err := parseConfig([]string{"rotate", "--rancher.container", "r", "--strategy", string(s)}); err != nil || cfg.rotate.Strategy != s {
 			t.Errorf("--strategy %s: %v", s, err)
 		}
 	}
@@ -83,6 +83,8 @@ func TestMistakesAreUsageErrors(t *testing.T) {
 		{[]string{"--no-rancher.discover", "--files.path", "/x", "--rotation.auto", "on"}, "need the Docker engine"},
 		{[]string{"rotate"}, "exactly one --rancher.container"},
 		{[]string{"rotate", "--rancher.container", "../x"}, "../x"},
+		{[]string{"rotate", "--rancher.container", "r", "--secret", "cattle-system/tls-rancher"}, "agents pin"},
+		{[]string{"rotate", "--rancher.container", "r", "--secret", "default/mine"}, "cattle-system/cattle-webhook-tls, cattle-system/tls-rancher-internal, cattle-system/serving-cert"},
 		{[]string{"--rotation.window", "Sunday"}, "Sunday"},
 		{[]string{"--rotation.auto", "maybe"}, "maybe"},
 		{[]string{"--no-such-flag"}, "no-such-flag"},

@@ -62,7 +62,7 @@ func run(args []string) int {
 // process left; a dry run writes nothing, so it finishes nothing either.
 func runJob(cfg config, rot *rotation.Rotator, logger *slog.Logger) int {
 	fg := foreground{rot: rot, grace: cfg.stopGrace}
-	if cfg.command != cmdRotate || !cfg.dryRun {
+	if cfg.command != cmdRotate || !cfg.rotate.DryRun {
 		if _, err := rotation.CheckBackupDir(cfg.rotation.BackupDir); err != nil {
 			logger.Error("rotation", "err", err)
 			return 2
@@ -72,7 +72,7 @@ func runJob(cfg config, rot *rotation.Rotator, logger *slog.Logger) int {
 		}
 	}
 	if cfg.command == cmdRotate {
-		return fg.rotate(cfg.container, cfg.strategy, cfg.dryRun)
+		return fg.rotate(cfg.container, cfg.rotate)
 	}
 	return fg.restore(cfg.container, cfg.backup)
 }

@@ -100,9 +100,9 @@ func (fg foreground) recoverJobs() bool {
 	return ok
 }
 
-func (fg foreground) rotate(name string, s rotation.Strategy, dryRun bool) int {
+func (fg foreground) rotate(name string, req rotation.Request) int {
 	return fg.runNew(name, func(c rancher.Container) (*rotation.Job, error) {
-		return fg.rot.NewRotation(c, s, dryRun, rotation.TriggerCLI)
+		return fg.rot.NewRotation(c, req, rotation.TriggerCLI)
 	})
 }
 
