@@ -15,6 +15,9 @@ local lib = import 'lib.libsonnet';
     local inUse(expr) = '(%s unless on (instance, container, path) rancher_cert_exporter_certificate_unused{%s})' % [expr, all],
     local k3sCerts = inUse('cert_not_after_seconds{%s}' % k3s),
     local secret = lib.selector(c, ['source="secret"']),
+    // The certificates kept as secrets, but not those whose owner renews them and is still on
+    // time: left to live above its renewal window, less the owner's grace.
+    local secretCerts = '(cert_not_after_seconds{%(s)s} unless on (instance, container, source, path) ((cert_not_after_seconds{%(s)s} - time()) > on (instance, container, source, path) (rancher_cert_exporter_owner_renewal_window_seconds{%(s)s} - %(grace)d)))' % { s: secret, grace: t.ownerGraceHours * 3600 },
     local ui = lib.selector(c, ['source="ui"']),
     // The certificates of the cacerts setting (cacerts#1, #2, ...): judged is the one the UI chain
     // ends in; all of them while that is not known (the UI not read).
@@ -93,13 +96,13 @@ local lib = import 'lib.libsonnet';
         ),
         alert(
           'RancherClusterCertificateExpiringSoon', 'warning', '1h',
-          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [secret, t.warningDays],
+          '(%s - time()) <= %d * 86400' % [secretCerts, t.warningDays],
           "A certificate kept as a secret in a Rancher server's cluster expires within %d days." % t.warningDays,
           'Secret {{ $labels.path }} in the cluster of container {{ $labels.container }} on {{ $labels.instance }} ' + lib.when + '. ' + lib.secretAdvice,
         ),
         alert(
           'RancherClusterCertificateExpiringCritical', 'critical', '15m',
-          '(cert_not_after_seconds{%s} - time()) <= %d * 86400' % [secret, t.criticalDays],
+          '(%s - time()) <= %d * 86400' % [secretCerts, t.criticalDays],
           "A certificate kept as a secret in a Rancher server's cluster expires within %d days." % t.criticalDays,
           'Secret {{ $labels.path }} in the cluster of container {{ $labels.container }} on {{ $labels.instance }} ' + lib.when + '. ' + lib.secretAdvice,
         ),

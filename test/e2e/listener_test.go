@@ -5,13 +5,14 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	dto "github.com/prometheus/client_model/go"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"

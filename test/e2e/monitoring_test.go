@@ -139,7 +139,7 @@ func TestAlertDeliveredAndDashboardQueriesAnswer(t *testing.T) {
 	v257 := engine.StartSim(t, harness.SimOptions{Profile: harness.V257, LeafDays: 20}) // its webhook certificate expires in 20 days
 	engine.WaitLog(t, sim.ID, simReady, 30*time.Second)
 	engine.WaitLog(t, v257.ID, simReady, 60*time.Second)
-	clusterCtl(t, v257, "add", "--id", "c-dash1", "--name", "dash", "--rke1", "--cert", "kube-apiserver=100") // the dashboard's downstream table
+	clusterCtl(t, v257, "add", "--id", "c-dash1", "--name", "dash", "--rke1", "--cert", "kube-apiserver=100")                                                     // the dashboard's downstream table
 	exp := startRotationExporter(t, nil, "--rancher.container", sim.Name, "--rancher.container", v257.Name, "--rotation.auto=plan", "--rotation.auto-before=30d") // v257 stays due: the dashboard's next automatic rotation
 	instance := strings.TrimPrefix(exp.url, "http://")
 
@@ -228,7 +228,7 @@ scrape_configs:
 		hook.mu.Unlock()
 	}
 	if secretAlert == nil || secretAlert.Labels["container"] != v257.Name || secretAlert.Labels["source"] != "secret" ||
-		!strings.Contains(secretAlert.Annotations["description"], "Delete the secrets cattle-system/cattle-webhook-tls and cattle-webhook-ca") {
+		!strings.Contains(secretAlert.Annotations["description"], "rancher-cert-exporter rotate --rancher.container "+v257.Name+" --secret cattle-system/cattle-webhook-tls") {
 		t.Errorf("the webhook certificate's alert was not delivered as expected: %+v", secretAlert)
 	}
 	// At 4 days left both the warning and the critical alert fire for each leaf; with the
