@@ -28,4 +28,15 @@ export DOCKER_HOST="${DOCKER_HOST:-unix:///var/run/docker.sock}" RCE_E2E=1
 
 go vet ./...
 ./scripts/lint.sh
-go test -count=1 -timeout 35m ./...
+# Independent end-to-end tests run side by side (each on its own containers and ports); the time
+# of each package is printed at the end, longest first.
+log=$(mktemp)
+set +e
+go test -count=1 -timeout 35m -parallel 8 ./... 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+echo
+echo "time per package, longest first (whole run: ${SECONDS}s):"
+awk '($1 == "ok" || $1 == "FAIL") && $NF ~ /^[0-9.]+s$/ { t = $NF; sub(/s$/, "", t); printf "%9.1fs  %-4s %s\n", t, $1, $2 }' "$log" | sort -rn
+rm -f "$log"
+exit "$status"
