@@ -62,27 +62,34 @@ func Parse(name string, data []byte) (*x509.Certificate, error) {
 }
 
 func parsePEM(name string, data []byte) (*x509.Certificate, error) {
-	sawBlock := false
+	blocks, sawPEM := Blocks(data)
+	if !sawPEM {
+		return nil, readerr.Newf(readerr.NoCertificate, "%s holds no PEM data", name)
+	}
+	if len(blocks) == 0 {
+		return nil, nil
+	}
+	cert, err := x509.ParseCertificate(blocks[0].Bytes)
+	if err != nil {
+		return nil, readerr.Newf(readerr.ParseError, "%s: %v", name, err)
+	}
+	return cert, nil
+}
+
+// Blocks are the CERTIFICATE blocks of PEM data, in order; sawPEM tells whether it held a PEM
+// block of any type.
+func Blocks(data []byte) (found []*pem.Block, sawPEM bool) {
 	for rest := data; ; {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			break
+			return found, sawPEM
 		}
-		sawBlock = true
-		if block.Type != "CERTIFICATE" {
-			continue
+		sawPEM = true
+		if block.Type == "CERTIFICATE" {
+			found = append(found, block)
 		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, readerr.Newf(readerr.ParseError, "%s: %v", name, err)
-		}
-		return cert, nil
 	}
-	if !sawBlock {
-		return nil, readerr.Newf(readerr.NoCertificate, "%s holds no PEM data", name)
-	}
-	return nil, nil
 }
 
 // secret is the part of a Kubernetes Secret that dynamiclistener writes; encoding/json

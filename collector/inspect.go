@@ -150,7 +150,7 @@ func (d *dockerSource) noteFound(r round) {
 	for _, c := range r.containers {
 		if !known[c.ID] {
 			d.logger.Info("found Rancher container", "container", c.Name, "image", c.Image,
-				"rancher_version", orUnknown(c.Profile.Rancher), "k3s_version", orUnknown(c.Profile.K3s), "state", c.State)
+				"rancher_version", rancher.OrUnknown(c.Profile.Rancher), "k3s_version", rancher.OrUnknown(c.Profile.K3s), "state", c.State)
 		}
 	}
 }
@@ -166,13 +166,6 @@ func (d *dockerSource) looked() string {
 		return "the containers named " + strings.Join(d.cfg.Containers, ", ")
 	}
 	return "containers of rancher/rancher images (any registry, tag or digest), running or not"
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 func (d *dockerSource) inspectAll(ctx context.Context) round {

@@ -2,7 +2,6 @@ package rancher
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -66,50 +65,52 @@ func ReadArchive(r io.Reader, dir string) ([]File, error) {
 
 // readArchive is ReadArchive within a tree read's budget.
 func readArchive(r io.Reader, dir string, budget *treeBudget) ([]File, error) {
-	tr := tar.NewReader(r)
 	entries := map[string]*tarEntry{}
 	var order []string
 	var unsafe []File
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, readerr.Newf(readerr.Unreadable, "archive of %s: %v", dir, err)
-		}
+	var failed error // the budget's, or a content that could not be read: as it is
+	err := EachEntry(r, func(hdr *tar.Header, content io.Reader) error {
 		name, ok := entryPath(dir, hdr.Name)
 		if !ok {
 			unsafe = append(unsafe, File{Path: dir,
 				Err: readerr.Newf(readerr.UnsafePath, "archive of %s has entry %q outside it", dir, hdr.Name)})
-			continue
+			return nil
 		}
 		e := &tarEntry{typ: hdr.Typeflag, link: hdr.Linkname}
 		switch hdr.Typeflag {
 		case tar.TypeReg:
 			if !certs.IsCandidate(name) {
-				continue
+				return nil
 			}
 			if certs.CheckSize(name, hdr.Size) != nil {
 				e.tooBig = hdr.Size
 				break
 			}
-			if err := budget.take(dir, hdr.Size); err != nil {
-				return nil, err
+			if failed = budget.take(dir, hdr.Size); failed != nil {
+				return failed
 			}
-			if e.data, err = io.ReadAll(tr); err != nil {
-				return nil, readerr.Newf(readerr.Unreadable, "archive of %s: %s: %v", dir, name, err)
+			var err error
+			if e.data, err = io.ReadAll(content); err != nil {
+				failed = readerr.Newf(readerr.Unreadable, "archive of %s: %s: %v", dir, name, err)
+				return failed
 			}
 		case tar.TypeSymlink, tar.TypeLink:
 		case tar.TypeFifo, tar.TypeChar, tar.TypeBlock:
 			if !certs.IsCandidate(name) {
-				continue
+				return nil
 			}
 		default:
-			continue
+			return nil
 		}
 		entries[name] = e
 		order = append(order, name)
+		return nil
+	})
+	switch {
+	case failed != nil:
+		return nil, failed
+	case err != nil:
+		return nil, readerr.Newf(readerr.Unreadable, "archive of %s: %v", dir, err)
 	}
 
 	files := unsafe

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 )
 
 // Agent TLS modes (the agent-tls-mode setting, Rancher 2.9 and later): strict trusts the cacerts
@@ -62,17 +64,11 @@ func EffectiveAgentTLSMode(found bool, value, def string) string {
 // blocks of other types are left out.
 func CACertsBlocks(value string) [][]byte {
 	var out [][]byte
-	rest := []byte(value)
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			return out
-		}
-		if block.Type == "CERTIFICATE" {
-			out = append(out, pem.EncodeToMemory(block))
-		}
+	blocks, _ := certs.Blocks([]byte(value))
+	for _, b := range blocks {
+		out = append(out, pem.EncodeToMemory(b))
 	}
+	return out
 }
 
 // CACertificates parses every certificate of a cacerts value.

@@ -3,7 +3,6 @@ package rancher
 import (
 	"archive/tar"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -30,25 +29,30 @@ func ReadKubeconfig(ctx context.Context, eng Engine, id string) ([]byte, error) 
 		return nil, dockerError(fmt.Sprintf("read %s from container %s", KubeconfigFile, id), err)
 	}
 	defer res.Content.Close()
-	tr := tar.NewReader(res.Content)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil, readerr.Newf(readerr.NotFound, "container %s: %s is not a file", id, KubeconfigFile)
+	var data []byte
+	var failed error
+	err = EachEntry(res.Content, func(hdr *tar.Header, content io.Reader) error {
+		switch {
+		case hdr.Typeflag != tar.TypeReg:
+			return nil
+		case hdr.Size > maxKubeconfigSize:
+			failed = readerr.Newf(readerr.TooLarge, "container %s: %s is %d bytes", id, KubeconfigFile, hdr.Size)
+			return failed
 		}
-		if err != nil {
-			return nil, readerr.Newf(readerr.Unreadable, "container %s: %s: %v", id, KubeconfigFile, err)
+		var err error
+		if data, err = io.ReadAll(content); err != nil {
+			failed = readerr.Newf(readerr.Unreadable, "container %s: %s: %v", id, KubeconfigFile, err)
+			return failed
 		}
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		if hdr.Size > maxKubeconfigSize {
-			return nil, readerr.Newf(readerr.TooLarge, "container %s: %s is %d bytes", id, KubeconfigFile, hdr.Size)
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			return nil, readerr.Newf(readerr.Unreadable, "container %s: %s: %v", id, KubeconfigFile, err)
-		}
-		return data, nil
+		return io.EOF // the file: done
+	})
+	switch {
+	case failed != nil:
+		return nil, failed
+	case err != nil:
+		return nil, readerr.Newf(readerr.Unreadable, "container %s: %s: %v", id, KubeconfigFile, err)
+	case data == nil:
+		return nil, readerr.Newf(readerr.NotFound, "container %s: %s is not a file", id, KubeconfigFile)
 	}
+	return data, nil
 }

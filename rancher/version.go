@@ -97,3 +97,11 @@ func (r release) less(o release) bool {
 func (r release) atLeast(o release) bool { return !r.less(o) }
 
 func (r release) String() string { return fmt.Sprintf("%d.%d.%d", r[0], r[1], r[2]) }
+
+// OrUnknown is a version as the page and the log show it: "unknown" when it is not known.
+func OrUnknown(version string) string {
+	if version == "" {
+		return "unknown"
+	}
+	return version
+}

@@ -61,46 +61,21 @@ func (j *Job) backup(ctx context.Context) (string, error) {
 // and compares every entry with want, and only then renames it to file: a partial or
 // unverified archive never has a final name.
 func writeBackup(file, tmpName string, data []byte, want manifest, hook func(string)) error {
-	dir := filepath.Dir(file)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
 		return fmt.Errorf("backup directory: %w", err)
 	}
-	tmp := filepath.Join(dir, tmpName)
-	err := writeSynced(tmp, data)
-	if err == nil {
+	err := writeDurably(file, tmpName, data, func(tmp string) error {
 		stall(hook, "backup")
-		var got manifest
-		if got, err = readBackup(tmp); err == nil {
+		got, err := readBackup(tmp)
+		if err == nil {
 			err = sameManifest(want, got)
 		}
-	}
-	if err == nil {
-		err = os.Rename(tmp, file)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
+		return err
+	})
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("backup %s: %w", file, err)
 	}
 	return nil
-}
-
-// writeSynced writes data to file and fsyncs it.
-func writeSynced(file string, data []byte) error {
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // checkFreeSpace refuses a backup directory with less free space than twice the tree: the
@@ -132,7 +107,7 @@ func archive(ctx context.Context, eng rancher.Engine, c rancher.Container, objec
 	m := manifest{}
 	var size int64
 	err := rancher.Walk(ctx, eng, c.ID, rancher.Sources(c.Profile.K3sLocations(), true), func(src rancher.Source, r io.Reader) error {
-		n, err := copyEntries(tar.NewReader(r), tw, strings.TrimPrefix(path.Dir(src.Path), "/"), m)
+		n, err := copyEntries(r, tw, strings.TrimPrefix(path.Dir(src.Path), "/"), m)
 		size += n
 		if err != nil {
 			return fmt.Errorf("archive %s: %w", src.Path, err)
@@ -189,37 +164,32 @@ func treeOfBackup(file string) (tree, error) {
 }
 
 // copyEntries rewrites each entry name under prefix and records its checksum.
-func copyEntries(tr *tar.Reader, tw *tar.Writer, prefix string, m manifest) (int64, error) {
+func copyEntries(r io.Reader, tw *tar.Writer, prefix string, m manifest) (int64, error) {
 	var size int64
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return size, nil
-		}
-		if err != nil {
-			return size, err
-		}
+	err := rancher.EachEntry(r, func(hdr *tar.Header, content io.Reader) error {
 		if path.IsAbs(hdr.Name) || slices.Contains(strings.Split(hdr.Name, "/"), "..") {
-			return size, fmt.Errorf("unsafe entry %q", hdr.Name)
+			return fmt.Errorf("unsafe entry %q", hdr.Name)
 		}
 		hdr.Name = path.Join(prefix, hdr.Name)
 		if hdr.Typeflag == tar.TypeLink {
 			hdr.Linkname = path.Join(prefix, hdr.Linkname)
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return size, err
+			return err
 		}
 		h := sha256.New()
-		n, err := io.Copy(io.MultiWriter(tw, h), tr)
+		n, err := io.Copy(io.MultiWriter(tw, h), content)
 		size += n
 		if err != nil {
-			return size, err
+			return err
 		}
 		m[hdr.Name] = ""
 		if hdr.Typeflag == tar.TypeReg {
 			m[hdr.Name] = hex.EncodeToString(h.Sum(nil))
 		}
-	}
+		return nil
+	})
+	return size, err
 }
 
 // readBackup reads a backup archive back from disk.
@@ -269,18 +239,8 @@ func eachEntry(r io.Reader, fn func(*tar.Header, io.Reader) error) error {
 	if err != nil {
 		return err
 	}
-	tr := tar.NewReader(gz)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(hdr, tr); err != nil {
-			return err
-		}
+	if err := rancher.EachEntry(gz, fn); err != nil {
+		return err
 	}
 	return gz.Close()
 }
@@ -302,15 +262,6 @@ func sameManifest(want, got manifest) error {
 		return fmt.Errorf("%d entries differ: %s", len(diff), strings.Join(diff, ", "))
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // CheckBackupDir makes sure the backup directory can take backups before any rotation needs

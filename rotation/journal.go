@@ -64,16 +64,7 @@ func (j *journal) save(backupDir string) error {
 
 // writeFileSync replaces file with data durably.
 func writeFileSync(file string, data []byte) error {
-	tmp := filepath.Join(filepath.Dir(file), "."+filepath.Base(file)+".tmp")
-	err := writeSynced(tmp, data)
-	if err == nil {
-		err = os.Rename(tmp, file)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(file))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := writeDurably(file, "."+filepath.Base(file)+".tmp", data, nil); err != nil {
 		return fmt.Errorf("write %s: %w", file, err)
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
 // restore puts a backup's files back: stop, copy the archive in, start, compare the bytes.
@@ -84,33 +86,29 @@ func (j *Job) copyIn(ctx context.Context) error {
 		return err
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(filesOnly(tar.NewReader(gz), pw)) }()
+	go func() { pw.CloseWithError(filesOnly(gz, pw)) }()
 	err = j.rot.eng.CopyTo(ctx, j.j.ContainerID, pr)
 	pr.CloseWithError(err)
 	return err
 }
 
 // filesOnly copies a tar without the entries of cluster objects.
-func filesOnly(tr *tar.Reader, w io.Writer) error {
+func filesOnly(r io.Reader, w io.Writer) error {
 	tw := tar.NewWriter(w)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return tw.Close()
-		}
-		if err != nil {
-			return err
-		}
+	err := rancher.EachEntry(r, func(hdr *tar.Header, content io.Reader) error {
 		if strings.HasPrefix(hdr.Name, clusterEntries) {
-			continue
+			return nil
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			return err
-		}
+		_, err := io.Copy(tw, content)
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	return tw.Close()
 }
 
 // putBackupBack restores the backup when a recovered job cannot be finished: stop, copy, and

@@ -610,7 +610,7 @@ func TestClusterEntriesStayOutOfTheContainer(t *testing.T) {
 	}
 	tw.Close()
 	var out bytes.Buffer
-	if err := filesOnly(tar.NewReader(&in), &out); err != nil {
+	if err := filesOnly(&in, &out); err != nil {
 		t.Fatal(err)
 	}
 	var names []string

@@ -238,7 +238,7 @@ func class(r row) string {
 
 func summarize(c rancher.Container, rows []row, files map[string]collector.CertFile, now time.Time, t thresholds.Days) server {
 	p := c.Profile
-	s := server{Name: c.Name, Rancher: orUnknown(p.Rancher), K3s: orUnknown(p.K3s), Renewal: string(p.Renewal),
+	s := server{Name: c.Name, Rancher: rancher.OrUnknown(p.Rancher), K3s: rancher.OrUnknown(p.K3s), Renewal: string(p.Renewal),
 		WindowDays: int(p.Window.Hours() / 24), State: string(c.State), Restarts: c.RestartCount}
 	for i := range rows { // sorted soonest first
 		r := &rows[i]
@@ -310,13 +310,6 @@ func autoLine(sched Planner, container string) string {
 		return "not planned: " + d.Why
 	}
 	return "none due: " + d.Why
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
 }
 
 // nameLines lists the names the server's certificates do not cover; when they cover all, one
