@@ -191,7 +191,7 @@ func (d *dockerSource) reader(env readEnv, c rancher.Container, st *containerSta
 		start := time.Now()
 		res := s.read(ctx, env, c).result(s, c, st.caches[s.name])
 		res.Duration = time.Since(start)
-		d.errs.observe(c.Name+"/"+s.name, res.Errors)
+		d.errs.observe(c.Name, s.name, res.Errors)
 		return res
 	}
 }

@@ -17,7 +17,7 @@ type errorTracker struct {
 	counts *prometheus.CounterVec
 
 	mu     sync.Mutex
-	active map[string]map[string]FileError // scope → path+reason → error
+	active map[string]map[string]FileError // container/source → path+reason → error
 }
 
 // newErrorTracker starts the counters of each source at 0 for the reasons it can fail with.
@@ -31,8 +31,9 @@ func newErrorTracker(logger *slog.Logger, reasons map[string][]string) *errorTra
 	return &errorTracker{logger: logger, counts: counts, active: map[string]map[string]FileError{}}
 }
 
-// observe records the errors of one read of a scope (a container's source, or the files).
-func (t *errorTracker) observe(scope string, errs []FileError) {
+// observe records the errors of one read of a container's source ("" for the host files).
+func (t *errorTracker) observe(container, source string, errs []FileError) {
+	scope := container + "/" + source
 	now := map[string]FileError{}
 	for _, e := range errs {
 		t.count(e.Source, e.Err)

@@ -200,7 +200,7 @@ func (d *dockerSource) inspectAll(ctx context.Context) round {
 			}
 			res := SourceResult{Container: target, Source: SourceK3s, ReadAt: time.Now(),
 				Errors: []FileError{{Container: target, Source: SourceK3s, Path: target, Err: errs[i]}}}
-			d.errs.observe(target+"/k3s", res.Errors)
+			d.errs.observe(target, SourceK3s, res.Errors)
 			r.failed = append(r.failed, res)
 			continue
 		}

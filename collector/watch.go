@@ -109,7 +109,7 @@ func relevant(ev fsnotify.Event) bool {
 // cached exposition stays valid), and watches the directories the scan looked in.
 func (w *watchedFiles) rescan(watcher *fsnotify.Watcher) {
 	res, dirs := w.src.scan()
-	w.errs.observe("files", res.Errors)
+	w.errs.observe("", SourceFile, res.Errors)
 	w.mu.Lock()
 	if sameCerts(w.result.Certs, res.Certs) {
 		res.Certs = w.result.Certs
