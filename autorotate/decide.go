@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
@@ -50,7 +50,7 @@ type Decision struct {
 // is rotated at the next opening of the window, at once when it has expired (the server is
 // down already), never within Backoff of a failed automatic rotation and never when it is
 // stopped.
-func decide(now time.Time, c rancher.Container, certs []collector.CertFile, cfg Config, lastFailure time.Time) Decision {
+func decide(now time.Time, c rancher.Container, certs []model.CertFile, cfg Config, lastFailure time.Time) Decision {
 	d := Decision{Container: c.Name, Action: None}
 	for _, cf := range certs {
 		if renewedByRotation(c, cf, now) && (d.Path == "" || cf.Cert.NotAfter.Before(d.Expires)) {
@@ -106,16 +106,16 @@ func name(p string) string {
 // renewedByRotation tells whether a rotation with strategy auto renews a certificate: a k3s leaf
 // or listener cache, 2.3's listener certificate, the serving secret of the releases that reload
 // it, or one of Rancher's in-cluster certificates whose owner will not renew it in time.
-func renewedByRotation(c rancher.Container, cf collector.CertFile, now time.Time) bool {
+func renewedByRotation(c rancher.Container, cf model.CertFile, now time.Time) bool {
 	if cf.Container != c.Name || cf.Cert == nil || cf.Class.Class.Unused() {
 		return false // a file the release does not use is never due
 	}
 	switch cf.Source {
-	case collector.SourceK3s:
+	case model.SourceK3s:
 		return cf.Class.Class == rancher.ClassLeaf || cf.Class.Class == rancher.ClassListenerCache
-	case collector.SourceListener:
+	case model.SourceListener:
 		return true
-	case collector.SourceSecret:
+	case model.SourceSecret:
 		key := path.Dir(cf.Path)
 		if key == rancher.ServingSecret.Namespace+"/"+rancher.ServingSecret.Name {
 			return c.Profile.ServingFromSecret()

@@ -8,7 +8,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
@@ -26,21 +26,21 @@ func TestDecide(t *testing.T) {
 	stopped.State = container.StateExited
 	crashLoop := v23
 	crashLoop.State = container.StateRestarting
-	cert := func(source, p string, left time.Duration, ca bool) collector.CertFile {
-		cf := collector.CertFile{Container: "rancher", Source: source, Path: p, Cert: &certs.Info{IsCA: ca, NotAfter: now.Add(left)}}
-		if source == collector.SourceK3s { // as the collector classifies k3s's files
+	cert := func(source, p string, left time.Duration, ca bool) model.CertFile {
+		cf := model.CertFile{Container: "rancher", Source: source, Path: p, Cert: &certs.Info{IsCA: ca, NotAfter: now.Add(left)}}
+		if source == model.SourceK3s { // as the collector classifies k3s's files
 			cf.Class = v23.Profile.Classify(p, ca)
 		}
 		return cf
 	}
 	tls := rancher.ServerTLSDir + "/"
-	leaf := func(left time.Duration) []collector.CertFile {
-		return []collector.CertFile{
-			cert(collector.SourceK3s, tls+"server-ca.crt", day, true), // a CA: not what a rotation renews
-			cert(collector.SourceK3s, rancher.ManagementTLSDir+"/localhost.crt", day, false),
-			cert(collector.SourceUI, "127.0.0.1:443", day, false),
-			cert(collector.SourceK3s, tls+"client-admin.crt", left, false),
-			cert(collector.SourceK3s, tls+"serving-kube-apiserver.crt", left+time.Hour, false),
+	leaf := func(left time.Duration) []model.CertFile {
+		return []model.CertFile{
+			cert(model.SourceK3s, tls+"server-ca.crt", day, true), // a CA: not what a rotation renews
+			cert(model.SourceK3s, rancher.ManagementTLSDir+"/localhost.crt", day, false),
+			cert(model.SourceUI, "127.0.0.1:443", day, false),
+			cert(model.SourceK3s, tls+"client-admin.crt", left, false),
+			cert(model.SourceK3s, tls+"serving-kube-apiserver.crt", left+time.Hour, false),
 		}
 	}
 	sunday, _ := ParseWindow("Sun 02:00-04:00 UTC")
@@ -49,7 +49,7 @@ func TestDecide(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
 		c           rancher.Container
-		certs       []collector.CertFile
+		certs       []model.CertFile
 		cfg         Config
 		lastFailure time.Time
 		action      string
@@ -65,13 +65,13 @@ func TestDecide(t *testing.T) {
 		{"expired, backoff", crashLoop, leaf(-day), cfg(sunday), now.Add(-time.Hour), Wait, now.Add(23 * time.Hour), "client-admin.crt", "not before"},
 		{"backoff over", v23, leaf(3 * day), cfg(Window{}), now.Add(-25 * time.Hour), Rotate, now, "client-admin.crt", "expires"},
 		{"only CAs and others", v23, leaf(400 * day)[:3], cfg(Window{}), time.Time{}, None, time.Time{}, "", "no k3s certificate"},
-		{"2.4 serving secret", v24, append(leaf(200*day), cert(collector.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "kube-system/k3s-serving/tls.crt", "kube-system/k3s-serving expires"},
-		{"2.3 has no serving secret to renew", v23, append(leaf(200*day), cert(collector.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
-		{"2.6.0's expired webhook: never renewed, the window does not wait", v260, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", -day, false)), cfg(sunday), time.Time{}, Rotate, now, "cattle-system/cattle-webhook-tls/tls.crt", "cattle-system/cattle-webhook-tls expired"},
-		{"2.7's webhook renews itself 30 days ahead: its owner is late at 10", v275, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", 10*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "cattle-system/cattle-webhook-tls/tls.crt", "expires"},
-		{"the UI certificate at 10 days: Rancher renews it at 7", v275, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/serving-cert/tls.crt", 10*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
-		{"cattle-ca is never rotated", v275, append(leaf(200*day), cert(collector.SourceSecret, "cattle-system/tls-rancher/tls.crt", 5*day, true)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
-		{"a secret of no known owner", v275, append(leaf(200*day), cert(collector.SourceSecret, "default/mine/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
+		{"2.4 serving secret", v24, append(leaf(200*day), cert(model.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "kube-system/k3s-serving/tls.crt", "kube-system/k3s-serving expires"},
+		{"2.3 has no serving secret to renew", v23, append(leaf(200*day), cert(model.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
+		{"2.6.0's expired webhook: never renewed, the window does not wait", v260, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", -day, false)), cfg(sunday), time.Time{}, Rotate, now, "cattle-system/cattle-webhook-tls/tls.crt", "cattle-system/cattle-webhook-tls expired"},
+		{"2.7's webhook renews itself 30 days ahead: its owner is late at 10", v275, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", 10*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "cattle-system/cattle-webhook-tls/tls.crt", "expires"},
+		{"the UI certificate at 10 days: Rancher renews it at 7", v275, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/serving-cert/tls.crt", 10*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
+		{"cattle-ca is never rotated", v275, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/tls-rancher/tls.crt", 5*day, true)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
+		{"a secret of no known owner", v275, append(leaf(200*day), cert(model.SourceSecret, "default/mine/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
 	} {
 		d := decide(now, tc.c, tc.certs, tc.cfg, tc.lastFailure)
 		if d.Action != tc.action || !d.At.Equal(tc.at) || d.Path != tc.path && !strings.HasSuffix(d.Path, "/"+tc.path) || !strings.Contains(d.Why, tc.says) {
@@ -88,9 +88,9 @@ func TestUnusedFileIsNeverDue(t *testing.T) {
 	day := 24 * time.Hour
 	c := rancher.Container{Name: "rancher", State: container.StateRunning, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.6.0", K3s: "v1.21.3+k3s1"})}
 	tls := rancher.ServerTLSDir + "/"
-	var files []collector.CertFile
+	var files []model.CertFile
 	for p, left := range map[string]time.Duration{tls + "client-cloud-controller.crt": 3 * day, tls + "client-admin.crt": 300 * day} {
-		files = append(files, collector.CertFile{Container: c.Name, Source: collector.SourceK3s, Path: p, Cert: &certs.Info{NotAfter: now.Add(left)},
+		files = append(files, model.CertFile{Container: c.Name, Source: model.SourceK3s, Path: p, Cert: &certs.Info{NotAfter: now.Add(left)},
 			Class: c.Profile.Classify(p, false)})
 	}
 	d := decide(now, c, files, Config{Mode: On, Before: 14 * day, Backoff: day}, time.Time{})

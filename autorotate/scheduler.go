@@ -9,8 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
 )
@@ -18,7 +18,7 @@ import (
 // Snapshots is where the scheduler sees the containers and their certificates as they stand:
 // the collector, which keeps them current in the background.
 type Snapshots interface {
-	Current(ctx context.Context) collector.Snapshot
+	Current(ctx context.Context) model.Snapshot
 }
 
 // tick is how often decisions are made.
@@ -145,9 +145,9 @@ func (s *Scheduler) round(ctx context.Context) {
 }
 
 // readSince tells whether the container's k3s tree was read after t.
-func readSince(snap collector.Snapshot, container string, t time.Time) bool {
+func readSince(snap model.Snapshot, container string, t time.Time) bool {
 	for _, r := range snap.Sources {
-		if r.Container == container && r.Source == collector.SourceK3s {
+		if r.Container == container && r.Source == model.SourceK3s {
 			return r.ReadAt.After(t)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/printable"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -92,11 +92,11 @@ func (l Limits) Status(notBefore, notAfter, now time.Time) string {
 }
 
 // Rows turns a snapshot into rows sorted by container, source and path.
-func Rows(snap collector.Snapshot, now time.Time, limits Limits) []Row {
+func Rows(snap model.Snapshot, now time.Time, limits Limits) []Row {
 	var rows []Row
-	trusts := map[string]collector.Trust{}
+	trusts := map[string]model.Trust{}
 	for _, c := range snap.Containers {
-		if t, ok := snap.Trust(c.Name, now); ok {
+		if t, ok := snap.Trust(c.Name); ok {
 			trusts[c.Name] = t
 			if r, ok := trustRow(c.Name, t); ok {
 				rows = append(rows, r)
@@ -104,7 +104,7 @@ func Rows(snap collector.Snapshot, now time.Time, limits Limits) []Row {
 		}
 	}
 	for _, c := range snap.Containers {
-		for _, n := range snap.Names(c) {
+		for _, n := range snap.Names(c.Name) {
 			rows = append(rows, namesRow(n))
 		}
 		for _, d := range snap.Clusters(c.Name) {
@@ -119,7 +119,7 @@ func Rows(snap collector.Snapshot, now time.Time, limits Limits) []Row {
 		switch {
 		case f.Class.Class.Unused():
 			r.Status, r.Note = Unused, UnusedNote(f.Class)
-		case f.Source == collector.SourceSetting && !trusts[f.Container].Judged(f.Path):
+		case f.Source == model.SourceSetting && !trusts[f.Container].Judged(f.Path):
 			r.Status, r.Note = Unused, NotAnchorNote(trusts[f.Container].Anchor)
 		default:
 			r.Status = limits.Status(f.Cert.NotBefore, f.Cert.NotAfter, now)
@@ -154,11 +154,11 @@ const TrustPath = "UI chain, as agents verify it"
 
 // trustRow says whether the UI chain verifies as the container's downstream agents will verify
 // it: OK, or CRITICAL — the agents fail at their next connection.
-func trustRow(container string, t collector.Trust) (Row, bool) {
+func trustRow(container string, t model.Trust) (Row, bool) {
 	if !t.Checked {
 		return Row{}, false
 	}
-	r := Row{Container: container, Source: collector.SourceUI, Path: TrustPath, Status: OK, Note: t.Why}
+	r := Row{Container: container, Source: model.SourceUI, Path: TrustPath, Status: OK, Note: t.Why}
 	if !t.Trusted {
 		r.Status, r.Note = Critical, t.Why+"; downstream agents will refuse the server"
 	}
@@ -194,7 +194,7 @@ func NamesPath(path string) string { return "names of " + path }
 
 // namesRow says whether a certificate covers the names its clients reach it by: OK, or WARNING
 // naming what is missing and who uses it.
-func namesRow(n collector.NameCheck) Row {
+func namesRow(n model.NameCheck) Row {
 	r := Row{Container: n.Container, Source: n.Source, Path: NamesPath(n.Path), Status: OK}
 	var names []string
 	for _, m := range n.Names {
@@ -212,12 +212,12 @@ func namesRow(n collector.NameCheck) Row {
 }
 
 // disconnectedRow says that the agent of a cluster the server manages is not connected.
-func disconnectedRow(container string, d collector.DownstreamCluster) Row {
+func disconnectedRow(container string, d model.DownstreamCluster) Row {
 	note := "the cluster agent of " + d.DisplayName + " is not connected"
 	if !d.Since.IsZero() {
 		note += " since " + d.Since.UTC().Format(time.RFC3339)
 	}
-	return Row{Container: container, Source: collector.SourceDownstream, Path: d.ID, Status: Warning, Note: note}
+	return Row{Container: container, Source: model.SourceDownstream, Path: d.ID, Status: Warning, Note: note}
 }
 
 // OwnerNote says that the owner of a certificate renews it and is not late yet.

@@ -14,32 +14,39 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
 )
 
-func snapshot(notAfter ...time.Time) collector.Snapshot {
-	var res collector.SourceResult
+func snapshot(notAfter ...time.Time) model.Snapshot {
+	var res model.SourceResult
 	for i, na := range notAfter {
-		res.Certs = append(res.Certs, collector.CertFile{Path: string(rune('a' + i)), Cert: &certs.Info{
+		res.Certs = append(res.Certs, model.CertFile{Path: string(rune('a' + i)), Cert: &certs.Info{
 			NotBefore: na.Add(-365 * 24 * time.Hour), NotAfter: na}})
 	}
-	return collector.Snapshot{Sources: []collector.SourceResult{res}}
+	return model.Snapshot{Sources: []model.SourceResult{res}}
+}
+
+// concluded is a snapshot taken now with its verdicts, as the collector hands it over.
+func concluded(s model.Snapshot, now time.Time) model.Snapshot {
+	s.Taken = now
+	s.Conclude(nil)
+	return s
 }
 
 func TestStatusesAndExitCodes(t *testing.T) {
 	now := time.Date(2021, 10, 14, 12, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
-	unreadable := collector.SourceResult{Errors: []collector.FileError{{Path: "x", Err: readerr.New(readerr.ParseError, errors.New("bad"))}}}
-	withError := func(s collector.Snapshot) collector.Snapshot {
+	unreadable := model.SourceResult{Errors: []model.FileError{{Path: "x", Err: readerr.New(readerr.ParseError, errors.New("bad"))}}}
+	withError := func(s model.Snapshot) model.Snapshot {
 		s.Sources = append(s.Sources, unreadable)
 		return s
 	}
 	tests := []struct {
 		name     string
-		snap     collector.Snapshot
+		snap     model.Snapshot
 		statuses []string
 		code     int
 	}{
@@ -53,7 +60,7 @@ func TestStatusesAndExitCodes(t *testing.T) {
 		{"unreadable beats a warning", withError(snapshot(now.Add(20 * day))), []string{Warning, Unreadable}, ExitUnknown},
 		{"critical beats unreadable", withError(snapshot(now.Add(day))), []string{Critical, Unreadable}, ExitCritical},
 		{"expired beats unreadable", withError(snapshot(now.Add(-day))), []string{Expired, Unreadable}, ExitCritical},
-		{"nothing found", collector.Snapshot{}, nil, ExitOK},
+		{"nothing found", model.Snapshot{}, nil, ExitOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,7 +98,7 @@ func TestResidual(t *testing.T) {
 
 // TestUnreadableRowNamesItsReasonOnce: the reason, then the message, once each.
 func TestUnreadableRowNamesItsReasonOnce(t *testing.T) {
-	snap := collector.Snapshot{Sources: []collector.SourceResult{{Source: "file", Errors: []collector.FileError{{Source: "file", Path: "/x/junk.crt",
+	snap := model.Snapshot{Sources: []model.SourceResult{{Source: "file", Errors: []model.FileError{{Source: "file", Path: "/x/junk.crt",
 		Err: readerr.Newf(readerr.NoCertificate, "/x/junk.crt holds no PEM data")}}}}}
 	var out strings.Builder
 	if err := WriteTable(&out, Rows(snap, time.Now(), Limits{Warn: 30 * 24 * time.Hour, Crit: 7 * 24 * time.Hour})); err != nil {
@@ -138,19 +145,19 @@ func selfSigned(t *testing.T, cn string) *x509.Certificate {
 // that says so, and exit 2; one it signs is OK.
 func TestUntrustedChainIsCritical(t *testing.T) {
 	served, other := selfSigned(t, "served-ca"), selfSigned(t, "cattle-ca")
-	snap := func(cacerts *x509.Certificate) collector.Snapshot {
-		return collector.Snapshot{Containers: []rancher.Container{{Name: "rancher"}}, Sources: []collector.SourceResult{
-			{Container: "rancher", Source: collector.SourceUI, Up: true, Chain: []*x509.Certificate{served}},
-			{Container: "rancher", Source: collector.SourceSetting, Up: true, Settings: &collector.Settings{
+	snap := func(cacerts *x509.Certificate) model.Snapshot {
+		return model.Snapshot{Containers: []rancher.Container{{Name: "rancher"}}, Sources: []model.SourceResult{
+			{Container: "rancher", Source: model.SourceUI, Up: true, Chain: []*x509.Certificate{served}},
+			{Container: "rancher", Source: model.SourceSetting, Up: true, Settings: &model.Settings{
 				CACerts: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cacerts.Raw})), AgentTLSMode: "strict"}},
 		}}
 	}
 	limits := Limits{Warn: 30 * 24 * time.Hour, Crit: 7 * 24 * time.Hour}
-	rows := Rows(snap(other), time.Now(), limits)
+	rows := Rows(concluded(snap(other), time.Now()), time.Now(), limits)
 	if len(rows) != 1 || rows[0].Status != Critical || rows[0].Path != TrustPath || !strings.Contains(rows[0].Note, "downstream agents will refuse the server") || ExitCode(rows) != ExitCritical {
 		t.Fatalf("untrusted: %+v", rows)
 	}
-	if rows := Rows(snap(served), time.Now(), limits); len(rows) != 1 || rows[0].Status != OK || ExitCode(rows) != ExitOK {
+	if rows := Rows(concluded(snap(served), time.Now()), time.Now(), limits); len(rows) != 1 || rows[0].Status != OK || ExitCode(rows) != ExitOK {
 		t.Fatalf("trusted: %+v", rows)
 	}
 }
@@ -186,14 +193,14 @@ func TestEveryCACertsCertificateAndTheAnchorJudged(t *testing.T) {
 	limits := Limits{Warn: 30 * 24 * time.Hour, Crit: 7 * 24 * time.Hour}
 	rows := func(chain []*x509.Certificate, bundle ...*x509.Certificate) []Row {
 		var cacerts string
-		setting := collector.SourceResult{Container: "rancher", Source: collector.SourceSetting, Up: true}
+		setting := model.SourceResult{Container: "rancher", Source: model.SourceSetting, Up: true}
 		for i, c := range bundle {
 			cacerts += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-			setting.Certs = append(setting.Certs, collector.CertFile{Container: "rancher", Source: collector.SourceSetting, Path: collector.CACertPath(i), Cert: certs.InfoOf(c)})
+			setting.Certs = append(setting.Certs, model.CertFile{Container: "rancher", Source: model.SourceSetting, Path: model.CACertPath(i), Cert: certs.InfoOf(c)})
 		}
-		setting.Settings = &collector.Settings{CACerts: cacerts, AgentTLSMode: "strict"}
-		ui := collector.SourceResult{Container: "rancher", Source: collector.SourceUI, Up: chain != nil, Chain: chain}
-		return Rows(collector.Snapshot{Containers: []rancher.Container{{Name: "rancher"}}, Sources: []collector.SourceResult{ui, setting}}, now, limits)
+		setting.Settings = &model.Settings{CACerts: cacerts, AgentTLSMode: "strict"}
+		ui := model.SourceResult{Container: "rancher", Source: model.SourceUI, Up: chain != nil, Chain: chain}
+		return Rows(concluded(model.Snapshot{Containers: []rancher.Container{{Name: "rancher"}}, Sources: []model.SourceResult{ui, setting}}, now), now, limits)
 	}
 	status := func(rows []Row, path string) Row {
 		for _, r := range rows {
@@ -284,9 +291,9 @@ func TestOwnerOnTimeIsOK(t *testing.T) {
 		{"UI certificate at 6 days: Rancher is late", p, "cattle-system/serving-cert/tls.crt", 6 * day, Critical, RotateNote("r", "cattle-system/serving-cert")},
 		{"its CA is not what Rancher renews", p, "cattle-system/tls-rancher/tls.crt", 20 * day, Warning, ""},
 	} {
-		f := collector.CertFile{Container: "r", Source: collector.SourceSecret, Path: tc.path, Class: tc.profile.ClassifySecret(tc.path),
+		f := model.CertFile{Container: "r", Source: model.SourceSecret, Path: tc.path, Class: tc.profile.ClassifySecret(tc.path),
 			Cert: &certs.Info{NotBefore: now.Add(-day), NotAfter: now.Add(tc.left)}}
-		rows := Rows(collector.Snapshot{Sources: []collector.SourceResult{{Container: "r", Source: collector.SourceSecret, Certs: []collector.CertFile{f}}}}, now, LimitsOf(thresholds.Default))
+		rows := Rows(model.Snapshot{Sources: []model.SourceResult{{Container: "r", Source: model.SourceSecret, Certs: []model.CertFile{f}}}}, now, LimitsOf(thresholds.Default))
 		if len(rows) != 1 || rows[0].Status != tc.status || rows[0].Note != tc.note {
 			t.Errorf("%s: %+v, want %s %q", tc.name, rows, tc.status, tc.note)
 		}

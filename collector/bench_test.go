@@ -1,12 +1,9 @@
 package collector
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
-
-	"github.com/prometheus/common/promslog"
-
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
 )
 
 // writeCerts writes n certificate files in 100 directories.

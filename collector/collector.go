@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
@@ -77,7 +78,7 @@ func New(cfg Config, logger *slog.Logger) *Collector {
 		}
 	}
 	if len(cfg.FilePatterns) > 0 {
-		reasons[SourceFile] = fileReasons
+		reasons[model.SourceFile] = fileReasons
 	}
 	c := &Collector{errs: newErrorTracker(logger, reasons)}
 	if cfg.Engine != nil {
@@ -111,16 +112,16 @@ func (c *Collector) Run(ctx context.Context) {
 // Gather returns the snapshot a scrape reports: every container as the events keep it (or, when
 // they are not followed, inspected now), every source as its last read has it, read again where
 // due, within ctx's deadline. A failing or slow source never stops the others.
-func (c *Collector) Gather(ctx context.Context) Snapshot { return c.gather(ctx, false) }
+func (c *Collector) Gather(ctx context.Context) model.Snapshot { return c.gather(ctx, false) }
 
 // Current is the snapshot as it stands, without calling the engine (but for the very first
 // inspection and reads): for the status page, automatic rotation and the rotation API.
-func (c *Collector) Current(ctx context.Context) Snapshot { return c.gather(ctx, true) }
+func (c *Collector) Current(ctx context.Context) model.Snapshot { return c.gather(ctx, true) }
 
-func (c *Collector) gather(ctx context.Context, current bool) Snapshot {
-	var snap Snapshot
+func (c *Collector) gather(ctx context.Context, current bool) model.Snapshot {
+	var snap model.Snapshot
 	var wg sync.WaitGroup
-	var files SourceResult
+	var files model.SourceResult
 	if c.files != nil {
 		wg.Add(1)
 		go func() {
@@ -143,6 +144,7 @@ func (c *Collector) gather(ctx context.Context, current bool) Snapshot {
 	}
 	snap.Taken = time.Now()
 	snap.CACertsChanged = c.sums.observe(snap)
+	snap.Conclude(c.trust.of)
 	return snap
 }
 
@@ -154,9 +156,8 @@ func (c *Collector) Watched(ctx context.Context) []rancher.Container {
 
 // health is the per-scrape metrics of a snapshot: everything but the certificate series.
 type health struct {
-	snap  Snapshot
+	snap  model.Snapshot
 	errs  *errorTracker
-	trust *trustMemo
 	start time.Time
 }
 
@@ -172,7 +173,7 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, s := range h.snap.Sources {
-		if s.Source != SourceDownstream || s.Clusters == nil {
+		if s.Source != model.SourceDownstream || s.Clusters == nil {
 			continue
 		}
 		rke1 := 0
@@ -205,14 +206,14 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 		}
 		p := ct.Profile
 		ch <- prometheus.MustNewConstMetric(rancherInfo, prometheus.GaugeValue, 1, ct.Name, p.Rancher, p.K3s, string(p.Renewal))
-		if t, ok := h.trust.of(h.snap, ct.Name); ok {
+		if t, ok := h.snap.Trust(ct.Name); ok {
 			ch <- prometheus.MustNewConstMetric(cacertsInfo, prometheus.GaugeValue, 1, ct.Name, t.Checksum, t.AgentTLSMode)
 			if t.Checked {
 				ch <- prometheus.MustNewConstMetric(chainTrusted, prometheus.GaugeValue, boolValue(t.Trusted), ct.Name)
 			}
 			if t.AnchorKnown {
 				for _, s := range h.snap.Sources {
-					if s.Container != ct.Name || s.Source != SourceSetting {
+					if s.Container != ct.Name || s.Source != model.SourceSetting {
 						continue
 					}
 					for _, cf := range s.Certs {
@@ -221,7 +222,7 @@ func (h health) Collect(ch chan<- prometheus.Metric) {
 				}
 			}
 		}
-		for _, n := range h.snap.Names(ct) {
+		for _, n := range h.snap.Names(ct.Name) {
 			ch <- prometheus.MustNewConstMetric(namesCovered, prometheus.GaugeValue, boolValue(n.Covered()), ct.Name, n.Source, n.Path)
 			for _, m := range n.Missing {
 				ch <- prometheus.MustNewConstMetric(nameMissing, prometheus.GaugeValue, 1, ct.Name, n.Source, n.Path, m.Name)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
 
@@ -90,7 +91,7 @@ func newDockerSource(cfg DockerConfig, cli rancher.Engine, host string, logger *
 // dockerResult is what one gather found of the containers.
 type dockerResult struct {
 	containers []rancher.Container
-	sources    []SourceResult
+	sources    []model.SourceResult
 	up         bool
 	treeReads  map[string]int // by container name
 	watching   int            // containers watched
@@ -117,7 +118,7 @@ func (d *dockerSource) gather(ctx context.Context, current bool) dockerResult {
 		return d.engineDown(r.err)
 	}
 	out := dockerResult{up: true, treeReads: map[string]int{}}
-	results := make([][]SourceResult, len(r.containers))
+	results := make([][]model.SourceResult, len(r.containers))
 	states := make([]*containerState, len(r.containers))
 	var wg sync.WaitGroup
 	for i, c := range r.containers {
@@ -131,7 +132,7 @@ func (d *dockerSource) gather(ctx context.Context, current bool) dockerResult {
 	wg.Wait()
 	for i, rs := range results {
 		out.sources = append(out.sources, rs...)
-		out.treeReads[r.containers[i].Name] = states[i].states[SourceK3s].completedReads()
+		out.treeReads[r.containers[i].Name] = states[i].states[model.SourceK3s].completedReads()
 	}
 	out.sources = append(out.sources, r.failed...)
 	out.containers, out.watching = r.containers, len(r.containers)
@@ -146,9 +147,9 @@ func (d *dockerSource) env(r round) readEnv {
 
 // sources reports the sources of one container: with peek, as the last reads left them (the
 // first read excepted); otherwise read again concurrently where due, waiting for those reads.
-func (d *dockerSource) sources(ctx context.Context, env readEnv, c rancher.Container, st *containerState, peek bool) []SourceResult {
+func (d *dockerSource) sources(ctx context.Context, env readEnv, c rancher.Container, st *containerState, peek bool) []model.SourceResult {
 	due := d.due(c)
-	out := make([]SourceResult, len(due))
+	out := make([]model.SourceResult, len(due))
 	var wg sync.WaitGroup
 	for i, s := range due {
 		wg.Add(1)
@@ -185,9 +186,9 @@ func (d *dockerSource) due(c rancher.Container) []source {
 }
 
 // reader is one read of a source of the container, timed and its errors tracked.
-func (d *dockerSource) reader(env readEnv, c rancher.Container, st *containerState, s source) func(context.Context) SourceResult {
+func (d *dockerSource) reader(env readEnv, c rancher.Container, st *containerState, s source) func(context.Context) model.SourceResult {
 	env.kubeconfig = func(ctx context.Context) ([]byte, error) { return st.kubeconfig.read(ctx, env.engine, c) }
-	return func(ctx context.Context) SourceResult {
+	return func(ctx context.Context) model.SourceResult {
 		start := time.Now()
 		res := s.read(ctx, env, c).result(s, c, st.caches[s.name])
 		res.Duration = time.Since(start)

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -17,7 +18,7 @@ type errorTracker struct {
 	counts *prometheus.CounterVec
 
 	mu     sync.Mutex
-	active map[string]map[string]FileError // container/source → path+reason → error
+	active map[string]map[string]model.FileError // container/source → path+reason → error
 }
 
 // newErrorTracker starts the counters of each source at 0 for the reasons it can fail with.
@@ -28,13 +29,13 @@ func newErrorTracker(logger *slog.Logger, reasons map[string][]string) *errorTra
 			counts.WithLabelValues(s, r)
 		}
 	}
-	return &errorTracker{logger: logger, counts: counts, active: map[string]map[string]FileError{}}
+	return &errorTracker{logger: logger, counts: counts, active: map[string]map[string]model.FileError{}}
 }
 
 // observe records the errors of one read of a container's source ("" for the host files).
-func (t *errorTracker) observe(container, source string, errs []FileError) {
+func (t *errorTracker) observe(container, source string, errs []model.FileError) {
 	scope := container + "/" + source
-	now := map[string]FileError{}
+	now := map[string]model.FileError{}
 	for _, e := range errs {
 		t.count(e.Source, e.Err)
 		now[e.Path+"\x00"+readerr.ReasonOf(e.Err)] = e

@@ -14,12 +14,10 @@ import (
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/sweepmap"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/printable"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
-
-// SourceFile is certificate files on the host (--files.path).
-const SourceFile = "file"
 
 // fileReasons are what a read of the host files can fail with (a scan that does not end in
 // time included).
@@ -46,9 +44,9 @@ func newFileSource(patterns []string) *fileSource {
 
 // scan reads every file the patterns name (parsing only those whose size, mtime or inode
 // changed) and returns the result and the directories it looked in.
-func (s *fileSource) scan() (SourceResult, []string) {
+func (s *fileSource) scan() (model.SourceResult, []string) {
 	start := time.Now()
-	sc := scan{res: SourceResult{Source: SourceFile, Up: true}, seen: map[string]bool{}}
+	sc := scan{res: model.SourceResult{Source: model.SourceFile, Up: true}, seen: map[string]bool{}}
 	for _, p := range s.patterns {
 		sc.pattern(p)
 	}
@@ -61,7 +59,7 @@ func (s *fileSource) scan() (SourceResult, []string) {
 
 // parseAll stats (and, when changed, parses) the files found, spread over the cores: on a
 // warm scrape the time goes into one stat per file.
-func (s *fileSource) parseAll(res *SourceResult, found []fileRef) {
+func (s *fileSource) parseAll(res *model.SourceResult, found []fileRef) {
 	type result struct {
 		cert *certs.Info
 		err  error
@@ -86,16 +84,16 @@ func (s *fileSource) parseAll(res *SourceResult, found []fileRef) {
 		}
 		switch {
 		case r.err != nil:
-			res.Errors = append(res.Errors, FileError{Source: SourceFile, Path: printable.Escape(path), Err: r.err})
+			res.Errors = append(res.Errors, model.FileError{Source: model.SourceFile, Path: printable.Escape(path), Err: r.err})
 		case r.cert != nil:
-			res.Certs = append(res.Certs, CertFile{Source: SourceFile, Path: path, Cert: r.cert})
+			res.Certs = append(res.Certs, model.CertFile{Source: model.SourceFile, Path: path, Cert: r.cert})
 		}
 	}
 }
 
 // scan finds the files the patterns name, once each, and the errors on the way.
 type scan struct {
-	res   SourceResult
+	res   model.SourceResult
 	seen  map[string]bool // patterns may overlap; one series per file
 	found []fileRef
 	dirs  []string // where a change may change the result: to watch
@@ -105,7 +103,7 @@ type scan struct {
 type fileRef struct{ path, file string }
 
 func (sc *scan) fail(path string, err error) {
-	sc.res.Errors = append(sc.res.Errors, FileError{Source: SourceFile, Path: printable.Escape(path), Err: err})
+	sc.res.Errors = append(sc.res.Errors, model.FileError{Source: model.SourceFile, Path: printable.Escape(path), Err: err})
 }
 
 // pattern reads a glob, a directory or a file; one that names nothing downs the source.

@@ -19,11 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -125,7 +125,7 @@ func TestFileSourceReparsesOnlyChangedFiles(t *testing.T) {
 	file := filepath.Join(dir, "a.crt")
 	write(t, file, certPEM(t, "first", 1, expiry, false))
 	s := newFileSource([]string{dir})
-	scan := func() SourceResult { res, _ := s.scan(); return res }
+	scan := func() model.SourceResult { res, _ := s.scan(); return res }
 	first := scan().Certs[0].Cert
 	if again := scan().Certs[0].Cert; again != first {
 		t.Fatal("unchanged file was parsed again")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 )
 
 // Scrape budget: Prometheus says how long it waits (X-Prometheus-Scrape-Timeout-Seconds);
@@ -85,7 +86,7 @@ func (c *Collector) render(ctx context.Context, live prometheus.Gatherer, logger
 	snap := c.Gather(ctx)
 	out := rendered{certs: c.expo.text(snap)}
 	scrape := prometheus.NewRegistry()
-	scrape.MustRegister(health{snap: snap, errs: c.errs, trust: &c.trust, start: start})
+	scrape.MustRegister(health{snap: snap, errs: c.errs, start: start})
 	mfs, err := prometheus.Gatherers{live, scrape}.Gather()
 	if err != nil {
 		logger.Error("gathering metrics", "err", err) // the rest is still served
@@ -125,11 +126,11 @@ type exposition struct {
 
 type certSlice struct {
 	container, source string
-	first             *CertFile
+	first             *model.CertFile
 	n                 int
 }
 
-func fingerprint(snap Snapshot) []certSlice {
+func fingerprint(snap model.Snapshot) []certSlice {
 	key := make([]certSlice, 0, len(snap.Sources))
 	for _, s := range snap.Sources {
 		if len(s.Certs) > 0 {
@@ -139,7 +140,7 @@ func fingerprint(snap Snapshot) []certSlice {
 	return key
 }
 
-func (e *exposition) text(snap Snapshot) compressedText {
+func (e *exposition) text(snap model.Snapshot) compressedText {
 	key := fingerprint(snap)
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -162,8 +163,8 @@ const bigExposition = 1 << 20
 
 // encodeCerts encodes the two certificate families, sorted by container, source and path,
 // one family at a time.
-func encodeCerts(files []CertFile) []byte {
-	slices.SortFunc(files, func(a, b CertFile) int {
+func encodeCerts(files []model.CertFile) []byte {
+	slices.SortFunc(files, func(a, b model.CertFile) int {
 		return strings.Compare(a.Container+"\x00"+a.Source+"\x00"+a.Path, b.Container+"\x00"+b.Source+"\x00"+b.Path)
 	})
 	size := 0
@@ -184,7 +185,7 @@ func encodeCerts(files []CertFile) []byte {
 		}
 		known := files
 		if fam.name == metrics.CertNotBefore.Name {
-			known = slices.DeleteFunc(slices.Clone(files), func(f CertFile) bool { return f.Cert.NotBefore.IsZero() }) // a downstream certificate's is not known
+			known = slices.DeleteFunc(slices.Clone(files), func(f model.CertFile) bool { return f.Cert.NotBefore.IsZero() }) // a downstream certificate's is not known
 		}
 		mf := &dto.MetricFamily{Name: proto(fam.name), Help: proto(fam.help), Type: dto.MetricType_GAUGE.Enum(), Metric: make([]*dto.Metric, len(known))}
 		metrics, gauges, values := make([]dto.Metric, len(known)), make([]dto.Gauge, len(known)), make([]float64, len(known))

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
@@ -17,9 +18,9 @@ const roundTimeout = 10 * time.Second
 // round is one inspection of the selected containers.
 type round struct {
 	containers []rancher.Container
-	failed     []SourceResult // targets that could not be inspected
-	err        error          // the engine failed as a whole
-	at         time.Time      // when it ended (or, kept current by events, last changed)
+	failed     []model.SourceResult // targets that could not be inspected
+	err        error                // the engine failed as a whole
+	at         time.Time            // when it ended (or, kept current by events, last changed)
 }
 
 // inspect lists and inspects the selected containers, once for all concurrent scrapes. An
@@ -126,7 +127,7 @@ func (d *dockerSource) hangs() round {
 	d.hung = true
 	d.mu.Unlock()
 	err := readerr.Newf(readerr.Timeout, "the Docker engine at %s did not answer within the scrape's budget", d.host)
-	d.errs.count(SourceK3s, err)
+	d.errs.count(model.SourceK3s, err)
 	d.trackEngine(err)
 	return round{err: err}
 }
@@ -174,7 +175,7 @@ func (d *dockerSource) inspectAll(ctx context.Context) round {
 		var err error
 		var superseded []rancher.Superseded
 		if targets, superseded, err = rancher.Discover(ctx, d.cli); err != nil {
-			d.errs.count(SourceK3s, err) // logged by trackEngine
+			d.errs.count(model.SourceK3s, err) // logged by trackEngine
 			return round{err: err}
 		}
 		d.noteSuperseded(superseded)
@@ -195,12 +196,12 @@ func (d *dockerSource) inspectAll(ctx context.Context) round {
 	for i, target := range targets {
 		if errs[i] != nil {
 			if readerr.ReasonOf(errs[i]) == readerr.DockerUnreachable {
-				d.errs.count(SourceK3s, errs[i])
+				d.errs.count(model.SourceK3s, errs[i])
 				return round{err: errs[i]}
 			}
-			res := SourceResult{Container: target, Source: SourceK3s, ReadAt: time.Now(),
-				Errors: []FileError{{Container: target, Source: SourceK3s, Path: target, Err: errs[i]}}}
-			d.errs.observe(target, SourceK3s, res.Errors)
+			res := model.SourceResult{Container: target, Source: model.SourceK3s, ReadAt: time.Now(),
+				Errors: []model.FileError{{Container: target, Source: model.SourceK3s, Path: target, Err: errs[i]}}}
+			d.errs.observe(target, model.SourceK3s, res.Errors)
 			r.failed = append(r.failed, res)
 			continue
 		}
@@ -257,8 +258,8 @@ func (d *dockerSource) engineDown(err error) dockerResult {
 			names = []string{""}
 		}
 		for _, name := range names {
-			out.sources = append(out.sources, SourceResult{Container: name, Source: SourceK3s, ReadAt: time.Now(),
-				Errors: []FileError{{Container: name, Source: SourceK3s, Path: d.host, Err: err}}})
+			out.sources = append(out.sources, model.SourceResult{Container: name, Source: model.SourceK3s, ReadAt: time.Now(),
+				Errors: []model.FileError{{Container: name, Source: model.SourceK3s, Path: d.host, Err: err}}})
 		}
 		return out
 	}
@@ -275,10 +276,10 @@ func (d *dockerSource) engineDown(err error) dockerResult {
 			res := st.good
 			st.mu.Unlock()
 			res.Container, res.Source, res.Up = c.Name, s.name, false
-			res.Errors = []FileError{{Container: c.Name, Source: s.name, Path: d.host, Err: err}}
+			res.Errors = []model.FileError{{Container: c.Name, Source: s.name, Path: d.host, Err: err}}
 			out.sources = append(out.sources, res)
 		}
-		out.treeReads[c.Name] = states[i].states[SourceK3s].completedReads()
+		out.treeReads[c.Name] = states[i].states[model.SourceK3s].completedReads()
 	}
 	return out
 }
@@ -302,7 +303,7 @@ func (d *dockerSource) trackEngine(err error) {
 }
 
 // engineUnreachable tells whether a read failed because the engine did not answer.
-func engineUnreachable(results []SourceResult) bool {
+func engineUnreachable(results []model.SourceResult) bool {
 	for _, r := range results {
 		for _, e := range r.Errors {
 			if readerr.ReasonOf(e.Err) == readerr.DockerUnreachable {

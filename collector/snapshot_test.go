@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/moby/moby/api/types/container"
-
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/enginetest"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
@@ -45,15 +45,15 @@ func newTestCollector(eng *enginetest.Engine, refresh time.Duration) *Collector 
 	return New(Config{Engine: eng, Docker: DockerConfig{Discover: true, RefreshInterval: refresh}}, promslog.NewNopLogger())
 }
 
-func k3sResult(t *testing.T, snap Snapshot) SourceResult {
+func k3sResult(t *testing.T, snap model.Snapshot) model.SourceResult {
 	t.Helper()
 	for _, s := range snap.Sources {
-		if s.Source == SourceK3s {
+		if s.Source == model.SourceK3s {
 			return s
 		}
 	}
 	t.Fatalf("no k3s source in %+v", snap.Sources)
-	return SourceResult{}
+	return model.SourceResult{}
 }
 
 func TestTreeReadOnlyOnChange(t *testing.T) {
@@ -150,7 +150,7 @@ func TestBackoffDoublesToTheInterval(t *testing.T) {
 func TestAStartMakesAFailedSourceDueAtOnce(t *testing.T) {
 	now := time.Now()
 	b := readBasis{startedAt: now.Add(-time.Hour)}
-	s := &sourceState{last: SourceResult{ReadAt: now}, basis: b, failures: 3, retryAt: now.Add(4 * time.Second)}
+	s := &sourceState{last: model.SourceResult{ReadAt: now}, basis: b, failures: 3, retryAt: now.Add(4 * time.Second)}
 	if s.due(now.Add(time.Second), b, time.Hour) {
 		t.Fatal("due inside the backoff")
 	}
@@ -175,7 +175,7 @@ func TestOnlyTheScrapeThatStartsAReadWaits(t *testing.T) {
 		c.Restarts++
 		c.Files[adminCert] = certPEM(t, "system:admin", 9, time.Now().Add(2*time.Hour), false)
 	})
-	starter := make(chan SourceResult)
+	starter := make(chan model.SourceResult)
 	go func() { starter <- k3sResult(t, c.Gather(ctx)) }()
 	for archives(eng) < 2 {
 		time.Sleep(time.Millisecond)
@@ -231,7 +231,7 @@ func TestFirstScrapesShareTheFirstRead(t *testing.T) {
 	hold := make(chan struct{})
 	eng.Change(func(e *enginetest.Engine) { e.Hold(hold) })
 	c := newTestCollector(eng, time.Hour)
-	results := make(chan SourceResult, 5)
+	results := make(chan model.SourceResult, 5)
 	for i := 0; i < 5; i++ {
 		go func() { results <- k3sResult(t, c.Gather(context.Background())) }()
 	}
@@ -261,7 +261,7 @@ func TestReadAgainAfterTheStartSettles(t *testing.T) {
 		{5100 * time.Millisecond, 29 * time.Second, startSettle},
 		{startSettle + time.Second, 59 * time.Minute, time.Hour + startSettle + time.Second}, // then only the interval
 	} {
-		st.last = SourceResult{Up: true, ReadAt: start.Add(step.readAt)}
+		st.last = model.SourceResult{Up: true, ReadAt: start.Add(step.readAt)}
 		if st.due(start.Add(step.notDue), b, time.Hour) {
 			t.Fatalf("read at +%s: due at +%s", step.readAt, step.notDue)
 		}
@@ -309,8 +309,8 @@ func TestReadErrorCountersStartWhereTheyCanCount(t *testing.T) {
 func TestAStartRestartsTheBackoff(t *testing.T) {
 	now := time.Now()
 	old := readBasis{startedAt: now.Add(-time.Hour)}
-	s := &sourceState{last: SourceResult{ReadAt: now.Add(-time.Minute)}, basis: old, failures: 8}
-	failing := func(context.Context) SourceResult { return SourceResult{} }
+	s := &sourceState{last: model.SourceResult{ReadAt: now.Add(-time.Minute)}, basis: old, failures: 8}
+	failing := func(context.Context) model.SourceResult { return model.SourceResult{} }
 	s.get(context.Background(), readBasis{startedAt: now}, time.Hour, failing, time.Second)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -331,7 +331,7 @@ func TestSourcesShareOneKubeconfigRead(t *testing.T) {
 	snap := c.Gather(context.Background())
 	failed := 0
 	for _, r := range snap.Sources {
-		if (r.Source == SourceSecret || r.Source == SourceSetting) && !r.Up {
+		if (r.Source == model.SourceSecret || r.Source == model.SourceSetting) && !r.Up {
 			failed++
 		}
 	}
@@ -347,11 +347,11 @@ func TestSourcesShareOneKubeconfigRead(t *testing.T) {
 // chain while the chain and the settings are the ones read before, for up to a minute.
 func TestTrustIsVerifiedAgainOnlyWhenItsInputsChange(t *testing.T) {
 	leaf, _ := certs.Parse("ui", certPEM(t, "cattle", 1, time.Now().Add(time.Hour), false))
-	settings := &Settings{AgentTLSMode: "strict"}
-	snap := func(taken time.Time, s *Settings) Snapshot {
-		return Snapshot{Taken: taken, Sources: []SourceResult{
-			{Container: "r", Source: SourceUI, Up: true, Chain: []*x509.Certificate{leaf}},
-			{Container: "r", Source: SourceSetting, Up: true, Settings: s}}}
+	settings := &model.Settings{AgentTLSMode: "strict"}
+	snap := func(taken time.Time, s *model.Settings) model.Snapshot {
+		return model.Snapshot{Taken: taken, Sources: []model.SourceResult{
+			{Container: "r", Source: model.SourceUI, Up: true, Chain: []*x509.Certificate{leaf}},
+			{Container: "r", Source: model.SourceSetting, Up: true, Settings: s}}}
 	}
 	var m trustMemo
 	start := time.Now()
@@ -362,7 +362,7 @@ func TestTrustIsVerifiedAgainOnlyWhenItsInputsChange(t *testing.T) {
 	if at := m.last["r"].at; !at.Equal(start) {
 		t.Errorf("verified again at %s with the same inputs", at)
 	}
-	m.of(snap(start.Add(20*time.Second), &Settings{AgentTLSMode: "system-store"}), "r")
+	m.of(snap(start.Add(20*time.Second), &model.Settings{AgentTLSMode: "system-store"}), "r")
 	if e := m.last["r"]; !e.at.Equal(start.Add(20*time.Second)) || e.trust.AgentTLSMode != "system-store" {
 		t.Errorf("new settings not verified: %+v", e)
 	}

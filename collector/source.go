@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/printable"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 )
@@ -32,7 +33,7 @@ type source struct {
 	// reported (with the source down), as what the container last showed.
 	keepLastGood bool
 	// classify, when set, tells what each certificate is to the container's release.
-	classify func(c rancher.Container, cf CertFile) rancher.Classification
+	classify func(c rancher.Container, cf model.CertFile) rancher.Classification
 	// reasons are what its reads can fail with (readerr), the counters it starts with.
 	reasons []string
 }
@@ -62,23 +63,23 @@ type readEnv struct {
 // not be read), or why the source as a whole could not be read, and at which path.
 type readout struct {
 	files    []rancher.File
-	chain    []*x509.Certificate // the UI's: the chain served, leaf first
-	settings *Settings           // the settings source's
-	services map[string]string   // the service source's: ClusterIP by namespace/name
-	clusters []DownstreamCluster // the downstream source's, and its certificates and what failed
-	certs    []CertFile
-	failed   []FileError
+	chain    []*x509.Certificate       // the UI's: the chain served, leaf first
+	settings *model.Settings           // the settings source's
+	services map[string]string         // the service source's: ClusterIP by namespace/name
+	clusters []model.DownstreamCluster // the downstream source's, and its certificates and what failed
+	certs    []model.CertFile
+	failed   []model.FileError
 	path     string // what was read, for an error of the whole source
 	err      error
 }
 
 // result parses a readout into a source result, through the source's cache of parsed
 // certificates.
-func (o readout) result(s source, c rancher.Container, cache *certs.Cache) SourceResult {
+func (o readout) result(s source, c rancher.Container, cache *certs.Cache) model.SourceResult {
 	container, source := c.Name, s.name
-	res := SourceResult{Container: container, Source: source}
+	res := model.SourceResult{Container: container, Source: source}
 	if o.err != nil {
-		res.Errors = []FileError{{Container: container, Source: source, Path: o.path, Err: o.err}}
+		res.Errors = []model.FileError{{Container: container, Source: source, Path: o.path, Err: o.err}}
 		return res
 	}
 	res.Up, res.Chain, res.Settings, res.Services, res.Clusters = true, o.chain, o.settings, o.services, o.clusters
@@ -97,7 +98,7 @@ func (o readout) result(s source, c rancher.Container, cache *certs.Cache) Sourc
 
 // addFile parses one file into the result: a certificate, an error, or nothing (a file with PEM
 // blocks but no certificate, such as a key).
-func addFile(res *SourceResult, cache *certs.Cache, f rancher.File) {
+func addFile(res *model.SourceResult, cache *certs.Cache, f rancher.File) {
 	err := certs.CheckName(f.Path)
 	if err == nil {
 		err = f.Err
@@ -108,8 +109,8 @@ func addFile(res *SourceResult, cache *certs.Cache, f rancher.File) {
 	}
 	switch {
 	case err != nil:
-		res.Errors = append(res.Errors, FileError{Container: res.Container, Source: res.Source, Path: printable.Escape(f.Path), Err: err})
+		res.Errors = append(res.Errors, model.FileError{Container: res.Container, Source: res.Source, Path: printable.Escape(f.Path), Err: err})
 	case cert != nil:
-		res.Certs = append(res.Certs, CertFile{Container: res.Container, Source: res.Source, Path: f.Path, Cert: cert})
+		res.Certs = append(res.Certs, model.CertFile{Container: res.Container, Source: res.Source, Path: f.Path, Cert: cert})
 	}
 }

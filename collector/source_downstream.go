@@ -8,21 +8,16 @@ import (
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
-
-// SourceDownstream is the clusters the Rancher server manages — their RKE1 certificates' expiry
-// and whether their agents are connected — as Rancher keeps them in its own cluster
-// (clusters.management.cattle.io), read through the container's API server like its settings and
-// kept as last read while that does not answer.
-const SourceDownstream = "downstream"
 
 // maxClusters bounds one read: a server managing more is too_large.
 const maxClusters = 2000
 
 var downstreamSource = source{
-	name:         SourceDownstream,
+	name:         model.SourceDownstream,
 	enabled:      func(cfg DockerConfig) bool { return cfg.Downstream },
 	reads:        func(_ DockerConfig, c rancher.Container) bool { return c.State == container.StateRunning },
 	interval:     func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },
@@ -30,16 +25,6 @@ var downstreamSource = source{
 	read:         readDownstream,
 	keepLastGood: true,
 	reasons:      readerr.Of(readerr.EngineReads, readerr.APIReads, []string{readerr.InvalidDate}),
-}
-
-// DownstreamCluster is a cluster the server manages, but its own.
-type DownstreamCluster struct {
-	ID, DisplayName, Driver, Provider, KubernetesVersion string
-	RKE1                                                 bool
-	// Connected: its agent is connected — the Connected condition is True, or before 2.6, which
-	// has none, Ready is; Since is when that condition last changed.
-	Connected bool
-	Since     time.Time
 }
 
 func readDownstream(ctx context.Context, env readEnv, c rancher.Container) readout {
@@ -51,7 +36,7 @@ func readDownstream(ctx context.Context, env readEnv, c rancher.Container) reado
 	if err != nil {
 		return readout{path: "clusters.management.cattle.io", err: err}
 	}
-	out := readout{clusters: []DownstreamCluster{}}
+	out := readout{clusters: []model.DownstreamCluster{}}
 	for _, d := range all {
 		if d.Internal {
 			continue // the server's own, local: its certificates are what the other sources read
@@ -61,19 +46,19 @@ func readDownstream(ctx context.Context, env readEnv, c rancher.Container) reado
 			path := d.ID + "/" + name
 			notAfter, err := rancher.ParseExpirationDate(date)
 			if err != nil {
-				out.failed = append(out.failed, FileError{Container: c.Name, Source: SourceDownstream, Path: path,
+				out.failed = append(out.failed, model.FileError{Container: c.Name, Source: model.SourceDownstream, Path: path,
 					Err: readerr.Newf(readerr.InvalidDate, "cluster %s: certificate %s expires %q, which is no date: %v", d.ID, name, date, err)})
 				continue
 			}
-			out.certs = append(out.certs, CertFile{Container: c.Name, Source: SourceDownstream, Path: path,
+			out.certs = append(out.certs, model.CertFile{Container: c.Name, Source: model.SourceDownstream, Path: path,
 				Cert: &certs.Info{NotAfter: notAfter, IsCA: name == rancher.RKE1CA}})
 		}
 	}
 	return out
 }
 
-func downstreamOf(d cluster.Downstream) DownstreamCluster {
-	out := DownstreamCluster{ID: d.ID, DisplayName: d.DisplayName, Driver: d.Driver, Provider: d.Provider, KubernetesVersion: d.Version, RKE1: d.RKE1}
+func downstreamOf(d cluster.Downstream) model.DownstreamCluster {
+	out := model.DownstreamCluster{ID: d.ID, DisplayName: d.DisplayName, Driver: d.Driver, Provider: d.Provider, KubernetesVersion: d.Version, RKE1: d.RKE1}
 	cond, ok := d.Condition("Connected")
 	if !ok {
 		cond, _ = d.Condition("Ready")

@@ -5,20 +5,18 @@ import (
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/cluster"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
-
-// SourceSecret is the certificates the container's embedded cluster keeps as secrets.
-const SourceSecret = "secret"
 
 // secretTimeout bounds one read of a container's cluster secrets, so that an API server that
 // does not answer never holds up the other sources.
 const secretTimeout = 5 * time.Second
 
 var secretSource = source{
-	name: SourceSecret,
-	classify: func(c rancher.Container, cf CertFile) rancher.Classification {
+	name: model.SourceSecret,
+	classify: func(c rancher.Container, cf model.CertFile) rancher.Classification {
 		return c.Profile.ClassifySecret(cf.Path)
 	},
 	cluster:  true,

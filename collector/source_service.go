@@ -6,17 +6,13 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
-// SourceService is the addresses of the Services whose names certificates must cover, read
-// through the container's own API server (read only, the address alone) and kept as last read
-// while it does not answer.
-const SourceService = "service"
-
 var serviceSource = source{
-	name:         SourceService,
+	name:         model.SourceService,
 	cluster:      true,
 	reads:        func(_ DockerConfig, c rancher.Container) bool { return c.State == container.StateRunning },
 	interval:     func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },

@@ -11,12 +11,10 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
-
-// SourceUI is the certificate the Rancher UI serves, read by a TLS handshake.
-const SourceUI = "ui"
 
 // uiTimeout bounds the handshake; uiReadTimeout the whole read.
 const (
@@ -25,7 +23,7 @@ const (
 )
 
 var uiSource = source{
-	name: SourceUI,
+	name: model.SourceUI,
 	// A stopped container serves nothing; with --rancher.url the UI may be served elsewhere.
 	reads: func(cfg DockerConfig, c rancher.Container) bool {
 		return c.State == container.StateRunning || cfg.UIURL != ""

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
@@ -21,11 +22,11 @@ type sourceState struct {
 	keepGood bool
 
 	mu      sync.Mutex
-	last    SourceResult  // the last completed read
-	good    SourceResult  // the last read that worked
-	basis   readBasis     // the container as it was when the last read started
-	running chan struct{} // closed when the running read ends; nil when none runs
-	reads   int           // completed reads
+	last    model.SourceResult // the last completed read
+	good    model.SourceResult // the last read that worked
+	basis   readBasis          // the container as it was when the last read started
+	running chan struct{}      // closed when the running read ends; nil when none runs
+	reads   int                // completed reads
 	// failures counts the reads that failed in a row; a failed source is read again from
 	// retryAt: 1 s after the first failure, doubling up to the refresh interval, so that a
 	// failing source (a crash-looping server) is not read at every scrape.
@@ -87,13 +88,13 @@ func (s *sourceState) due(now time.Time, b readBasis, interval time.Duration) bo
 // get returns the values to report, starting a read when one is due and waiting for it (within
 // ctx) when it started it or there is nothing to report yet. read runs detached from the caller,
 // bounded by its own timeout, so a read a scrape gave up on still lands.
-func (s *sourceState) get(ctx context.Context, b readBasis, interval time.Duration, read func(context.Context) SourceResult, timeout time.Duration) SourceResult {
+func (s *sourceState) get(ctx context.Context, b readBasis, interval time.Duration, read func(context.Context) model.SourceResult, timeout time.Duration) model.SourceResult {
 	started := s.kick(b, interval, read, timeout)
 	return s.await(ctx, started)
 }
 
 // kick starts a read when one is due and none runs, and tells whether it did; it never waits.
-func (s *sourceState) kick(b readBasis, interval time.Duration, read func(context.Context) SourceResult, timeout time.Duration) bool {
+func (s *sourceState) kick(b readBasis, interval time.Duration, read func(context.Context) model.SourceResult, timeout time.Duration) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running != nil || !s.due(time.Now(), b, interval) {
@@ -106,7 +107,7 @@ func (s *sourceState) kick(b readBasis, interval time.Duration, read func(contex
 
 // peek returns the values to report, and starts no read but the first; it waits (within ctx)
 // for the running read only when there is nothing to report yet.
-func (s *sourceState) peek(ctx context.Context, b readBasis, interval time.Duration, read func(context.Context) SourceResult, timeout time.Duration) SourceResult {
+func (s *sourceState) peek(ctx context.Context, b readBasis, interval time.Duration, read func(context.Context) model.SourceResult, timeout time.Duration) model.SourceResult {
 	s.mu.Lock()
 	never := s.last.ReadAt.IsZero()
 	s.mu.Unlock()
@@ -117,7 +118,7 @@ func (s *sourceState) peek(ctx context.Context, b readBasis, interval time.Durat
 }
 
 // await returns the last read, after the running one when wait is set or nothing was read yet.
-func (s *sourceState) await(ctx context.Context, wait bool) SourceResult {
+func (s *sourceState) await(ctx context.Context, wait bool) model.SourceResult {
 	s.mu.Lock()
 	running := s.running
 	if s.last.ReadAt.IsZero() {
@@ -136,7 +137,7 @@ func (s *sourceState) await(ctx context.Context, wait bool) SourceResult {
 	return s.last
 }
 
-func (s *sourceState) read(b readBasis, interval time.Duration, read func(context.Context) SourceResult, timeout time.Duration, done chan struct{}) {
+func (s *sourceState) read(b readBasis, interval time.Duration, read func(context.Context) model.SourceResult, timeout time.Duration, done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	res := read(ctx)
 	cancel()
@@ -165,12 +166,12 @@ func (s *sourceState) read(b readBasis, interval time.Duration, read func(contex
 
 // overrun is what a scrape reports when its budget ran out waiting: the last good values,
 // down, with the reason.
-func (s *sourceState) overrun() SourceResult {
+func (s *sourceState) overrun() model.SourceResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	res := s.good
 	res.Container, res.Source, res.Up = s.container, s.source, false
-	res.Errors = append(slices.Clip(res.Errors), FileError{Container: s.container, Source: s.source,
+	res.Errors = append(slices.Clip(res.Errors), model.FileError{Container: s.container, Source: s.source,
 		Err: readerr.Newf(readerr.Timeout, "the %s read of %q did not end within the scrape's budget", s.source, s.container)})
 	return res
 }
@@ -182,6 +183,6 @@ func (s *sourceState) completedReads() int {
 	return s.reads
 }
 
-func sameCerts(a, b []CertFile) bool {
-	return slices.EqualFunc(a, b, func(x, y CertFile) bool { return x == y })
+func sameCerts(a, b []model.CertFile) bool {
+	return slices.EqualFunc(a, b, func(x, y model.CertFile) bool { return x == y })
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -36,7 +37,7 @@ type watchedFiles struct {
 	ready chan struct{} // closed after the first scan
 
 	mu      sync.Mutex
-	result  SourceResult
+	result  model.SourceResult
 	scans   int
 	watched map[string]bool
 }
@@ -50,12 +51,12 @@ func newWatchedFiles(src *fileSource, every time.Duration, logger *slog.Logger, 
 
 // gather returns the current result; the first call starts the watch and waits for the first
 // scan, within the scrape's budget.
-func (w *watchedFiles) gather(ctx context.Context) SourceResult {
+func (w *watchedFiles) gather(ctx context.Context) model.SourceResult {
 	w.start.Do(func() { go w.run() })
 	select {
 	case <-w.ready:
 	case <-ctx.Done():
-		return SourceResult{Source: SourceFile, Errors: []FileError{{Source: SourceFile,
+		return model.SourceResult{Source: model.SourceFile, Errors: []model.FileError{{Source: model.SourceFile,
 			Err: readerr.Newf(readerr.Timeout, "the first scan of the host files did not end within the scrape's budget")}}}
 	}
 	w.mu.Lock()
@@ -109,7 +110,7 @@ func relevant(ev fsnotify.Event) bool {
 // cached exposition stays valid), and watches the directories the scan looked in.
 func (w *watchedFiles) rescan(watcher *fsnotify.Watcher) {
 	res, dirs := w.src.scan()
-	w.errs.observe("", SourceFile, res.Errors)
+	w.errs.observe("", model.SourceFile, res.Errors)
 	w.mu.Lock()
 	if sameCerts(w.result.Certs, res.Certs) {
 		res.Certs = w.result.Certs

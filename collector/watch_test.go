@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 )
 
 // waitFor polls gather until cond holds, and says how long it took.
-func waitFor(t *testing.T, w *watchedFiles, what string, cond func(SourceResult) bool) time.Duration {
+func waitFor(t *testing.T, w *watchedFiles, what string, cond func(model.SourceResult) bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < 5*time.Second {
@@ -41,17 +42,17 @@ func TestWatchedFilesFollowChangesWithoutScanningPerScrape(t *testing.T) {
 	}
 
 	write(t, filepath.Join(dir, "a", "two.crt"), certPEM(t, "two", 2, expiry, false))
-	took := waitFor(t, w, "a new file", func(r SourceResult) bool { return len(r.Certs) == 2 })
+	took := waitFor(t, w, "a new file", func(r model.SourceResult) bool { return len(r.Certs) == 2 })
 	t.Logf("a new certificate file showed after %s", took.Round(time.Millisecond))
 
 	write(t, filepath.Join(dir, "b", "deep", "three.crt"), certPEM(t, "three", 3, expiry, false)) // a new directory
-	waitFor(t, w, "a file in a new directory", func(r SourceResult) bool { return len(r.Certs) == 3 })
+	waitFor(t, w, "a file in a new directory", func(r model.SourceResult) bool { return len(r.Certs) == 3 })
 
 	later := expiry.Add(365 * 24 * time.Hour)
 	tmp := filepath.Join(dir, "a", ".one.tmp")
 	write(t, tmp, certPEM(t, "one", 4, later, false))
 	os.Rename(tmp, filepath.Join(dir, "a", "one.crt")) // replaced as k3s does: write, rename
-	waitFor(t, w, "a replaced file", func(r SourceResult) bool {
+	waitFor(t, w, "a replaced file", func(r model.SourceResult) bool {
 		for _, c := range r.Certs {
 			if c.Cert.SubjectCN == "one" {
 				return c.Cert.NotAfter.Equal(later)
@@ -61,7 +62,7 @@ func TestWatchedFilesFollowChangesWithoutScanningPerScrape(t *testing.T) {
 	})
 
 	os.Remove(filepath.Join(dir, "a", "two.crt"))
-	waitFor(t, w, "a removed file", func(r SourceResult) bool { return len(r.Certs) == 2 })
+	waitFor(t, w, "a removed file", func(r model.SourceResult) bool { return len(r.Certs) == 2 })
 
 	scans := w.completedScans()
 	write(t, filepath.Join(dir, "a", "notes.txt"), []byte("not a certificate"))
@@ -81,7 +82,7 @@ func TestRescanWithoutNotify(t *testing.T) {
 	w.notify = false
 	w.gather(context.Background())
 	write(t, filepath.Join(dir, "two.crt"), certPEM(t, "two", 2, expiry, false))
-	waitFor(t, w, "a new file, by rescan", func(r SourceResult) bool { return len(r.Certs) == 2 })
+	waitFor(t, w, "a new file, by rescan", func(r model.SourceResult) bool { return len(r.Certs) == 2 })
 }
 
 // TestExpositionEncodedOnlyOnChange: the certificate series are encoded again only when a

@@ -18,6 +18,7 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/autorotate"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
@@ -140,7 +141,7 @@ type nameLine struct {
 // trustLine is what the agents of the server's downstream clusters trust, and whether the UI
 // chain verifies as they will verify it.
 type trustLine struct {
-	collector.Trust
+	model.Trust
 	Short string // the checksum's first 12 digits
 	CA    *row   // the cacerts CA
 }
@@ -161,11 +162,11 @@ type row struct {
 // the API server's own words only on demand (a tooltip).
 type down struct{ Container, Source, Reason, Sentence, Message string }
 
-func build(snap collector.Snapshot, now time.Time, opts Options) view {
+func build(snap model.Snapshot, now time.Time, opts Options) view {
 	v := view{Options: opts, Taken: snap.Taken.UTC(), Now: now.Unix(), Looked: snap.Looked,
 		NoContainer: snap.DockerUp != nil && *snap.DockerUp && snap.Watching == 0}
 	t := opts.Thresholds
-	files := map[string]collector.CertFile{} // by container, source and path, for the class
+	files := map[string]model.CertFile{} // by container, source and path, for the class
 	for _, f := range snap.Certs() {
 		files[f.Container+"\x00"+f.Source+"\x00"+f.Path] = f
 	}
@@ -202,15 +203,15 @@ func build(snap collector.Snapshot, now time.Time, opts Options) view {
 		if c.Profile.ListenerConfig {
 			s.Listener = listenerLine(snap, c)
 		}
-		if t, ok := snap.Trust(c.Name, now); ok {
+		if t, ok := snap.Trust(c.Name); ok {
 			s.Trust = &trustLine{Trust: t, Short: t.Checksum[:min(12, len(t.Checksum))]}
 			for i := range v.Rows { // soonest first: the anchor, else (not known yet) the soonest
-				if r := &v.Rows[i]; r.Container == c.Name && r.Source == collector.SourceSetting && !r.NotAfter.IsZero() && t.Judged(r.Path) && s.Trust.CA == nil {
+				if r := &v.Rows[i]; r.Container == c.Name && r.Source == model.SourceSetting && !r.NotAfter.IsZero() && t.Judged(r.Path) && s.Trust.CA == nil {
 					s.Trust.CA = r
 				}
 			}
 		}
-		s.Names = nameLines(snap.Names(c))
+		s.Names = nameLines(snap.Names(c.Name))
 		s.Downstream = downstream(snap, c, v.Rows, s.Trust, now)
 		if opts.Auto != nil {
 			s.Auto = autoLine(opts.Auto, c.Name)
@@ -236,7 +237,7 @@ func class(r row) string {
 	return strings.ToLower(r.Status)
 }
 
-func summarize(c rancher.Container, rows []row, files map[string]collector.CertFile, now time.Time, t thresholds.Days) server {
+func summarize(c rancher.Container, rows []row, files map[string]model.CertFile, now time.Time, t thresholds.Days) server {
 	p := c.Profile
 	s := server{Name: c.Name, Rancher: rancher.OrUnknown(p.Rancher), K3s: rancher.OrUnknown(p.K3s), Renewal: string(p.Renewal),
 		WindowDays: int(p.Window.Hours() / 24), State: string(c.State), Restarts: c.RestartCount}
@@ -247,9 +248,9 @@ func summarize(c rancher.Container, rows []row, files map[string]collector.CertF
 		}
 		class := files[r.Container+"\x00"+r.Source+"\x00"+r.Path].Class.Class
 		switch {
-		case s.Leaf == nil && (class == rancher.ClassLeaf || class == rancher.ClassListenerCache || r.Source == collector.SourceListener):
+		case s.Leaf == nil && (class == rancher.ClassLeaf || class == rancher.ClassListenerCache || r.Source == model.SourceListener):
 			s.Leaf = r
-		case s.UI == nil && r.Source == collector.SourceUI:
+		case s.UI == nil && r.Source == model.SourceUI:
 			s.UI = r
 		}
 	}
@@ -269,9 +270,9 @@ func summarize(c rancher.Container, rows []row, files map[string]collector.CertF
 
 // listenerLine says that 2.3's 6443 certificate could not be checked, when it never could: it
 // lives in the cluster, readable only while the container's API server answers.
-func listenerLine(snap collector.Snapshot, c rancher.Container) string {
+func listenerLine(snap model.Snapshot, c rancher.Container) string {
 	for _, s := range snap.Sources {
-		if s.Container != c.Name || s.Source != collector.SourceListener {
+		if s.Container != c.Name || s.Source != model.SourceListener {
 			continue
 		}
 		if len(s.Certs) > 0 {
@@ -281,7 +282,7 @@ func listenerLine(snap collector.Snapshot, c rancher.Container) string {
 			return "not checked: " + readerr.ReasonOf(s.Errors[0].Err) + " — " + s.Errors[0].Err.Error()
 		}
 	}
-	return fmt.Sprintf("not checked: it lives in %s, read through the container's API server, which answers only while the container runs (it is %s)", collector.ListenerPath, c.State)
+	return fmt.Sprintf("not checked: it lives in %s, read through the container's API server, which answers only while the container runs (it is %s)", model.ListenerPath, c.State)
 }
 
 // autoLine says when the scheduler rotates a container, and why.
@@ -314,7 +315,7 @@ func autoLine(sched Planner, container string) string {
 
 // nameLines lists the names the server's certificates do not cover; when they cover all, one
 // line that says how many were checked.
-func nameLines(checks []collector.NameCheck) []nameLine {
+func nameLines(checks []model.NameCheck) []nameLine {
 	var out []nameLine
 	for _, n := range checks {
 		for _, m := range n.Missing {
@@ -331,7 +332,7 @@ func nameLines(checks []collector.NameCheck) []nameLine {
 const lostAfter = 24 * time.Hour
 
 // downstream is the view of the clusters a server manages, nil when none were read.
-func downstream(snap collector.Snapshot, c rancher.Container, rows []row, trust *trustLine, now time.Time) *downstreamView {
+func downstream(snap model.Snapshot, c rancher.Container, rows []row, trust *trustLine, now time.Time) *downstreamView {
 	clusters := snap.Clusters(c.Name)
 	if clusters == nil {
 		return nil
@@ -341,7 +342,7 @@ func downstream(snap collector.Snapshot, c rancher.Container, rows []row, trust 
 	for _, d := range clusters {
 		cr := clusterRow{ID: d.ID, DisplayName: d.DisplayName, Driver: d.Driver, Connected: d.Connected, Since: d.Since}
 		for i := range rows { // soonest first
-			if r := &rows[i]; r.Container == c.Name && r.Source == collector.SourceDownstream && strings.HasPrefix(r.Path, d.ID+"/") && !r.NotAfter.IsZero() {
+			if r := &rows[i]; r.Container == c.Name && r.Source == model.SourceDownstream && strings.HasPrefix(r.Path, d.ID+"/") && !r.NotAfter.IsZero() {
 				cr.Soonest = r
 				break
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/certs"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
@@ -18,18 +18,18 @@ import (
 
 const day = 24 * time.Hour
 
-func cert(name, source, path string, left time.Duration, ca bool, now time.Time) collector.CertFile {
-	return collector.CertFile{Container: name, Source: source, Path: path,
+func cert(name, source, path string, left time.Duration, ca bool, now time.Time) model.CertFile {
+	return model.CertFile{Container: name, Source: source, Path: path,
 		Cert: &certs.Info{SubjectCN: path, NotBefore: now.Add(-300 * day), NotAfter: now.Add(left), IsCA: ca}}
 }
 
 // classified classifies the k3s files of a snapshot against their container's release, as the
 // collector does.
-func classified(snap collector.Snapshot) collector.Snapshot {
+func classified(snap model.Snapshot) model.Snapshot {
 	for _, c := range snap.Containers {
 		for i, s := range snap.Sources {
 			for j, cf := range s.Certs {
-				if cf.Container == c.Name && cf.Source == collector.SourceK3s {
+				if cf.Container == c.Name && cf.Source == model.SourceK3s {
 					snap.Sources[i].Certs[j].Class = c.Profile.Classify(cf.Path, cf.Cert.IsCA)
 				}
 			}
@@ -40,21 +40,21 @@ func classified(snap collector.Snapshot) collector.Snapshot {
 
 // snapshot: a 2.3 server in the gap state (leaf in 4 days, UI renewed for a year, a CA and a
 // 2.2 leftover that must not count), a 2.7 server with a leaf in 20 days, and an unreadable file.
-func snapshot(now time.Time) collector.Snapshot {
+func snapshot(now time.Time) model.Snapshot {
 	v23 := rancher.Container{Name: "rancher23", State: container.StateRunning, RestartCount: 2, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.3.1", K3s: "v0.8.0"})}
 	v27 := rancher.Container{Name: "rancher27", State: container.StateRunning, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.7.5", K3s: "v1.26.4+k3s1"})}
 	tls := rancher.ServerTLSDir + "/"
-	return classified(collector.Snapshot{Taken: now, Containers: []rancher.Container{v23, v27}, Sources: []collector.SourceResult{
-		{Container: "rancher23", Source: "k3s", Up: true, Certs: []collector.CertFile{
+	return classified(model.Snapshot{Taken: now, Containers: []rancher.Container{v23, v27}, Sources: []model.SourceResult{
+		{Container: "rancher23", Source: "k3s", Up: true, Certs: []model.CertFile{
 			cert("rancher23", "k3s", tls+"server-ca.crt", 3000*day, true, now),
 			cert("rancher23", "k3s", tls+"client-admin.crt", 4*day+time.Hour, false, now),
 			cert("rancher23", "k3s", rancher.ManagementTLSDir+"/localhost.crt", -10*day, false, now),
 		}},
-		{Container: "rancher23", Source: "ui", Up: true, Certs: []collector.CertFile{cert("rancher23", "ui", "https://127.0.0.1:443", 365*day, false, now)}},
-		{Container: "rancher27", Source: "k3s", Up: true, Certs: []collector.CertFile{cert("rancher27", "k3s", tls+"client-admin.crt", 20*day+time.Hour, false, now)}},
-		{Container: "rancher27", Source: "secret", Errors: []collector.FileError{{Container: "rancher27", Source: "secret", Path: "172.17.0.3:6443",
+		{Container: "rancher23", Source: "ui", Up: true, Certs: []model.CertFile{cert("rancher23", "ui", "https://127.0.0.1:443", 365*day, false, now)}},
+		{Container: "rancher27", Source: "k3s", Up: true, Certs: []model.CertFile{cert("rancher27", "k3s", tls+"client-admin.crt", 20*day+time.Hour, false, now)}},
+		{Container: "rancher27", Source: "secret", Errors: []model.FileError{{Container: "rancher27", Source: "secret", Path: "172.17.0.3:6443",
 			Err: readerr.New(readerr.APIUnreachable, errors.New("dial tcp 172.17.0.3:6443: connection refused"))}}},
-		{Source: "file", Up: true, Errors: []collector.FileError{{Source: "file", Path: "/etc/x/junk.crt", Err: readerr.New(readerr.NoCertificate, errors.New("/etc/x/junk.crt holds no PEM data"))}}},
+		{Source: "file", Up: true, Errors: []model.FileError{{Source: "file", Path: "/etc/x/junk.crt", Err: readerr.New(readerr.NoCertificate, errors.New("/etc/x/junk.crt holds no PEM data"))}}},
 	}})
 }
 
@@ -121,7 +121,7 @@ func TestPage(t *testing.T) {
 // page that says so, where the exporter looked and what to do — not "no certificate read yet".
 func TestNoContainerSaysWhereItLooked(t *testing.T) {
 	up := true
-	snap := collector.Snapshot{Taken: time.Now(), DockerUp: &up, Looked: "containers of rancher/rancher images on the Docker engine at unix:///var/run/docker.sock"}
+	snap := model.Snapshot{Taken: time.Now(), DockerUp: &up, Looked: "containers of rancher/rancher images on the Docker engine at unix:///var/run/docker.sock"}
 	rec := httptest.NewRecorder()
 	if err := page.Execute(rec, build(snap, time.Now(), Options{Thresholds: thresholds.Default})); err != nil {
 		t.Fatal(err)
@@ -151,15 +151,15 @@ func TestDownstreamSection(t *testing.T) {
 	now := time.Now()
 	v211 := rancher.Container{Name: "r211", State: container.StateRunning, Profile: rancher.ProfileOf(rancher.Versions{Rancher: "v2.11.3"})}
 	lost := now.Add(-30 * time.Minute)
-	snap := collector.Snapshot{Taken: now, Containers: []rancher.Container{v211}, CACertsChanged: map[string]time.Time{"r211": now.Add(-time.Hour)},
-		Sources: []collector.SourceResult{{Container: "r211", Source: collector.SourceDownstream, Up: true,
-			Clusters: []collector.DownstreamCluster{
+	snap := model.Snapshot{Taken: now, Containers: []rancher.Container{v211}, CACertsChanged: map[string]time.Time{"r211": now.Add(-time.Hour)},
+		Sources: []model.SourceResult{{Container: "r211", Source: model.SourceDownstream, Up: true,
+			Clusters: []model.DownstreamCluster{
 				{ID: "c-rke", DisplayName: "prod", Driver: "rancherKubernetesEngine", RKE1: true, Connected: true},
 				{ID: "c-imp", DisplayName: "edge", Driver: "imported", Since: lost},
 			},
-			Certs: []collector.CertFile{
-				cert("r211", collector.SourceDownstream, "c-rke/kube-apiserver", 20*day+time.Hour, false, now),
-				cert("r211", collector.SourceDownstream, "c-rke/kube-ca", 3000*day, true, now),
+			Certs: []model.CertFile{
+				cert("r211", model.SourceDownstream, "c-rke/kube-apiserver", 20*day+time.Hour, false, now),
+				cert("r211", model.SourceDownstream, "c-rke/kube-ca", 3000*day, true, now),
 			}}}}
 	v := build(snap, now, Options{Name: "x", Thresholds: thresholds.Default})
 	d := v.Servers[0].Downstream

@@ -1,6 +1,10 @@
-// Package collector reads certificates from the sources (k3s trees in Rancher containers,
-// the Rancher UI, host files) and turns them into Prometheus metrics.
-package collector
+// Package model is what the exporter knows, as plain data every reader reads: the snapshot of
+// each Rancher container and its sources, each certificate with its role (rancher.Classification:
+// what it is to the container's release, who renews it, whether a rotation does), set once when
+// its source's read is classified, and the verdicts concluded once per snapshot (the agents'
+// trust, the names each certificate must cover). No I/O: the collector fills it, check, the
+// status page, automatic rotation and the exposition read it.
+package model
 
 import (
 	"crypto/x509"
@@ -14,8 +18,8 @@ import (
 type CertFile struct {
 	Container, Source, Path string
 	Cert                    *certs.Info
-	// Class is what a file of k3s's is to the container's release; an unused one was left
-	// by an earlier release. Zero for the other sources.
+	// Class is its role, set by its source: what it is to the container's release (an unused
+	// one was left by an earlier release), who renews it, whether a rotation does.
 	Class rancher.Classification
 }
 
@@ -71,7 +75,43 @@ type Snapshot struct {
 	TreeReads map[string]int
 	// CACertsChanged is when this process saw the cacerts checksum of a container change.
 	CACertsChanged map[string]time.Time
+	// Verdicts are what Conclude concluded of each container, by name.
+	Verdicts map[string]Verdicts
 }
+
+// Verdicts are what the exporter concludes of a container from its sources, once per snapshot.
+type Verdicts struct {
+	// Trust is what its downstream agents trust and make of the UI chain; HasTrust: its
+	// settings were read.
+	Trust    Trust
+	HasTrust bool
+	// Names are its certificates whose clients the exporter knows, checked against their names.
+	Names []NameCheck
+}
+
+// Conclude sets the verdicts of every container of the snapshot. trustOf gives a container's
+// trust (the collector's recalls it while its inputs are unchanged); nil concludes it afresh
+// as of Taken.
+func (s *Snapshot) Conclude(trustOf func(Snapshot, string) (Trust, bool)) {
+	if trustOf == nil {
+		trustOf = func(snap Snapshot, container string) (Trust, bool) { return TrustOf(snap, container, snap.Taken) }
+	}
+	s.Verdicts = map[string]Verdicts{}
+	for _, c := range s.Containers {
+		v := Verdicts{Names: NamesOf(*s, c)}
+		v.Trust, v.HasTrust = trustOf(*s, c.Name)
+		s.Verdicts[c.Name] = v
+	}
+}
+
+// Trust is the trust of a container's agents, when its settings were read.
+func (s Snapshot) Trust(container string) (Trust, bool) {
+	v := s.Verdicts[container]
+	return v.Trust, v.HasTrust
+}
+
+// Names are the name checks of a container's certificates.
+func (s Snapshot) Names(container string) []NameCheck { return s.Verdicts[container].Names }
 
 // Clusters lists the clusters a container manages, but its own, as last read.
 func (s Snapshot) Clusters(container string) []DownstreamCluster {

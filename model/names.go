@@ -1,4 +1,4 @@
-package collector
+package model
 
 import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
@@ -15,12 +15,12 @@ type NameCheck struct {
 // Covered tells whether the certificate covers every name.
 func (n NameCheck) Covered() bool { return len(n.Missing) == 0 }
 
-// Names checks the container's certificates whose clients the exporter knows: 6443's (the
+// NamesOf checks the container's certificates whose clients the exporter knows: 6443's (the
 // listener cache, or 2.3's ListenerConfig) against the kubeconfig's host, localhost and the
 // kubernetes Service; the internal listener's against the rancher-internal Service; the UI's
 // against the host of server-url. A certificate not read, or a Service whose address is not
 // known, checks nothing.
-func (s Snapshot) Names(c rancher.Container) []NameCheck {
+func NamesOf(s Snapshot, c rancher.Container) []NameCheck {
 	var services map[string]string
 	var serverURL string
 	for _, r := range s.Sources {
