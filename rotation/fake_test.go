@@ -47,8 +47,11 @@ type fakeEngine struct {
 	helpers   map[string]map[string]string // helper ID → labels
 	nextID    int
 	// policy: the container has a restart policy (unless-stopped, as a real Rancher server).
-	policy   bool
-	exitAt   time.Time // when a failed start ends
+	policy bool
+	exitAt time.Time // when a failed start ends
+	// failsAt is how long after its start a failing start ends (50 ms unless set): 0 ends it
+	// before the job's next look, as on a loaded host.
+	failsAt  *time.Duration
 	starts   int
 	log      []logLine
 	listener *x509.Certificate // the 6443 listener's certificate
@@ -257,7 +260,11 @@ func (f *fakeEngine) Start(_ context.Context, _ string) error {
 	}
 	f.restarts = 0 // docker start resets the count of the restart policy
 	if f.boot() {
-		f.exitAt = time.Now().Add(50 * time.Millisecond) // Rancher ends a moment later
+		after := 50 * time.Millisecond // Rancher ends a moment later
+		if f.failsAt != nil {
+			after = *f.failsAt
+		}
+		f.exitAt = time.Now().Add(after)
 	}
 	return nil
 }

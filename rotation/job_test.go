@@ -415,3 +415,32 @@ func TestJournalThatCannotBeWrittenDuringVerify(t *testing.T) {
 		t.Fatalf("journal after the catch-up: %+v %v", j, err)
 	}
 }
+
+// TestPolicyStartBeforeTheJobLooks: the start after a CA change fails and the restart policy
+// starts the container again before the job inspects it (a loaded host): the second start is
+// the policy's, not one more of the job's.
+func TestPolicyStartBeforeTheJobLooks(t *testing.T) {
+	f := newFakeEngine(t, -2)
+	f.policy = true
+	instant := time.Duration(0)
+	f.failsAt = &instant
+	rot := New(f, testConfig(t.TempDir()), slog.New(slog.DiscardHandler), nil)
+	c, _ := rot.Lookup(context.Background(), fakeID)
+	job, err := rot.NewRotation(c, Request{Strategy: Auto}, TriggerCLI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := job.Run(context.Background(), nil)
+	var second *Step
+	for i, s := range rep.Steps {
+		if s.Name == StepSecondStart {
+			second = &rep.Steps[i]
+		}
+	}
+	if rep.State != Succeeded || second == nil || !strings.Contains(second.Detail, "by its restart policy") {
+		t.Fatalf("%s %q: second start %+v", rep.State, rep.Error, second)
+	}
+	if f.starts != 2 { // the job's and the policy's: none more
+		t.Errorf("%d starts", f.starts)
+	}
+}

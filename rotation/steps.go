@@ -65,8 +65,14 @@ func (j *Job) startContainer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	startedAt, restarts := c.StartedAt.UTC(), c.RestartCount
+	if restarts > 0 {
+		// docker start resets the count: the start failed and the restart policy made another
+		// before this inspection (a loaded host). The job's own start is the request's.
+		startedAt, restarts = requested.UTC(), 0
+	}
 	j.set(func(jr *journal) {
-		jr.StartedAt, jr.StartRequested, jr.RestartsAtStart = c.StartedAt.UTC(), requested.UTC(), c.RestartCount
+		jr.StartedAt, jr.StartRequested, jr.RestartsAtStart = startedAt, requested.UTC(), restarts
 	})
 	return nil
 }
