@@ -82,6 +82,14 @@ func (j *Job) finish(err error) Report {
 		j.rot.logger.Warn("job succeeded, but a helper container is left; the next start removes it", "job", j.j.ID, "err", herr)
 	}
 	state := j.finalState(err)
+	if err == nil && j.j.Kind == KindRotate && !j.j.DryRun {
+		// Before the job is seen to end: whoever sees it succeeded sees the backups pruned.
+		if removed, perr := pruneBackups(j.rot.cfg.BackupDir, j.j.Container, j.rot.cfg.BackupKeep); perr != nil {
+			j.rot.logger.Warn("pruning backups", "container", j.j.Container, "err", perr)
+		} else if len(removed) > 0 {
+			j.rot.logger.Info("pruned backups", "container", j.j.Container, "removed", removed)
+		}
+	}
 	j.mu.Lock()
 	j.j.State, j.j.Finished, j.j.Todo, j.j.ContainerState = Succeeded, time.Now().UTC(), nil, state
 	if err != nil {
@@ -91,13 +99,6 @@ func (j *Job) finish(err error) Report {
 	j.mu.Unlock()
 	if serr := j.save(); serr != nil {
 		j.rot.logger.Error("cannot close the journal; the job's end is kept in memory and written when the backup directory takes it", "job", rep.ID, "state", rep.State, "err", serr)
-	}
-	if err == nil && rep.Kind == KindRotate && !rep.DryRun {
-		if removed, perr := pruneBackups(j.rot.cfg.BackupDir, rep.Container, j.rot.cfg.BackupKeep); perr != nil {
-			j.rot.logger.Warn("pruning backups", "container", rep.Container, "err", perr)
-		} else if len(removed) > 0 {
-			j.rot.logger.Info("pruned backups", "container", rep.Container, "removed", removed)
-		}
 	}
 	if !rep.DryRun {
 		pruneJournals(j.rot.cfg.BackupDir)
