@@ -103,27 +103,11 @@ func name(p string) string {
 	return path.Dir(p)
 }
 
-// renewedByRotation tells whether a rotation with strategy auto renews a certificate: a k3s leaf
-// or listener cache, 2.3's listener certificate, the serving secret of the releases that reload
-// it, or one of Rancher's in-cluster certificates whose owner will not renew it in time.
+// renewedByRotation tells whether a rotation with strategy auto renews one of the container's
+// certificates: its role says (k3s's leaves and 6443 certificate, the serving secret where k3s
+// reloads it, an in-cluster certificate whose owner will not renew it in time).
 func renewedByRotation(c rancher.Container, cf model.CertFile, now time.Time) bool {
-	if cf.Container != c.Name || cf.Cert == nil || cf.Class.Class.Unused() {
-		return false // a file the release does not use is never due
-	}
-	switch cf.Source {
-	case model.SourceK3s:
-		return cf.Class.Class == rancher.ClassLeaf || cf.Class.Class == rancher.ClassListenerCache
-	case model.SourceListener:
-		return true
-	case model.SourceSecret:
-		key := path.Dir(cf.Path)
-		if key == rancher.ServingSecret.Namespace+"/"+rancher.ServingSecret.Name {
-			return c.Profile.ServingFromSecret()
-		}
-		row, ok := rancher.InClusterCert(key)
-		return ok && row.Rotatable && path.Base(cf.Path) == "tls.crt" && row.OwnerLate(c.Profile, cf.Cert.NotAfter.Sub(now))
-	}
-	return false
+	return cf.Container == c.Name && cf.Cert != nil && cf.Class.RotationRenews(cf.Cert.NotAfter.Sub(now))
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }

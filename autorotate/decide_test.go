@@ -1,6 +1,7 @@
 package autorotate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,11 +28,7 @@ func TestDecide(t *testing.T) {
 	crashLoop := v23
 	crashLoop.State = container.StateRestarting
 	cert := func(source, p string, left time.Duration, ca bool) model.CertFile {
-		cf := model.CertFile{Container: "rancher", Source: source, Path: p, Cert: &certs.Info{IsCA: ca, NotAfter: now.Add(left)}}
-		if source == model.SourceK3s { // as the collector classifies k3s's files
-			cf.Class = v23.Profile.Classify(p, ca)
-		}
-		return cf
+		return model.CertFile{Container: "rancher", Source: source, Path: p, Cert: &certs.Info{IsCA: ca, NotAfter: now.Add(left)}}
 	}
 	tls := rancher.ServerTLSDir + "/"
 	leaf := func(left time.Duration) []model.CertFile {
@@ -73,11 +70,30 @@ func TestDecide(t *testing.T) {
 		{"cattle-ca is never rotated", v275, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/tls-rancher/tls.crt", 5*day, true)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
 		{"a secret of no known owner", v275, append(leaf(200*day), cert(model.SourceSecret, "default/mine/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
 	} {
-		d := decide(now, tc.c, tc.certs, tc.cfg, tc.lastFailure)
+		d := decide(now, tc.c, classify(tc.c, tc.certs), tc.cfg, tc.lastFailure)
 		if d.Action != tc.action || !d.At.Equal(tc.at) || d.Path != tc.path && !strings.HasSuffix(d.Path, "/"+tc.path) || !strings.Contains(d.Why, tc.says) {
 			t.Errorf("%s: %+v; want %s at %s on %s saying %q", tc.name, d, tc.action, tc.at, tc.path, tc.says)
 		}
 	}
+}
+
+// classify gives each certificate its role for the container's release, as the collector's
+// sources do.
+func classify(c rancher.Container, files []model.CertFile) []model.CertFile {
+	out := slices.Clone(files)
+	for i, cf := range out {
+		switch cf.Source {
+		case model.SourceK3s:
+			out[i].Class = c.Profile.Classify(cf.Path, cf.Cert.IsCA)
+		case model.SourceSecret:
+			out[i].Class = c.Profile.ClassifySecret(cf.Path)
+		case model.SourceListener:
+			out[i].Class = rancher.Classification{Class: rancher.ClassListenerConfig, Rotation: rancher.RotationAlways}
+		case model.SourceUI:
+			out[i].Class = rancher.Classification{Class: rancher.ClassUI}
+		}
+	}
+	return out
 }
 
 // TestUnusedFileIsNeverDue: a file the release neither writes nor renews — here the cloud

@@ -119,7 +119,7 @@ func Rows(snap model.Snapshot, now time.Time, limits Limits) []Row {
 		switch {
 		case f.Class.Class.Unused():
 			r.Status, r.Note = Unused, UnusedNote(f.Class)
-		case f.Source == model.SourceSetting && !trusts[f.Container].Judged(f.Path):
+		case f.Class.Class == rancher.ClassCACerts && !trusts[f.Container].Judged(f.Path):
 			r.Status, r.Note = Unused, NotAnchorNote(trusts[f.Container].Anchor)
 		default:
 			r.Status = limits.Status(f.Cert.NotBefore, f.Cert.NotAfter, now)

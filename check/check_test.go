@@ -196,7 +196,8 @@ func TestEveryCACertsCertificateAndTheAnchorJudged(t *testing.T) {
 		setting := model.SourceResult{Container: "rancher", Source: model.SourceSetting, Up: true}
 		for i, c := range bundle {
 			cacerts += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-			setting.Certs = append(setting.Certs, model.CertFile{Container: "rancher", Source: model.SourceSetting, Path: model.CACertPath(i), Cert: certs.InfoOf(c)})
+			setting.Certs = append(setting.Certs, model.CertFile{Container: "rancher", Source: model.SourceSetting, Path: model.CACertPath(i), Cert: certs.InfoOf(c),
+				Class: rancher.Classification{Class: rancher.ClassCACerts}})
 		}
 		setting.Settings = &model.Settings{CACerts: cacerts, AgentTLSMode: "strict"}
 		ui := model.SourceResult{Container: "rancher", Source: model.SourceUI, Up: chain != nil, Chain: chain}

@@ -16,6 +16,7 @@ import (
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/sweepmap"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/printable"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
 )
 
@@ -86,7 +87,7 @@ func (s *fileSource) parseAll(res *model.SourceResult, found []fileRef) {
 		case r.err != nil:
 			res.Errors = append(res.Errors, model.FileError{Source: model.SourceFile, Path: printable.Escape(path), Err: r.err})
 		case r.cert != nil:
-			res.Certs = append(res.Certs, model.CertFile{Source: model.SourceFile, Path: path, Cert: r.cert})
+			res.Certs = append(res.Certs, model.CertFile{Source: model.SourceFile, Path: path, Cert: r.cert, Class: rancher.Classification{Class: rancher.ClassHostFile}})
 		}
 	}
 }

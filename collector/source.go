@@ -32,7 +32,7 @@ type source struct {
 	// keepLastGood: when a read fails, the certificates of the last read that worked are still
 	// reported (with the source down), as what the container last showed.
 	keepLastGood bool
-	// classify, when set, tells what each certificate is to the container's release.
+	// classify gives each certificate it read its role (a source of no certificate has none).
 	classify func(c rancher.Container, cf model.CertFile) rancher.Classification
 	// reasons are what its reads can fail with (readerr), the counters it starts with.
 	reasons []string
@@ -44,6 +44,13 @@ func (s source) on(cfg DockerConfig) bool {
 		return s.enabled(cfg)
 	}
 	return !s.cluster || cfg.Secrets
+}
+
+// classAs is the classification of a source whose certificates are all of one class.
+func classAs(class rancher.Class, rotation rancher.Rotation) func(rancher.Container, model.CertFile) rancher.Classification {
+	return func(rancher.Container, model.CertFile) rancher.Classification {
+		return rancher.Classification{Class: class, Rotation: rotation}
+	}
 }
 
 // sources are read for every Rancher container, in this order.
@@ -88,10 +95,8 @@ func (o readout) result(s source, c rancher.Container, cache *certs.Cache) model
 		addFile(&res, cache, f)
 	}
 	cache.Sweep()
-	if s.classify != nil {
-		for i, cf := range res.Certs {
-			res.Certs[i].Class = s.classify(c, cf)
-		}
+	for i, cf := range res.Certs {
+		res.Certs[i].Class = s.classify(c, cf)
 	}
 	return res
 }

@@ -18,6 +18,7 @@ const maxClusters = 2000
 
 var downstreamSource = source{
 	name:         model.SourceDownstream,
+	classify:     classAs(rancher.ClassDownstream, rancher.RotationNone),
 	enabled:      func(cfg DockerConfig) bool { return cfg.Downstream },
 	reads:        func(_ DockerConfig, c rancher.Container) bool { return c.State == container.StateRunning },
 	interval:     func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },

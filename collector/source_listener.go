@@ -12,6 +12,7 @@ import (
 
 var listenerSource = source{
 	name:         model.SourceListener,
+	classify:     classAs(rancher.ClassListenerConfig, rancher.RotationAlways),
 	reads:        func(_ DockerConfig, c rancher.Container) bool { return c.Profile.ListenerConfig },
 	interval:     func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },
 	timeout:      secretTimeout,

@@ -13,6 +13,7 @@ import (
 
 var serviceSource = source{
 	name:         model.SourceService,
+	classify:     classAs(rancher.ClassOther, rancher.RotationNone), // it reads no certificate
 	cluster:      true,
 	reads:        func(_ DockerConfig, c rancher.Container) bool { return c.State == container.StateRunning },
 	interval:     func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },

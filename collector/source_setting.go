@@ -11,6 +11,7 @@ import (
 
 var settingSource = source{
 	name:         model.SourceSetting,
+	classify:     classAs(rancher.ClassCACerts, rancher.RotationNone),
 	cluster:      true,
 	reads:        func(DockerConfig, rancher.Container) bool { return true },
 	interval:     func(cfg DockerConfig) time.Duration { return cfg.RefreshInterval },

@@ -23,7 +23,8 @@ const (
 )
 
 var uiSource = source{
-	name: model.SourceUI,
+	name:     model.SourceUI,
+	classify: classAs(rancher.ClassUI, rancher.RotationNone),
 	// A stopped container serves nothing; with --rancher.url the UI may be served elsewhere.
 	reads: func(cfg DockerConfig, c rancher.Container) bool {
 		return c.State == container.StateRunning || cfg.UIURL != ""

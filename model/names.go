@@ -40,11 +40,11 @@ func NamesOf(s Snapshot, c rancher.Container) []NameCheck {
 		for _, cf := range r.Certs {
 			var names []rancher.Name
 			switch {
-			case cf.Source == SourceK3s && rancher.IsListenerCache(cf.Path), cf.Source == SourceListener:
+			case cf.Class.Class.Serves6443():
 				names = c.Profile.ListenerNames(services[rancher.KubernetesService.String()])
-			case cf.Source == SourceSecret && cf.Path == rancher.InternalCertSecret:
+			case cf.Class.Class == rancher.ClassInCluster && cf.Path == rancher.InternalCertSecret:
 				names = rancher.InternalNames(services[rancher.InternalService.String()])
-			case cf.Source == SourceUI:
+			case cf.Class.Class == rancher.ClassUI:
 				names = rancher.UINames(serverURL)
 			}
 			if len(names) == 0 {

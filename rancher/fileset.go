@@ -102,19 +102,61 @@ const (
 	ClassOther Class = "other"
 	// ClassInCluster: kept as a secret of the embedded cluster (InClusterCerts says by whom).
 	ClassInCluster Class = "in-cluster"
+	// ClassServingSecret: kube-system/k3s-serving, the mirror of the listener cache.
+	ClassServingSecret Class = "serving-secret"
+	// ClassListenerConfig: 2.3's 6443 certificate, kept in the ListenerConfig.
+	ClassListenerConfig Class = "listener-config"
+	// ClassUI: the chain the UI serves; ClassCACerts: a certificate of the cacerts setting;
+	// ClassDownstream: a certificate of a cluster the server manages; ClassHostFile: a
+	// certificate file on the host.
+	ClassUI         Class = "ui"
+	ClassCACerts    Class = "cacerts"
+	ClassDownstream Class = "downstream"
+	ClassHostFile   Class = "host-file"
+)
+
+// Serves6443 tells whether a certificate of the class is what 6443 serves.
+func (c Class) Serves6443() bool { return c == ClassListenerCache || c == ClassListenerConfig }
+
+// Rotation is what a rotation does for a certificate.
+type Rotation int
+
+const (
+	// RotationNone: a rotation does not renew it.
+	RotationNone Rotation = iota
+	// RotationAlways: a rotation renews it (k3s's leaves, listener cache and listener
+	// certificate; the serving secret where k3s reloads it).
+	RotationAlways
+	// RotationOwnerLate: a rotation has its owner issue it anew when the owner will not renew
+	// it in time (Rancher's in-cluster certificates).
+	RotationOwnerLate
 )
 
 // Unused tells whether nothing of the release uses a file of this class.
 func (c Class) Unused() bool { return c == ClassUnused || c == ClassLegacy }
 
-// Classification is what a file is to a container's release, and for an unused file, which k3s
-// last wrote it.
+// Classification is a certificate's role, decided once when its source is read: what it is to
+// the container's release (for an unused file, which k3s last wrote it), who renews it and how
+// long before expiry, and what a rotation does for it.
 type Classification struct {
 	Class  Class
 	LeftBy string // e.g. "k3s before v1.32.1"
 	// Owner renews an in-cluster certificate this long before expiry; 0: never (or not known).
 	Owner       string
 	RenewWithin time.Duration
+	Rotation    Rotation
+}
+
+// RotationRenews tells whether a rotation with strategy auto renews a certificate that expires
+// in left.
+func (c Classification) RotationRenews(left time.Duration) bool {
+	switch c.Rotation {
+	case RotationAlways:
+		return true
+	case RotationOwnerLate:
+		return !c.OwnerOnTime(left)
+	}
+	return false
 }
 
 // Classify tells what a certificate file (an absolute path in the container) is to the profile's
@@ -122,11 +164,11 @@ type Classification struct {
 // only when the table knows an earlier k3s wrote it and this one does not; without a known k3s
 // release, nothing is unused.
 func (p Profile) Classify(file string, isCA bool) Classification {
-	if strings.HasPrefix(file, ManagementTLSDir+"/") {
-		return Classification{Class: ClassLegacy, LeftBy: "Rancher 2.0–2.2"}
-	}
-	if !InK3sLocation(file) {
-		return Classification{Class: ClassOther}
+	switch class := ClassOf(file, isCA); class {
+	case ClassLegacy:
+		return Classification{Class: class, LeftBy: "Rancher 2.0–2.2"}
+	case ClassOther:
+		return Classification{Class: class}
 	}
 	rel := strings.TrimPrefix(file, k3sDir+"/")
 	if r, ok := p.k3sRelease(); ok {
@@ -140,7 +182,11 @@ func (p Profile) Classify(file string, isCA bool) Classification {
 			break
 		}
 	}
-	return Classification{Class: ClassOf(file, isCA)}
+	c := Classification{Class: ClassOf(file, isCA)}
+	if c.Class == ClassLeaf || c.Class == ClassListenerCache {
+		c.Rotation = RotationAlways
+	}
+	return c
 }
 
 // ClassOf is what a certificate file is, whatever the release: Rancher 2.0–2.2's, not k3s's, or

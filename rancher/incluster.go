@@ -36,7 +36,7 @@ type InCluster struct {
 }
 
 // Key is namespace/name.
-func (c InCluster) Key() string { return c.Namespace + "/" + c.Name }
+func (c InCluster) Key() string { return ObjectKey{c.Namespace, c.Name}.String() }
 
 // RenewWithin is how long before expiry the owner renews it on the profile's release; 0: never.
 func (c InCluster) RenewWithin(p Profile) time.Duration {
@@ -165,20 +165,33 @@ func (c Classification) OwnerOnTime(left time.Duration) bool {
 }
 
 // ClassifySecret tells what a certificate kept as a secret (path namespace/name/key) is to the
-// profile's release: in-cluster, with its owner and how long before expiry the owner renews it
-// (the certificate under tls.crt; a CA copy under ca.crt is not what the owner renews).
+// profile's release: k3s's serving secret (which a rotation renews where k3s reloads it), or an
+// in-cluster certificate, with its owner, how long before expiry the owner renews it, and whether
+// a rotation has the owner issue it anew (the certificate under tls.crt; a CA copy under ca.crt
+// is not what the owner renews).
 func (p Profile) ClassifySecret(path string) Classification {
 	parts := strings.Split(path, "/")
 	if len(parts) != 3 {
 		return Classification{Class: ClassInCluster}
 	}
-	row, ok := InClusterCert(parts[0] + "/" + parts[1])
+	key := parts[0] + "/" + parts[1]
+	if key == ServingSecret.String() {
+		c := Classification{Class: ClassServingSecret, Owner: "k3s"}
+		if p.ServingFromSecret() {
+			c.Rotation = RotationAlways
+		}
+		return c
+	}
+	row, ok := InClusterCert(key)
 	if !ok {
 		return Classification{Class: ClassInCluster}
 	}
 	c := Classification{Class: ClassInCluster, Owner: row.Owner}
 	if parts[2] == "tls.crt" && !row.CA {
 		c.RenewWithin = row.RenewWithin(p)
+		if row.Rotatable {
+			c.Rotation = RotationOwnerLate
+		}
 	}
 	return c
 }

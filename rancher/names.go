@@ -4,10 +4,11 @@ import (
 	"net/url"
 )
 
-// ServiceKey names a Service of a Rancher server's embedded cluster.
-type ServiceKey struct{ Namespace, Name string }
+// ObjectKey names a namespaced object of a Rancher server's embedded cluster: a Service, a
+// secret. String is namespace/name, as paths and reports name it.
+type ObjectKey struct{ Namespace, Name string }
 
-func (k ServiceKey) String() string { return k.Namespace + "/" + k.Name }
+func (k ObjectKey) String() string { return k.Namespace + "/" + k.Name }
 
 // The Services whose addresses certificates must cover: kubernetes, which pods reach the API
 // server by (k3s's first address of the service CIDR, in 6443's certificate: k3s v0.8.0
@@ -15,9 +16,9 @@ func (k ServiceKey) String() string { return k.Namespace + "/" + k.Name }
 // clusters' agents reach the internal listener by (rancher/rancher v2.14.0 pkg/tls/tls.go:117-128,
 // pkg/rancher/rancher.go:722-781; rancher#54407).
 var (
-	KubernetesService = ServiceKey{"default", "kubernetes"}
-	InternalService   = ServiceKey{"cattle-system", "rancher-internal"}
-	NamedServices     = []ServiceKey{KubernetesService, InternalService}
+	KubernetesService = ObjectKey{"default", "kubernetes"}
+	InternalService   = ObjectKey{"cattle-system", "rancher-internal"}
+	NamedServices     = []ObjectKey{KubernetesService, InternalService}
 )
 
 // InternalCertSecret is the internal listener's certificate, as the secret source names it.

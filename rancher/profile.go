@@ -207,4 +207,4 @@ func InK3sLocation(p string) bool {
 }
 
 // ServingSecret is where the 6443 serving certificate is mirrored in the embedded cluster.
-var ServingSecret = struct{ Namespace, Name string }{"kube-system", "k3s-serving"}
+var ServingSecret = ObjectKey{"kube-system", "k3s-serving"}

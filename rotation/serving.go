@@ -19,7 +19,7 @@ func deletesServingSecret(p rancher.Profile, s Strategy) bool {
 }
 
 func servingSecretName() string {
-	return rancher.ServingSecret.Namespace + "/" + rancher.ServingSecret.Name
+	return rancher.ServingSecret.String()
 }
 
 // checksServing tells whether a rotation must check what 6443 serves: where the listener does

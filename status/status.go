@@ -248,9 +248,9 @@ func summarize(c rancher.Container, rows []row, files map[string]model.CertFile,
 		}
 		class := files[r.Container+"\x00"+r.Source+"\x00"+r.Path].Class.Class
 		switch {
-		case s.Leaf == nil && (class == rancher.ClassLeaf || class == rancher.ClassListenerCache || r.Source == model.SourceListener):
+		case s.Leaf == nil && (class == rancher.ClassLeaf || class.Serves6443()):
 			s.Leaf = r
-		case s.UI == nil && r.Source == model.SourceUI:
+		case s.UI == nil && class == rancher.ClassUI:
 			s.UI = r
 		}
 	}

@@ -29,8 +29,22 @@ func classified(snap model.Snapshot) model.Snapshot {
 	for _, c := range snap.Containers {
 		for i, s := range snap.Sources {
 			for j, cf := range s.Certs {
-				if cf.Container == c.Name && cf.Source == model.SourceK3s {
+				if cf.Container != c.Name {
+					continue
+				}
+				switch cf.Source { // as the collector's sources classify
+				case model.SourceK3s:
 					snap.Sources[i].Certs[j].Class = c.Profile.Classify(cf.Path, cf.Cert.IsCA)
+				case model.SourceSecret:
+					snap.Sources[i].Certs[j].Class = c.Profile.ClassifySecret(cf.Path)
+				case model.SourceListener:
+					snap.Sources[i].Certs[j].Class = rancher.Classification{Class: rancher.ClassListenerConfig, Rotation: rancher.RotationAlways}
+				case model.SourceUI:
+					snap.Sources[i].Certs[j].Class = rancher.Classification{Class: rancher.ClassUI}
+				case model.SourceSetting:
+					snap.Sources[i].Certs[j].Class = rancher.Classification{Class: rancher.ClassCACerts}
+				case model.SourceDownstream:
+					snap.Sources[i].Certs[j].Class = rancher.Classification{Class: rancher.ClassDownstream}
 				}
 			}
 		}
