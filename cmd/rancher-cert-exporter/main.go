@@ -18,10 +18,9 @@ import (
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/server"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rotation"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/status"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/web"
 )
 
 const name = "rancher-cert-exporter"
@@ -80,8 +79,8 @@ func runJob(cfg config, rot *rotation.Rotator, logger *slog.Logger) int {
 // runServe serves metrics, the status page and, when enabled, the rotation API and automatic
 // rotation, until SIGTERM or SIGINT; running jobs get the stop grace to finish or roll back.
 func runServe(cfg config, newRotator func(*rotation.Metrics) *rotation.Rotator, logger *slog.Logger) int {
-	routes := server.Routes{Collector: collector.New(cfg.collector, logger), Registry: prometheus.NewRegistry(), MetricsPath: cfg.metricsPath,
-		Page: status.Options{Name: name, Version: version.Version, MetricsPath: cfg.metricsPath, RotationAPI: cfg.tokenFile != "", Thresholds: thresholds.Default}}
+	routes := web.Routes{Collector: collector.New(cfg.collector, logger), Registry: prometheus.NewRegistry(), MetricsPath: cfg.metricsPath,
+		Page: web.PageOptions{Name: name, Version: version.Version, MetricsPath: cfg.metricsPath, RotationAPI: cfg.tokenFile != "", Thresholds: thresholds.Default}}
 	jobs := rotation.NewJobs()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -99,7 +98,7 @@ func runServe(cfg config, newRotator func(*rotation.Metrics) *rotation.Rotator, 
 			routes.API = api
 		}
 	}
-	err := server.Run(ctx, routes.Handler(logger), cfg.web, logger)
+	err := web.Run(ctx, routes.Handler(logger), cfg.web, logger)
 	if !jobs.Shutdown(cfg.stopGrace) {
 		logger.Warn("a rotation or restore still runs at the end of the stop grace; the next start finishes it from its journal", "stop_grace", cfg.stopGrace)
 	}

@@ -1,4 +1,4 @@
-package server
+package web
 
 import (
 	"bufio"
@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/common/promslog"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/status"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/thresholds"
 )
 
@@ -31,7 +30,7 @@ func TestRoutes(t *testing.T) {
 	for _, withAPI := range []bool{false, true} {
 		r := Routes{Collector: collector.New(collector.Config{FilePatterns: []string{t.TempDir()}}, promslog.NewNopLogger()),
 			Registry: prometheus.NewRegistry(), MetricsPath: "/metrics",
-			Page: status.Options{Name: "rancher-cert-exporter", MetricsPath: "/metrics", Thresholds: thresholds.Default}}
+			Page: PageOptions{Name: "rancher-cert-exporter", MetricsPath: "/metrics", Thresholds: thresholds.Default}}
 		if withAPI {
 			r.API = fakeAPI{}
 		}

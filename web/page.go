@@ -1,7 +1,8 @@
-// Package status serves the status page at /: every Rancher server and every certificate at a
-// glance, from the collector's last snapshot (the one /metrics served), rendered on the server
-// with no script and no outside asset — Rancher hosts are often air-gapped.
-package status
+package web
+
+// The status page at /: every Rancher server and every certificate at a glance, from the
+// collector's last snapshot (the one /metrics served), rendered on the server with no script
+// and no outside asset — Rancher hosts are often air-gapped.
 
 import (
 	"bytes"
@@ -45,8 +46,8 @@ func breakable(path string) template.HTML {
 	return template.HTML(b.String())
 }
 
-// Options say what the page links to and how it colours.
-type Options struct {
+// PageOptions say what the page links to and how it colours.
+type PageOptions struct {
 	Name, Version string
 	MetricsPath   string
 	RotationAPI   bool // link the rotation jobs
@@ -54,13 +55,18 @@ type Options struct {
 	Auto          Planner // nil when automatic rotation is off
 }
 
-// Handler serves the page.
-func Handler(coll *collector.Collector, opts Options) http.Handler {
+// Snapshots gives the snapshot as it stands (*collector.Collector).
+type Snapshots interface {
+	Current(ctx context.Context) model.Snapshot
+}
+
+// pageHandler serves the page.
+func pageHandler(snaps Snapshots, opts PageOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), collector.Budget(r))
 		defer cancel()
 		var buf bytes.Buffer // rendered whole first: an error is a clean 500, not half a page
-		if err := page.Execute(&buf, build(coll.Current(ctx), time.Now(), opts)); err != nil {
+		if err := page.Execute(&buf, build(snaps.Current(ctx), time.Now(), opts)); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -72,7 +78,7 @@ func Handler(coll *collector.Collector, opts Options) http.Handler {
 
 // view is what the page shows.
 type view struct {
-	Options
+	PageOptions
 	Taken   time.Time
 	Now     int64 // the time the days left are counted from, as Unix seconds
 	Servers []server
@@ -162,8 +168,8 @@ type row struct {
 // the API server's own words only on demand (a tooltip).
 type down struct{ Container, Source, Reason, Sentence, Message string }
 
-func build(snap model.Snapshot, now time.Time, opts Options) view {
-	v := view{Options: opts, Taken: snap.Taken.UTC(), Now: now.Unix(), Looked: snap.Looked,
+func build(snap model.Snapshot, now time.Time, opts PageOptions) view {
+	v := view{PageOptions: opts, Taken: snap.Taken.UTC(), Now: now.Unix(), Looked: snap.Looked,
 		NoContainer: snap.DockerUp != nil && *snap.DockerUp && snap.Watching == 0}
 	t := opts.Thresholds
 	files := map[string]model.CertFile{} // by container, source and path, for the class

@@ -1,7 +1,7 @@
 // Package server is the exporter's HTTP side in one place: its routes — /metrics, the status
 // page at /, the rotation API when enabled — and the server that serves them (exporter-toolkit:
 // TLS and basic auth from --web.config.file).
-package server
+package web
 
 import (
 	"context"
@@ -13,11 +13,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
+	toolkit "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/status"
 )
 
 // Routes is what the server serves.
@@ -25,7 +24,7 @@ type Routes struct {
 	Collector   *collector.Collector
 	Registry    *prometheus.Registry // what /metrics gathers live beside the certificates
 	MetricsPath string
-	Page        status.Options
+	Page        PageOptions
 	// API registers the rotation API on the mux; nil when it is off.
 	API interface{ Register(mux *http.ServeMux) }
 }
@@ -38,7 +37,7 @@ func (r Routes) Handler(logger *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(r.MetricsPath, r.Collector.Handler(r.Registry, logger))
 	if r.MetricsPath != "/" {
-		mux.Handle("GET /{$}", status.Handler(r.Collector, r.Page))
+		mux.Handle("GET /{$}", pageHandler(r.Collector, r.Page))
 	}
 	if r.API != nil {
 		r.API.Register(mux)
@@ -47,11 +46,11 @@ func (r Routes) Handler(logger *slog.Logger) http.Handler {
 }
 
 // Run serves h until the server fails or ctx ends, then shuts it down.
-func Run(ctx context.Context, h http.Handler, flags *web.FlagConfig, logger *slog.Logger) error {
+func Run(ctx context.Context, h http.Handler, flags *toolkit.FlagConfig, logger *slog.Logger) error {
 	logger.Info("starting", "version", version.Info())
 	srv := newServer(h)
 	failed := make(chan error, 1)
-	go func() { failed <- web.ListenAndServe(srv, flags, logger) }()
+	go func() { failed <- toolkit.ListenAndServe(srv, flags, logger) }()
 	select {
 	case err := <-failed:
 		return err

@@ -1,4 +1,4 @@
-package status
+package web
 
 import (
 	"errors"
@@ -74,7 +74,7 @@ func snapshot(now time.Time) model.Snapshot {
 
 func TestBuild(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	v := build(snapshot(now), now, Options{Thresholds: thresholds.Default})
+	v := build(snapshot(now), now, PageOptions{Thresholds: thresholds.Default})
 	if len(v.Servers) != 2 {
 		t.Fatalf("%d servers", len(v.Servers))
 	}
@@ -108,7 +108,7 @@ func TestBuild(t *testing.T) {
 
 func TestPage(t *testing.T) {
 	now := time.Now()
-	v := build(snapshot(now), now, Options{Name: "rancher-cert-exporter", MetricsPath: "/metrics", RotationAPI: true, Thresholds: thresholds.Default})
+	v := build(snapshot(now), now, PageOptions{Name: "rancher-cert-exporter", MetricsPath: "/metrics", RotationAPI: true, Thresholds: thresholds.Default})
 	rec := httptest.NewRecorder()
 	if err := page.Execute(rec, v); err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestNoContainerSaysWhereItLooked(t *testing.T) {
 	up := true
 	snap := model.Snapshot{Taken: time.Now(), DockerUp: &up, Looked: "containers of rancher/rancher images on the Docker engine at unix:///var/run/docker.sock"}
 	rec := httptest.NewRecorder()
-	if err := page.Execute(rec, build(snap, time.Now(), Options{Thresholds: thresholds.Default})); err != nil {
+	if err := page.Execute(rec, build(snap, time.Now(), PageOptions{Thresholds: thresholds.Default})); err != nil {
 		t.Fatal(err)
 	}
 	html := rec.Body.String()
@@ -175,7 +175,7 @@ func TestDownstreamSection(t *testing.T) {
 				cert("r211", model.SourceDownstream, "c-rke/kube-apiserver", 20*day+time.Hour, false, now),
 				cert("r211", model.SourceDownstream, "c-rke/kube-ca", 3000*day, true, now),
 			}}}}
-	v := build(snap, now, Options{Name: "x", Thresholds: thresholds.Default})
+	v := build(snap, now, PageOptions{Name: "x", Thresholds: thresholds.Default})
 	d := v.Servers[0].Downstream
 	if d == nil || len(d.Clusters) != 2 || !d.Lost || !strings.Contains(d.Why, "cacerts checksum") || d.RKE1 != 1 || !d.Blocks {
 		t.Fatalf("downstream view %+v", d)
@@ -195,7 +195,7 @@ func TestDownstreamSection(t *testing.T) {
 		}
 	}
 	snap.CACertsChanged = nil // a cluster disconnected for another reason: no banner
-	if d := build(snap, now, Options{Name: "x", Thresholds: thresholds.Default}).Servers[0].Downstream; d.Lost {
+	if d := build(snap, now, PageOptions{Name: "x", Thresholds: thresholds.Default}).Servers[0].Downstream; d.Lost {
 		t.Errorf("lost after a change without a change: %+v", d)
 	}
 }
