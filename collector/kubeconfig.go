@@ -27,13 +27,15 @@ type kubeconfigShare struct {
 
 func (k *kubeconfigShare) read(ctx context.Context, eng rancher.Engine, c rancher.Container) ([]byte, error) {
 	b := basisOf(c)
-	k.mu.Lock()
-	if k.data != nil && k.basis == b && time.Since(k.at) < kubeconfigReuse {
-		defer k.mu.Unlock()
-		return k.data, nil
+	if data := k.kept(b); data != nil {
+		return data, nil
 	}
-	k.mu.Unlock()
 	v, err, _ := k.flight.Do("read", func() (any, error) {
+		// Looked again: a read that ended after the look above and before this flight began
+		// is shared too.
+		if data := k.kept(b); data != nil {
+			return data, nil
+		}
 		data, err := rancher.ReadKubeconfig(ctx, eng, c.ID)
 		if err == nil {
 			k.mu.Lock()
@@ -46,4 +48,14 @@ func (k *kubeconfigShare) read(ctx context.Context, eng rancher.Engine, c ranche
 		return nil, err
 	}
 	return v.([]byte), nil
+}
+
+// kept is the read kept for the container's start, if it is recent enough.
+func (k *kubeconfigShare) kept(b readBasis) []byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.data != nil && k.basis == b && time.Since(k.at) < kubeconfigReuse {
+		return k.data
+	}
+	return nil
 }
