@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	"github.com/prometheus/common/promslog"
+
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/exposition"
 )
 
 // writeCerts writes n certificate files in 100 directories.
@@ -49,7 +51,7 @@ func BenchmarkFileSource10kWarm(b *testing.B) {
 // BenchmarkScrape10kWarm is a whole warm /metrics request over 10,000 host files.
 func BenchmarkScrape10kWarm(b *testing.B) {
 	dir := writeCerts(b, 10000)
-	h := New(Config{FilePatterns: []string{dir}}, promslog.NewNopLogger()).Handler(prometheus.NewRegistry(), promslog.NewNopLogger())
+	h := exposition.New(New(Config{FilePatterns: []string{dir}}, promslog.NewNopLogger())).Handler(prometheus.NewRegistry(), promslog.NewNopLogger())
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -68,7 +70,7 @@ func BenchmarkScrapeOneContainer(b *testing.B) {
 	c := New(Config{Engine: eng, Docker: DockerConfig{Discover: true}}, promslog.NewNopLogger())
 	live := prometheus.NewRegistry()
 	live.MustRegister(versioncollector.NewCollector("rancher_cert_exporter"), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	h := c.Handler(live, promslog.NewNopLogger())
+	h := exposition.New(c).Handler(live, promslog.NewNopLogger())
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
 	h.ServeHTTP(httptest.NewRecorder(), req)

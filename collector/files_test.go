@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/exposition"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -147,7 +148,7 @@ func TestFileSourceReparsesOnlyChangedFiles(t *testing.T) {
 func TestGoldenMetrics(t *testing.T) {
 	dir := hostTree(t)
 	c := New(Config{FilePatterns: []string{filepath.Join(dir, "server")}}, promslog.NewNopLogger())
-	got := strings.ReplaceAll(scrape(t, c.Handler(prometheus.NewRegistry(), promslog.NewNopLogger())), dir, "/TMP")
+	got := strings.ReplaceAll(scrape(t, exposition.New(c).Handler(prometheus.NewRegistry(), promslog.NewNopLogger())), dir, "/TMP")
 	var kept []string
 	for _, line := range strings.SplitAfter(got, "\n") {
 		if !strings.Contains(line, "duration_seconds") && !strings.Contains(line, "age_seconds") {
@@ -168,7 +169,7 @@ func TestGoldenMetrics(t *testing.T) {
 	}
 	{
 		cmd := exec.Command(testenv.Tool(t, "promtool", "prometheus"), "check", "metrics")
-		cmd.Stdin = strings.NewReader(scrape(t, c.Handler(prometheus.NewRegistry(), promslog.NewNopLogger())))
+		cmd.Stdin = strings.NewReader(scrape(t, exposition.New(c).Handler(prometheus.NewRegistry(), promslog.NewNopLogger())))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("promtool check metrics: %v\n%s", err, out)
 		}

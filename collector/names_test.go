@@ -13,6 +13,7 @@ import (
 	prommodel "github.com/prometheus/common/model"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/exposition"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/enginetest"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/internal/testenv"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
@@ -48,7 +49,7 @@ func TestHostileFileNamesNeverBlindTheScrape(t *testing.T) {
 		Env:   []string{"CATTLE_SERVER_VERSION=v2.11.3", "CATTLE_K3S_VERSION=v1.32.1+k3s1"},
 		State: container.StateExited, Files: files})
 	c := New(Config{Engine: eng, FilePatterns: []string{host}, Docker: DockerConfig{Discover: true}}, promslog.NewNopLogger())
-	text := scrape(t, c.Handler(prometheus.NewRegistry(), promslog.NewNopLogger()))
+	text := scrape(t, exposition.New(c).Handler(prometheus.NewRegistry(), promslog.NewNopLogger()))
 
 	parser := expfmt.NewTextParser(prommodel.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(strings.NewReader(text))

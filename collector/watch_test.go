@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/exposition"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 )
 
@@ -91,16 +92,17 @@ func TestExpositionEncodedOnlyOnChange(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "one.crt"), certPEM(t, "one", 1, expiry, false))
 	c := New(Config{FilePatterns: []string{dir}, FileRescanInterval: 50 * time.Millisecond}, promslog.NewNopLogger())
-	h := c.Handler(prometheus.NewRegistry(), promslog.NewNopLogger())
+	x := exposition.New(c)
+	h := x.Handler(prometheus.NewRegistry(), promslog.NewNopLogger())
 	for i := 0; i < 10; i++ {
 		scrape(t, h)
 		time.Sleep(15 * time.Millisecond) // several rescans that find nothing new
 	}
-	if c.expo.encodes != 1 {
-		t.Fatalf("%d encodings for 10 scrapes without a change", c.expo.encodes)
+	if x.Encodes() != 1 {
+		t.Fatalf("%d encodings for 10 scrapes without a change", x.Encodes())
 	}
 	write(t, filepath.Join(dir, "two.crt"), certPEM(t, "two", 2, expiry, false))
-	for deadline := time.Now().Add(5 * time.Second); c.expo.encodes < 2; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); x.Encodes() < 2; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("a new certificate was never encoded")
 		}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/autorotate"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/check"
-	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/exposition"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/rancher"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/readerr"
@@ -63,7 +63,7 @@ type Snapshots interface {
 // pageHandler serves the page.
 func pageHandler(snaps Snapshots, opts PageOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), collector.Budget(r))
+		ctx, cancel := context.WithTimeout(r.Context(), exposition.Budget(r))
 		defer cancel()
 		var buf bytes.Buffer // rendered whole first: an error is a clean 500, not half a page
 		if err := page.Execute(&buf, build(snaps.Current(ctx), time.Now(), opts)); err != nil {

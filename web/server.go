@@ -16,6 +16,7 @@ import (
 	toolkit "github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/collector"
+	"github.com/rancher-cert-exporter/rancher-cert-exporter/exposition"
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/metrics"
 )
 
@@ -35,7 +36,7 @@ func (r Routes) Handler(logger *slog.Logger) http.Handler {
 	r.Registry.MustRegister(versioncollector.NewCollector(metrics.Namespace),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle(r.MetricsPath, r.Collector.Handler(r.Registry, logger))
+	mux.Handle(r.MetricsPath, exposition.New(r.Collector).Handler(r.Registry, logger))
 	if r.MetricsPath != "/" {
 		mux.Handle("GET /{$}", pageHandler(r.Collector, r.Page))
 	}
