@@ -1,3 +1,8 @@
+// Package collector fills the model: it follows the Docker engine's events and inspects the
+// Rancher containers, reads each container's sources — plugins, one file each, listed in
+// source.go — in the background on their own schedules and backoff, and the host files, and
+// hands out snapshots (model.Snapshot) with every certificate's role and the verdicts
+// concluded. Scrapes and page views read what it keeps.
 package collector
 
 import (

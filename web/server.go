@@ -1,6 +1,6 @@
-// Package server is the exporter's HTTP side in one place: its routes — /metrics, the status
-// page at /, the rotation API when enabled — and the server that serves them (exporter-toolkit:
-// TLS and basic auth from --web.config.file).
+// Package web is the exporter's HTTP side in one place: its routes — /metrics, the status page
+// at / (page.go), the rotation API when enabled — and the server that serves them
+// (exporter-toolkit: TLS and basic auth from --web.config.file).
 package web
 
 import (
