@@ -419,20 +419,13 @@ func (f *fakeEngine) CopyTo(_ context.Context, _ string, r io.Reader) error {
 	if err := f.event("copy-to"); err != nil {
 		return err
 	}
-	tr := tar.NewReader(r)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return rancher.EachEntry(r, func(hdr *tar.Header, content io.Reader) error {
 		if hdr.Typeflag == tar.TypeReg {
-			data, _ := io.ReadAll(tr)
+			data, _ := io.ReadAll(content)
 			f.files["/"+hdr.Name] = data
 		}
-	}
+		return nil
+	})
 }
 
 func (f *fakeEngine) Logs(_ context.Context, _ string, since time.Time) (string, error) {
