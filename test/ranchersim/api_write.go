@@ -113,14 +113,9 @@ func (a *api) getAdmissionResources(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *api) listWebhooks(w http.ResponseWriter, _ *http.Request) {
+	items, err := a.webhooks.list()
 	list := admissionv1.MutatingWebhookConfigurationList{TypeMeta: metav1.TypeMeta{Kind: "MutatingWebhookConfigurationList", APIVersion: "admissionregistration.k8s.io/v1"},
-		Items: []admissionv1.MutatingWebhookConfiguration{}}
-	err := a.webhooks.update(func(all map[string]admissionv1.MutatingWebhookConfiguration) bool {
-		for _, c := range all {
-			list.Items = append(list.Items, c)
-		}
-		return false
-	})
+		Items: items}
 	if err != nil {
 		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, err.Error())
 		return
@@ -140,10 +135,10 @@ func (a *api) getWebhook(w http.ResponseWriter, r *http.Request) {
 func (a *api) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	found := false
-	err := a.webhooks.update(func(all map[string]admissionv1.MutatingWebhookConfiguration) bool {
+	err := a.webhooks.update(func(all map[string]admissionv1.MutatingWebhookConfiguration) (bool, error) {
 		_, found = all[name]
 		delete(all, name)
-		return found
+		return found, nil
 	})
 	switch {
 	case err != nil:
@@ -166,13 +161,13 @@ func (a *api) createWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	exists := false
-	err := a.webhooks.update(func(all map[string]admissionv1.MutatingWebhookConfiguration) bool {
+	err := a.webhooks.update(func(all map[string]admissionv1.MutatingWebhookConfiguration) (bool, error) {
 		if _, exists = all[c.Name]; exists {
-			return false
+			return false, nil
 		}
 		c.UID, c.CreationTimestamp, c.ResourceVersion = newUID(), metav1.Now(), fmt.Sprint(metav1.Now().UnixNano())
 		all[c.Name] = c
-		return true
+		return true, nil
 	})
 	switch {
 	case err != nil:

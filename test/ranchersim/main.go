@@ -155,9 +155,9 @@ func run(ctx context.Context, cfg config, log *logger) error {
 	// Rancher uses the kubeconfig of the previous start as soon as it exists.
 	previousKubeconfig, _ := os.ReadFile(kubeconfigFile)
 	k := &k3s{dir: filepath.Join(cfg.dataDir, "k3s"), cfg: cfg, rel: rel, now: now, log: log,
-		store:    &secretStore{file: filepath.Join(cfg.dataDir, secretStoreFile)},
+		store:    &secretStore{objectStore: objectStore[secret]{file: filepath.Join(cfg.dataDir, secretStoreFile)}},
 		webhooks: &webhookStore{file: filepath.Join(cfg.dataDir, webhookStoreFile)},
-		services: &serviceStore{file: filepath.Join(cfg.dataDir, serviceStoreFile)},
+		services: &serviceStore{objectStore: objectStore[service]{file: filepath.Join(cfg.dataDir, serviceStoreFile)}},
 		clusters: clusterStore{file: filepath.Join(cfg.dataDir, clusterStoreFile)}}
 	k.store.admit = func(s secret, stored map[string]secret) error { return k.admit(s, stored, time.Now()) }
 	for _, step := range []func() error{k.ensureCAs, k.cleanUp, k.ensureLeaves, k.ensurePasswd, k.ensureLegacyTLS, k.ensureContainerdState,

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
-	"io/fs"
-	"os"
-	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,65 +26,36 @@ func newSecret(namespace, name string, data map[string][]byte) secret {
 }
 
 type secretStore struct {
-	file string
-	mu   sync.Mutex
+	objectStore[secret]
 	// admit, when set, is the admission of a secret created (not of one replaced), given the
 	// secrets stored.
 	admit func(s secret, stored map[string]secret) error
 }
 
-func (s *secretStore) load() (map[string]secret, error) {
-	all := map[string]secret{}
-	data, err := os.ReadFile(s.file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return all, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return all, json.Unmarshal(data, &all)
-}
-
-func (s *secretStore) save(all map[string]secret) error {
-	data, err := json.Marshal(all)
-	if err != nil {
-		return err
-	}
-	return writeFile(s.file, data, 0o600)
-}
-
 func (s *secretStore) get(namespace, name string) (secret, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all, err := s.load()
-	sec, ok := all[namespace+"/"+name]
-	return sec, ok && err == nil
+	return s.objectStore.get(namespace + "/" + name)
 }
 
 // put writes secrets, keeping the identity of those that exist.
 func (s *secretStore) put(secs ...secret) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all, err := s.load()
-	if err != nil {
-		return err
-	}
-	for _, sec := range secs {
-		key := sec.Namespace + "/" + sec.Name
-		if old, ok := all[key]; ok {
-			sec.UID, sec.CreationTimestamp = old.UID, old.CreationTimestamp
-		} else {
-			if s.admit != nil {
-				if err := s.admit(sec, all); err != nil {
-					return err
+	return s.update(func(all map[string]secret) (bool, error) {
+		for _, sec := range secs {
+			key := sec.Namespace + "/" + sec.Name
+			if old, ok := all[key]; ok {
+				sec.UID, sec.CreationTimestamp = old.UID, old.CreationTimestamp
+			} else {
+				if s.admit != nil {
+					if err := s.admit(sec, all); err != nil {
+						return false, err
+					}
 				}
+				sec.UID, sec.CreationTimestamp = newUID(), metav1.Now()
 			}
-			sec.UID, sec.CreationTimestamp = newUID(), metav1.Now()
+			sec.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10) // grows with every write, as the datastore's does
+			all[key] = sec
 		}
-		sec.ResourceVersion = strconv.FormatInt(time.Now().UnixNano(), 10) // grows with every write, as the datastore's does
-		all[key] = sec
-	}
-	return s.save(all)
+		return true, nil
+	})
 }
 
 // create writes a new secret as the API server's create does: refused when it exists or when
@@ -106,36 +72,12 @@ func (s *secretStore) create(sec secret) (bool, error) {
 
 // remove deletes a secret and tells whether it existed.
 func (s *secretStore) remove(namespace, name string) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all, err := s.load()
-	if err != nil {
-		return false, err
-	}
-	key := namespace + "/" + name
-	if _, ok := all[key]; !ok {
-		return false, nil
-	}
-	delete(all, key)
-	return true, s.save(all)
-}
-
-// list returns every secret, by namespace and name.
-func (s *secretStore) list() ([]secret, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all, err := s.load()
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, 0, len(all))
-	for k := range all {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]secret, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, all[k])
-	}
-	return out, nil
+	found := false
+	err := s.update(func(all map[string]secret) (bool, error) {
+		key := namespace + "/" + name
+		_, found = all[key]
+		delete(all, key)
+		return found, nil
+	})
+	return found, err
 }

@@ -2,16 +2,10 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
-	"os"
-	"sort"
 	"strconv"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,81 +27,35 @@ const (
 	internalService   = "cattle-system/rancher-internal"
 )
 
-type serviceStore struct {
-	file string
-	mu   sync.Mutex
-}
+type service = corev1.Service
 
-func (s *serviceStore) load() (map[string]corev1.Service, error) {
-	all := map[string]corev1.Service{}
-	data, err := os.ReadFile(s.file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return all, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return all, json.Unmarshal(data, &all)
-}
+type serviceStore struct{ objectStore[service] }
 
 // ensure creates the Services this release has, each with a ClusterIP of its own; existing ones
 // keep theirs.
 func (s *serviceStore) ensure(keys ...string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all, err := s.load()
-	if err != nil {
-		return err
-	}
-	for _, key := range keys {
-		if _, ok := all[key]; ok {
-			continue
+	return s.update(func(all map[string]corev1.Service) (bool, error) {
+		changed := false
+		for _, key := range keys {
+			if _, ok := all[key]; ok {
+				continue
+			}
+			ns, name, _ := cut(key)
+			ip := "10.43.0.1"
+			if key != kubernetesService {
+				b := make([]byte, 2)
+				rand.Read(b)
+				ip = fmt.Sprintf("10.43.%d.%d", 1+int(b[0])%254, 1+int(b[1])%254)
+			}
+			all[key] = corev1.Service{TypeMeta: metav1.TypeMeta{Kind: "Service", APIVersion: "v1"},
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: newUID(), CreationTimestamp: metav1.Now(),
+					ResourceVersion: strconv.FormatInt(time.Now().UnixNano(), 10)},
+				Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: ip, ClusterIPs: []string{ip},
+					Ports: []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 443}}}}
+			changed = true
 		}
-		ns, name, _ := cut(key)
-		ip := "10.43.0.1"
-		if key != kubernetesService {
-			b := make([]byte, 2)
-			rand.Read(b)
-			ip = fmt.Sprintf("10.43.%d.%d", 1+int(b[0])%254, 1+int(b[1])%254)
-		}
-		all[key] = corev1.Service{TypeMeta: metav1.TypeMeta{Kind: "Service", APIVersion: "v1"},
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: newUID(), CreationTimestamp: metav1.Now(),
-				ResourceVersion: strconv.FormatInt(time.Now().UnixNano(), 10)},
-			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP, ClusterIP: ip, ClusterIPs: []string{ip},
-				Ports: []corev1.ServicePort{{Protocol: corev1.ProtocolTCP, Port: 443}}}}
-	}
-	data, err := json.Marshal(all)
-	if err != nil {
-		return err
-	}
-	return writeFile(s.file, data, 0o600)
-}
-
-func (s *serviceStore) get(key string) (corev1.Service, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all, err := s.load()
-	svc, ok := all[key]
-	return svc, ok && err == nil
-}
-
-func (s *serviceStore) list() ([]corev1.Service, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all, err := s.load()
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, 0, len(all))
-	for k := range all {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]corev1.Service, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, all[k])
-	}
-	return out, nil
+		return changed, nil
+	})
 }
 
 func cut(key string) (ns, name string, ok bool) {

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"sync"
 	"time"
 
 	admissionv1 "k8s.io/api/admissionregistration/v1"
@@ -43,48 +40,7 @@ const webhookRenewWindow = 30 * day
 const webhookStoreFile = "k3s/server/db/mutatingwebhookconfigurations.json"
 
 // webhookStore keeps the MutatingWebhookConfigurations by name.
-type webhookStore struct {
-	file string
-	mu   sync.Mutex
-}
-
-func (s *webhookStore) load() (map[string]admissionv1.MutatingWebhookConfiguration, error) {
-	all := map[string]admissionv1.MutatingWebhookConfiguration{}
-	data, err := os.ReadFile(s.file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return all, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return all, json.Unmarshal(data, &all)
-}
-
-func (s *webhookStore) get(name string) (admissionv1.MutatingWebhookConfiguration, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all, err := s.load()
-	c, ok := all[name]
-	return c, ok && err == nil
-}
-
-// update changes the configurations under the lock; fn returns whether to save.
-func (s *webhookStore) update(fn func(all map[string]admissionv1.MutatingWebhookConfiguration) bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all, err := s.load()
-	if err != nil {
-		return err
-	}
-	if !fn(all) {
-		return nil
-	}
-	data, err := json.Marshal(all)
-	if err != nil {
-		return err
-	}
-	return writeFile(s.file, data, 0o600)
-}
+type webhookStore = objectStore[admissionv1.MutatingWebhookConfiguration]
 
 // errRefused is a creation the admission webhook refused.
 var errRefused = errors.New("admission refused")
@@ -216,7 +172,7 @@ func (k *k3s) applyWebhookConfig() error {
 				Rule: admissionv1.Rule{APIGroups: []string{"", "management.cattle.io"}, APIVersions: []string{"v1", "v3"}, Resources: resources}}},
 			FailurePolicy: &fail, SideEffects: &none, AdmissionReviewVersions: []string{"v1", "v1beta1"}}},
 	}
-	return k.webhooks.update(func(all map[string]admissionv1.MutatingWebhookConfiguration) bool {
+	return k.webhooks.update(func(all map[string]admissionv1.MutatingWebhookConfiguration) (bool, error) {
 		if old, ok := all[webhookConfig]; ok {
 			c.UID, c.CreationTimestamp = old.UID, old.CreationTimestamp
 		} else {
@@ -224,6 +180,6 @@ func (k *k3s) applyWebhookConfig() error {
 		}
 		c.ResourceVersion = fmt.Sprint(time.Now().UnixNano())
 		all[webhookConfig] = c
-		return true
+		return true, nil
 	})
 }
