@@ -14,9 +14,11 @@ import (
 )
 
 // The writes a rotation makes, as kube-apiserver answers them: a secret created (409 when it
-// exists; a resourceVersion refused; the admission webhook may refuse it) or replaced (409 on a
-// stale resourceVersion), and rancher-webhook's MutatingWebhookConfiguration read, deleted and
-// created.
+// exists; a resourceVersion refused, k8s.io/apiserver pkg/storage ErrResourceVersionSetOnCreate;
+// the admission webhook may refuse it) or replaced (409 on a stale resourceVersion, none given
+// is an unconditional update, as secrets allow: kubernetes v1.30.0
+// pkg/registry/core/secret/strategy.go:100-102), and rancher-webhook's
+// MutatingWebhookConfiguration read, deleted and created.
 
 func (a *api) writes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/namespaces/{namespace}/secrets", a.createSecret)
