@@ -6,7 +6,6 @@ package autorotate
 import (
 	"fmt"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/rancher-cert-exporter/rancher-cert-exporter/model"
@@ -52,21 +51,25 @@ type Decision struct {
 // stopped.
 func decide(now time.Time, c rancher.Container, certs []model.CertFile, cfg Config, lastFailure time.Time) Decision {
 	d := Decision{Container: c.Name, Action: None}
+	var earliest model.CertFile
 	for _, cf := range certs {
-		if renewedByRotation(c, cf, now) && (d.Path == "" || cf.Cert.NotAfter.Before(d.Expires)) {
-			d.Expires, d.Path = cf.Cert.NotAfter, cf.Path
+		if renewedByRotation(c, cf, now) && (earliest.Cert == nil || cf.Cert.NotAfter.Before(earliest.Cert.NotAfter)) {
+			earliest = cf
 		}
 	}
-	switch {
-	case d.Path == "":
+	if earliest.Cert == nil {
 		d.Why = "no k3s certificate read yet"
 		return d
+	}
+	d.Expires, d.Path = earliest.Cert.NotAfter, earliest.Path
+	what := name(earliest)
+	switch {
 	case d.Expires.Sub(now) > cfg.Before:
-		d.Why = fmt.Sprintf("earliest k3s certificate %s expires %s, not within %s", path.Base(d.Path), stamp(d.Expires), days(cfg.Before))
+		d.Why = fmt.Sprintf("earliest certificate a rotation renews, %s, expires %s, not within %s", what, stamp(d.Expires), days(cfg.Before))
 		return d
 	case !c.Up():
 		d.Action = Skip
-		d.Why = fmt.Sprintf("%s expires %s, but the container is %s: a stopped server is not rotated automatically; start it, or rotate it by hand", name(d.Path), stamp(d.Expires), c.State)
+		d.Why = fmt.Sprintf("%s expires %s, but the container is %s: a stopped server is not rotated automatically; start it, or rotate it by hand", what, stamp(d.Expires), c.State)
 		return d
 	}
 	d.At = now
@@ -77,12 +80,12 @@ func decide(now time.Time, c rancher.Container, certs []model.CertFile, cfg Conf
 	if !expired {
 		d.At = cfg.Window.Next(d.At)
 	}
-	reason := fmt.Sprintf("%s expires %s", name(d.Path), stamp(d.Expires))
-	if expired {
-		reason = fmt.Sprintf("%s expired %s: the server is down, so the window does not wait", name(d.Path), stamp(d.Expires))
-		if !strings.HasPrefix(d.Path, "/") {
-			reason = fmt.Sprintf("%s expired %s: what depends on it fails now, so the window does not wait", name(d.Path), stamp(d.Expires))
-		}
+	reason := fmt.Sprintf("%s expires %s", what, stamp(d.Expires))
+	switch {
+	case expired && earliest.Class.Class == rancher.ClassInCluster:
+		reason = fmt.Sprintf("%s expired %s: what depends on it fails now, so the window does not wait", what, stamp(d.Expires))
+	case expired:
+		reason = fmt.Sprintf("%s expired %s: the server is down, so the window does not wait", what, stamp(d.Expires))
 	}
 	switch {
 	case d.At.After(now) && d.At.Equal(lastFailure.Add(cfg.Backoff)):
@@ -95,12 +98,16 @@ func decide(now time.Time, c rancher.Container, certs []model.CertFile, cfg Conf
 	return d
 }
 
-// name is a file's base name, a secret's namespace/name.
-func name(p string) string {
-	if strings.HasPrefix(p, "/") {
-		return path.Base(p)
+// name is what the operator knows a certificate by: a secret's or the ListenerConfig's
+// namespace/name, a file's base name.
+func name(cf model.CertFile) string {
+	switch cf.Class.Class {
+	case rancher.ClassInCluster, rancher.ClassServingSecret:
+		return path.Dir(cf.Path) // namespace/name/tls.crt
+	case rancher.ClassListenerConfig:
+		return "the ListenerConfig " + cf.Path
 	}
-	return path.Dir(p)
+	return path.Base(cf.Path)
 }
 
 // renewedByRotation tells whether a rotation with strategy auto renews one of the container's

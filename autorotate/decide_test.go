@@ -53,10 +53,10 @@ func TestDecide(t *testing.T) {
 		at          time.Time
 		path, says  string
 	}{
-		{"not due", v23, leaf(30 * day), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", "not within 14d"},
+		{"not due", v23, leaf(30 * day), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", "client-admin.crt, expires 2026-12-27 12:00 UTC, not within 14d"},
 		{"due, any time", v23, leaf(3 * day), cfg(Window{}), time.Time{}, Rotate, now, "client-admin.crt", "expires"},
 		{"due, window closed", v23, leaf(3 * day), cfg(sunday), time.Time{}, Wait, opening, "client-admin.crt", "next opening of the window Sun 02:00-04:00 UTC"},
-		{"expired, window closed", crashLoop, leaf(-2 * day), cfg(sunday), time.Time{}, Rotate, now, "client-admin.crt", "the window does not wait"},
+		{"expired, window closed", crashLoop, leaf(-2 * day), cfg(sunday), time.Time{}, Rotate, now, "client-admin.crt", "client-admin.crt expired 2026-11-25 12:00 UTC: the server is down, so the window does not wait"},
 		{"stopped on purpose", stopped, leaf(3 * day), cfg(Window{}), time.Time{}, Skip, time.Time{}, "client-admin.crt", "container is exited"},
 		{"backoff after a failure", v23, leaf(3 * day), cfg(Window{}), now.Add(-time.Hour), Wait, now.Add(23 * time.Hour), "client-admin.crt", "failed"},
 		{"expired, backoff", crashLoop, leaf(-day), cfg(sunday), now.Add(-time.Hour), Wait, now.Add(23 * time.Hour), "client-admin.crt", "not before"},
@@ -64,8 +64,10 @@ func TestDecide(t *testing.T) {
 		{"only CAs and others", v23, leaf(400 * day)[:3], cfg(Window{}), time.Time{}, None, time.Time{}, "", "no k3s certificate"},
 		{"2.4 serving secret", v24, append(leaf(200*day), cert(model.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "kube-system/k3s-serving/tls.crt", "kube-system/k3s-serving expires"},
 		{"2.3 has no serving secret to renew", v23, append(leaf(200*day), cert(model.SourceSecret, "kube-system/k3s-serving/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
-		{"2.6.0's expired webhook: never renewed, the window does not wait", v260, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", -day, false)), cfg(sunday), time.Time{}, Rotate, now, "cattle-system/cattle-webhook-tls/tls.crt", "cattle-system/cattle-webhook-tls expired"},
+		{"2.6.0's expired webhook: never renewed, the window does not wait", v260, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", -day, false)), cfg(sunday), time.Time{}, Rotate, now, "cattle-system/cattle-webhook-tls/tls.crt", "cattle-system/cattle-webhook-tls expired 2026-11-26 12:00 UTC: what depends on it fails now, so the window does not wait"},
 		{"2.7's webhook renews itself 30 days ahead: its owner is late at 10", v275, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", 10*day, false)), cfg(Window{}), time.Time{}, Rotate, now, "cattle-system/cattle-webhook-tls/tls.crt", "expires"},
+		{"2.7's webhook late but not yet due: named as a secret", v275, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/cattle-webhook-tls/tls.crt", 20*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "cattle-system/cattle-webhook-tls/tls.crt", "earliest certificate a rotation renews, cattle-system/cattle-webhook-tls, expires 2026-12-17 12:00 UTC, not within 14d"},
+		{"2.3's expired 6443 certificate: the server is down", crashLoop, append(leaf(200*day), cert(model.SourceListener, model.ListenerPath, -day, false)), cfg(sunday), time.Time{}, Rotate, now, model.ListenerPath, "the ListenerConfig " + model.ListenerPath + " expired 2026-11-26 12:00 UTC: the server is down"},
 		{"the UI certificate at 10 days: Rancher renews it at 7", v275, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/serving-cert/tls.crt", 10*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
 		{"cattle-ca is never rotated", v275, append(leaf(200*day), cert(model.SourceSecret, "cattle-system/tls-rancher/tls.crt", 5*day, true)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
 		{"a secret of no known owner", v275, append(leaf(200*day), cert(model.SourceSecret, "default/mine/tls.crt", 5*day, false)), cfg(Window{}), time.Time{}, None, time.Time{}, "client-admin.crt", ""},
